@@ -1,0 +1,82 @@
+"""Band names and order of the SEN12MS files, the model modalities, and the band statistics.
+
+Every fact about bands lives here once: the order of the bands in each GeoTIFF, which bands
+each modality feeds the network (and in which order), and the training-set mean and standard
+deviation the published baselines were normalized with (Schmitt & Wu, 2021; SEN12MS toolbox).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Literal
+
+#: Sentinel-1 GRD backscatter in dB, band order of the SEN12MS ``s1`` GeoTIFFs.
+S1_BANDS: tuple[str, ...] = ("VV", "VH")
+
+#: Sentinel-2 Level-1C reflectance x 10000 (uint16), band order of the ``s2`` GeoTIFFs.
+S2_BANDS: tuple[str, ...] = (
+    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12",
+)  # fmt: skip
+
+#: The four land-cover layers of the ``lc`` GeoTIFFs (uint16); band 1 is IGBP (1-17).
+LC_BANDS: tuple[str, ...] = ("IGBP", "LCCS_LC", "LCCS_LU", "LCCS_SH")
+
+#: The ten surface bands the ``s2`` modality uses (atmospheric B1, B9, B10 dropped).
+S2_SURFACE_BANDS: tuple[str, ...] = (
+    "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12",
+)  # fmt: skip
+
+#: Blue, green, red: the original scripts' ``rgb`` order (NOT red, green, blue).
+S2_BGR_BANDS: tuple[str, ...] = ("B2", "B3", "B4")
+
+Modality = Literal["rgb", "s2", "s1s2", "s1", "s1rgb"]
+
+#: Model input channels of each modality, in the order the network sees them.
+MODALITY_BANDS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "rgb": S2_BGR_BANDS,
+        "s2": S2_SURFACE_BANDS,
+        "s1s2": S2_SURFACE_BANDS + S1_BANDS,
+        "s1": S1_BANDS,
+        "s1rgb": S2_BGR_BANDS + S1_BANDS,
+    }
+)
+
+MODALITIES: tuple[str, ...] = tuple(MODALITY_BANDS)
+
+#: Training-set statistics of the published baselines, per band (S2 in DN, S1 in dB).
+BAND_MEAN: MappingProxyType[str, float] = MappingProxyType(
+    {
+        "B2": 1226.4215, "B3": 1137.3799, "B4": 1139.6792, "B5": 1350.9973,
+        "B6": 1932.9058, "B7": 2211.1584, "B8": 2154.9846, "B8A": 2409.1128,
+        "B11": 2001.8622, "B12": 1356.0801,
+        "VV": -11.76858, "VH": -18.294598,
+    }
+)  # fmt: skip
+BAND_STD: MappingProxyType[str, float] = MappingProxyType(
+    {
+        "B2": 741.6254, "B3": 740.883, "B4": 960.1045, "B5": 946.76056,
+        "B6": 985.52747, "B7": 1082.4341, "B8": 1057.7628, "B8A": 1136.1942,
+        "B11": 1132.7898, "B12": 991.48016,
+        "VV": 4.525339, "VH": 4.3586307,
+    }
+)  # fmt: skip
+
+#: S1 backscatter is clipped to this range in dB after NaN -> 0 (the published preprocessing).
+S1_CLIP_DB: tuple[float, float] = (-25.0, 0.0)
+
+
+def modality_bands(modality: str) -> tuple[str, ...]:
+    """Return the ordered input bands of ``modality``, e.g. ``modality_bands("rgb")``.
+
+    Raises ``ValueError`` naming the valid modalities when ``modality`` is unknown.
+    """
+    try:
+        return MODALITY_BANDS[modality]
+    except KeyError:
+        raise ValueError(f"unknown modality {modality!r}; expected one of {', '.join(MODALITIES)}") from None
+
+
+def is_s1_band(band: str) -> bool:
+    """True for the Sentinel-1 bands (VV, VH), False for Sentinel-2 bands."""
+    return band in S1_BANDS

@@ -1,0 +1,31 @@
+"""The exceptions sen12ms-models raises, so callers can catch one family per failure kind.
+
+Each derives from a built-in (``ValueError``, ``OSError``, ``RuntimeError``) as well, so code
+written against the built-ins keeps working.
+"""
+
+from __future__ import annotations
+
+
+class Sen12msError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class PatchFileError(Sen12msError, ValueError):
+    """A GeoTIFF is missing, corrupt, misnamed, or has the wrong bands or dtype for SEN12MS."""
+
+
+class ManifestError(Sen12msError, ValueError):
+    """``weights_manifest.json`` is malformed or has no entry for the requested model."""
+
+
+class WeightsNotPublishedError(Sen12msError, LookupError):
+    """The manifest knows the model but no weight file has been published for it yet."""
+
+
+class WeightsDownloadError(Sen12msError, OSError):
+    """The weight file could not be fetched (network down, offline without a cache, 404...)."""
+
+
+class WeightsIntegrityError(Sen12msError, ValueError):
+    """A weight file's size or sha256 differs from the manifest, or its tensors do not fit the model."""

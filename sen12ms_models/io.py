@@ -1,0 +1,244 @@
+"""Read SEN12MS GeoTIFFs and index the SEN12MS folder tree from file names alone.
+
+The tree looks like ``ROIs1158_spring/s2_63/ROIs1158_spring_s2_63_p100.tif`` with ``s1_63`` and
+``lc_63`` beside ``s2_63``. Indexing lists directories only (no GeoTIFF is opened), so the full
+180,662-triplet dataset indexes in seconds; reading validates band count and dtype per file.
+
+>>> from sen12ms_models import io
+>>> triplet = io.read_triplet("ROIs1158_spring/s2_63/ROIs1158_spring_s2_63_p100.tif")  # doctest: +SKIP
+>>> triplet.s2.array.shape, triplet.crs                                                # doctest: +SKIP
+((13, 256, 256), CRS.from_epsg(32631))
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import RasterioError
+
+from .bands import LC_BANDS, S1_BANDS, S2_BANDS
+from .errors import PatchFileError
+
+Sensor = Literal["s1", "s2", "lc"]
+SENSORS: tuple[Sensor, ...] = ("s1", "s2", "lc")
+SEASONS: tuple[str, ...] = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall", "ROIs2017_winter")
+
+#: What each sensor's GeoTIFF holds: band names and numpy dtype.
+SENSOR_LAYOUT: dict[str, tuple[tuple[str, ...], np.dtype]] = {
+    "s1": (S1_BANDS, np.dtype("float32")),
+    "s2": (S2_BANDS, np.dtype("uint16")),
+    "lc": (LC_BANDS, np.dtype("uint16")),
+}
+
+_FILE_NAME = re.compile(r"^(ROIs\d{4}_[a-z]+)_(s1|s2|lc)_(\d+)_p(\d+)\.tif$")
+_SCENE_DIR = re.compile(r"^(s1|s2|lc)_(\d+)$")
+
+
+@dataclass(frozen=True, order=True)
+class SceneId:
+    """A SEN12MS scene: season folder plus scene number (the sensor tag does not matter)."""
+
+    season: str
+    scene: int
+
+    def __str__(self) -> str:
+        return f"{self.season}/{self.scene}"
+
+    @classmethod
+    def parse(cls, text: str) -> SceneId:
+        """Parse a published scene-list line such as ``ROIs1158_spring/s1_63``."""
+        season, _, folder = text.strip().partition("/")
+        match = _SCENE_DIR.match(folder)
+        if not season.startswith("ROIs") or match is None:
+            raise ValueError(f"not a SEN12MS scene folder: {text!r} (expected e.g. 'ROIs1158_spring/s1_63')")
+        return cls(season, int(match.group(2)))
+
+
+@dataclass(frozen=True, order=True)
+class PatchId:
+    """One triplet of the dataset: season, scene number and patch number."""
+
+    season: str
+    scene: int
+    patch: int
+
+    @property
+    def scene_id(self) -> SceneId:
+        return SceneId(self.season, self.scene)
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> PatchId:
+        """Parse a SEN12MS file name (any sensor), e.g. ``ROIs1158_spring_s2_63_p100.tif``."""
+        return _parse_file_name(path)[0]
+
+    def file_name(self, sensor: Sensor) -> str:
+        return f"{self.season}_{sensor}_{self.scene}_p{self.patch}.tif"
+
+    def relative_path(self, sensor: Sensor) -> Path:
+        """Path of this patch's ``sensor`` file below the dataset root."""
+        return Path(self.season, f"{sensor}_{self.scene}", self.file_name(sensor))
+
+    def __str__(self) -> str:
+        return f"{self.season}_{self.scene}_p{self.patch}"
+
+
+#: Triplets known to be damaged (SAR), excluded from every split.
+BROKEN_PATCHES: frozenset[PatchId] = frozenset({PatchId("ROIs1868_summer", 146, 202)})
+
+
+def _parse_file_name(path: str | os.PathLike[str]) -> tuple[PatchId, Sensor]:
+    name = Path(path).name
+    match = _FILE_NAME.match(name)
+    if match is None:
+        raise PatchFileError(
+            f"{os.fspath(path)!r} is not a SEN12MS file name (expected e.g. ROIs1158_spring_s2_63_p100.tif)"
+        )
+    season, sensor, scene, patch = match.groups()
+    return PatchId(season, int(scene), int(patch)), sensor  # type: ignore[return-value]
+
+
+def sibling_path(path: str | os.PathLike[str], sensor: Sensor) -> Path:
+    """The path of the ``sensor`` file of the same triplet, next to ``path`` in the tree."""
+    patch_id, _ = _parse_file_name(path)
+    return Path(path).parent.parent / patch_id.relative_path(sensor).relative_to(patch_id.season)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One GeoTIFF's pixels ``(bands, H, W)`` with its georeferencing."""
+
+    array: np.ndarray
+    bands: tuple[str, ...]
+    crs: CRS | None
+    transform: Affine
+    path: Path
+
+
+def read_patch(path: str | os.PathLike[str], sensor: Sensor | None = None) -> Patch:
+    """Read a whole S1, S2 or LC GeoTIFF, checking its band count and dtype.
+
+    ``sensor`` defaults to the one in the SEN12MS file name; pass it to read a file named
+    otherwise. Raises ``PatchFileError`` naming the file when it is missing, unreadable,
+    corrupt, or its layout is not the sensor's.
+    """
+    path = Path(path)
+    if sensor is None:
+        sensor = _parse_file_name(path)[1]
+    if sensor not in SENSOR_LAYOUT:
+        raise ValueError(f"sensor must be one of {SENSORS}, got {sensor!r}")
+    bands, dtype = SENSOR_LAYOUT[sensor]
+    if not path.is_file():
+        raise PatchFileError(f"{path}: no such file")
+    try:
+        with rasterio.open(path) as dataset:
+            if dataset.count != len(bands):
+                raise PatchFileError(
+                    f"{path}: has {dataset.count} bands, a SEN12MS {sensor} file has {len(bands)} ({', '.join(bands)})"
+                )
+            if np.dtype(dataset.dtypes[0]) != dtype:
+                raise PatchFileError(f"{path}: holds {dataset.dtypes[0]}, a SEN12MS {sensor} file holds {dtype}")
+            array = dataset.read()
+            return Patch(array, bands, dataset.crs, dataset.transform, path)
+    except RasterioError as error:
+        raise PatchFileError(f"{path}: not a readable GeoTIFF ({error})") from error
+
+
+@dataclass(frozen=True)
+class Triplet:
+    """The S1, S2 and LC patches of one ``PatchId`` (all on the same grid)."""
+
+    id: PatchId
+    s1: Patch
+    s2: Patch
+    lc: Patch
+
+    @property
+    def crs(self) -> CRS | None:
+        return self.s2.crs
+
+    @property
+    def transform(self) -> Affine:
+        return self.s2.transform
+
+
+def read_triplet(path: str | os.PathLike[str]) -> Triplet:
+    """Read the S1, S2 and LC files of a triplet from the path of any one of them."""
+    patch_id, _ = _parse_file_name(path)
+    s1, s2, lc = (read_patch(sibling_path(path, sensor), sensor) for sensor in SENSORS)
+    if not (s1.array.shape[1:] == s2.array.shape[1:] == lc.array.shape[1:]):
+        raise PatchFileError(
+            f"{patch_id}: S1, S2 and LC grids differ: {s1.array.shape}, {s2.array.shape}, {lc.array.shape}"
+        )
+    return Triplet(patch_id, s1, s2, lc)
+
+
+@dataclass(frozen=True)
+class Sen12msIndex:
+    """The complete triplets of a SEN12MS tree (or of a list of file names), sorted.
+
+    ``incomplete`` lists the patches that lack one of their three files; they are not in
+    ``patches``. The known broken triplets stay in ``patches``: splits exclude them.
+    """
+
+    patches: tuple[PatchId, ...]
+    root: Path | None = None
+    incomplete: tuple[PatchId, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def from_names(cls, names: Iterable[str], root: str | os.PathLike[str] | None = None) -> Sen12msIndex:
+        """Index from file names or paths (e.g. a published list); any sensor's name will do."""
+        return cls(tuple(sorted({PatchId.from_path(name) for name in names})), Path(root) if root else None)
+
+    @classmethod
+    def scan(cls, root: str | os.PathLike[str]) -> Sen12msIndex:
+        """Index the tree below ``root`` by listing its folders; opens no GeoTIFF."""
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"SEN12MS root {root} is not a directory")
+        seen: dict[PatchId, set[str]] = {}
+        for sensor, file_name in _walk_file_names(root):
+            seen.setdefault(PatchId.from_path(file_name), set()).add(sensor)
+        complete = sorted(pid for pid, sensors in seen.items() if len(sensors) == len(SENSORS))
+        incomplete = sorted(pid for pid, sensors in seen.items() if len(sensors) < len(SENSORS))
+        if not complete:
+            raise FileNotFoundError(f"no SEN12MS triplet found below {root} (expected ROIs*_<season>/s2_<n>/*.tif)")
+        return cls(tuple(complete), root, tuple(incomplete))
+
+    def __len__(self) -> int:
+        return len(self.patches)
+
+    def scenes(self) -> tuple[SceneId, ...]:
+        """The scenes present, sorted."""
+        return tuple(sorted({p.scene_id for p in self.patches}))
+
+    def path(self, patch: PatchId, sensor: Sensor) -> Path:
+        """Absolute path of one file of ``patch``; needs an index built with a ``root``."""
+        if self.root is None:
+            raise ValueError("this index was built from names without a root folder")
+        return self.root / patch.relative_path(sensor)
+
+
+def _walk_file_names(root: Path) -> Iterator[tuple[str, str]]:
+    """Yield ``(sensor, file name)`` for every SEN12MS GeoTIFF below ``root``."""
+    with os.scandir(root) as seasons:
+        for season in seasons:
+            if not (season.is_dir() and season.name.startswith("ROIs")):
+                continue
+            with os.scandir(season.path) as folders:
+                for folder in folders:
+                    match = _SCENE_DIR.match(folder.name)
+                    if match is None or not folder.is_dir():
+                        continue
+                    with os.scandir(folder.path) as files:
+                        for entry in files:
+                            if _FILE_NAME.match(entry.name):
+                                yield match.group(1), entry.name

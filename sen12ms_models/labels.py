@@ -1,0 +1,67 @@
+"""Scene labels from dense IGBP land-cover patches, as the SEN12MS baselines computed them.
+
+A patch's label is the histogram of its simplified-IGBP classes, normalized to sum to one.
+The single label is its argmax (first index on ties); the multi label is every class with a
+share of at least 10 % (the toolbox uses ``>=``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .classes import IGBP_TO_SIMPLIFIED, NUM_CLASSES
+
+#: Minimum class share for a class to belong to the multi label.
+MULTI_LABEL_THRESHOLD: float = 0.1
+
+
+def simplify_igbp(igbp: np.ndarray) -> np.ndarray:
+    """Map IGBP codes (any integer array) to simplified indices 0-9, and -1 outside 1..17."""
+    codes = np.asarray(igbp)
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise TypeError(f"IGBP codes must be integers, got dtype {codes.dtype}")
+    in_range = (codes >= 1) & (codes <= 17)
+    return np.where(in_range, IGBP_TO_SIMPLIFIED[np.where(in_range, codes, 0)], -1)
+
+
+def class_probabilities(igbp: np.ndarray, name: str = "patch") -> np.ndarray:
+    """Share of each simplified class in a dense IGBP patch ``(H, W)`` or batch ``(N, H, W)``.
+
+    Returns float64 ``(10,)`` or ``(N, 10)`` summing to 1. Pixels outside IGBP 1..17 are not
+    counted; a patch without any valid pixel raises ``ValueError`` naming ``name`` (and the
+    batch index). Example: ``class_probabilities(lc[0])`` with ``lc`` read from an LC file.
+    """
+    codes = np.asarray(igbp)
+    if codes.ndim not in (2, 3):
+        raise ValueError(f"{name}: expected an IGBP patch (H, W) or batch (N, H, W), got shape {codes.shape}")
+    batch = codes.reshape(-1, codes.shape[-2] * codes.shape[-1]) if codes.ndim == 3 else codes.reshape(1, -1)
+    simplified = simplify_igbp(batch)
+    valid = simplified >= 0
+    offsets = np.arange(batch.shape[0])[:, None] * NUM_CLASSES
+    counts = np.bincount((simplified + offsets)[valid], minlength=batch.shape[0] * NUM_CLASSES).reshape(
+        batch.shape[0], NUM_CLASSES
+    )
+    totals = counts.sum(axis=1, keepdims=True)
+    empty = np.flatnonzero(totals[:, 0] == 0)
+    if empty.size:
+        where = f" (batch index {empty[0]})" if codes.ndim == 3 else ""
+        raise ValueError(f"{name}{where}: no pixel has a valid IGBP code (1-17); cannot label it")
+    probabilities = counts / totals
+    return probabilities if codes.ndim == 3 else probabilities[0]
+
+
+def single_label(probabilities: np.ndarray) -> np.ndarray:
+    """Index of the dominant class, first index on ties; ``(10,)`` -> scalar, ``(N, 10)`` -> ``(N,)``."""
+    return np.argmax(_check_probabilities(probabilities), axis=-1)
+
+
+def multi_label(probabilities: np.ndarray, threshold: float = MULTI_LABEL_THRESHOLD) -> np.ndarray:
+    """Boolean mask of classes with a share ``>= threshold``, same shape as ``probabilities``."""
+    return _check_probabilities(probabilities) >= threshold
+
+
+def _check_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    array = np.asarray(probabilities)
+    if array.shape[-1:] != (NUM_CLASSES,):
+        raise ValueError(f"expected class probabilities with last axis {NUM_CLASSES}, got shape {array.shape}")
+    return array
