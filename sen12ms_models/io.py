@@ -196,7 +196,8 @@ class Sen12msIndex:
     @classmethod
     def from_names(cls, names: Iterable[str], root: str | os.PathLike[str] | None = None) -> Sen12msIndex:
         """Index from file names or paths (e.g. a published list); any sensor's name will do."""
-        return cls(tuple(sorted({PatchId.from_path(name) for name in names})), Path(root) if root else None)
+        patches = {PatchId.from_path(name.strip()) for name in names}
+        return cls(tuple(sorted(patches)), Path(root) if root else None)
 
     @classmethod
     def scan(cls, root: str | os.PathLike[str]) -> Sen12msIndex:

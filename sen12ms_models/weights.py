@@ -101,20 +101,20 @@ def manifest_path() -> Path:
 
 
 def load_manifest(path: str | os.PathLike[str] | None = None) -> dict[str, WeightsSpec]:
-    """Read and validate a manifest into ``{name: WeightsSpec}`` (cached per file version)."""
+    """Read and validate a manifest into ``{name: WeightsSpec}`` (parsed once per content)."""
     path = Path(path) if path is not None else manifest_path()
     try:
-        stat = path.stat()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ManifestError(f"cannot read weights manifest {path}: {error}") from error
-    return _parse_manifest(str(path), stat.st_mtime_ns, stat.st_size)
+    return dict(_parse_manifest(str(path), text))
 
 
 @cache
-def _parse_manifest(path: str, _mtime_ns: int, _size: int) -> dict[str, WeightsSpec]:
+def _parse_manifest(path: str, text: str) -> dict[str, WeightsSpec]:
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+        document = json.loads(text)
+    except ValueError as error:
         raise ManifestError(f"{path}: not valid JSON ({error})") from error
     if not isinstance(document, dict) or document.get("format_version") != FORMAT_VERSION:
         raise ManifestError(f"{path}: expected an object with format_version {FORMAT_VERSION}")

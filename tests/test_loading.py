@@ -1,0 +1,204 @@
+"""load_model end to end over real HTTP: download, cache, offline, verification, local files, heads."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save, save_file
+
+import sen12ms_models as sm
+from sen12ms_models.registry import register_weights
+from tests.support.hub_server import HubServer, set_hub_offline
+from tests.support.published import publish
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _gets(hub: HubServer) -> int:
+    return sum(method == "GET" for method, _ in hub.requests)
+
+
+def test_first_download_then_cached_with_no_request(hub, tmp_path, monkeypatch) -> None:
+    published = publish(hub, tmp_path, monkeypatch)
+    model = sm.load_model("resnet50", "s1s2")
+    assert _same_weights(model, published.model)
+    assert not model.training and model.spec == published.spec
+    assert _gets(hub) == 1
+    hub.clear_requests()
+    again = sm.load_model("resnet50", "s1s2")
+    assert _same_weights(again, published.model)
+    assert hub.requests == []  # a pinned commit in the cache needs no request at all
+
+
+def test_offline_mode_uses_the_cache_and_fails_clearly_without_it(hub, tmp_path, monkeypatch) -> None:
+    published = publish(hub, tmp_path, monkeypatch)
+    sm.load_model("resnet50", "s1s2")
+    set_hub_offline(monkeypatch)
+    hub.clear_requests()
+    assert _same_weights(sm.load_model("resnet50", "s1s2"), published.model)
+    assert hub.requests == []
+    with pytest.raises(sm.WeightsDownloadError, match=r"HF_HUB_OFFLINE is set"):
+        sm.load_model("resnet50", "s1s2", cache_dir=tmp_path / "empty-cache")
+
+
+def test_cache_dir_is_honoured(hub, tmp_path, monkeypatch) -> None:
+    published = publish(hub, tmp_path, monkeypatch)
+    sm.load_model("resnet50", "s1s2", cache_dir=tmp_path / "my-cache")
+    assert list((tmp_path / "my-cache").rglob(published.spec.filename))
+
+
+def test_wrong_sha256_is_refused_and_nothing_is_deleted(hub, tmp_path, monkeypatch) -> None:
+    original = publish(hub, tmp_path, monkeypatch).data
+    tampered = bytearray(original)
+    tampered[-100] ^= 0xFF  # same size, one tensor value changed: still a valid safetensors file
+    publish(hub, tmp_path, monkeypatch, served=bytes(tampered))
+    with pytest.raises(sm.WeightsIntegrityError, match=r"sha256 [0-9a-f]{64} does not match the manifest's") as info:
+        sm.load_model("resnet50", "s1s2")
+    assert "NOT loaded" in str(info.value) and "force_download=True" in str(info.value)
+    cached = Path(str(info.value).split(":")[0])
+    assert cached.read_bytes() == bytes(tampered)  # the user's file is left for inspection
+
+
+def test_truncated_file_is_refused(hub, tmp_path, monkeypatch) -> None:
+    original = publish(hub, tmp_path, monkeypatch).data
+    publish(hub, tmp_path, monkeypatch, served=original[: len(original) // 2])
+    with pytest.raises(
+        sm.WeightsIntegrityError, match=rf"but the manifest says resnet50-s1s2-multi is {len(original)} bytes"
+    ):
+        sm.load_model("resnet50", "s1s2")
+
+
+def test_a_corrupted_transfer_is_refused_then_fixed_by_force_download(hub, tmp_path, monkeypatch) -> None:
+    """The library checks sizes only: bytes corrupted in transit reach the cache, and we catch them."""
+    published = publish(hub, tmp_path, monkeypatch)
+    hub.fault, hub.fault_times = "wrong_bytes", 1
+    with pytest.raises(sm.WeightsIntegrityError, match="does not match the manifest"):
+        sm.load_model("resnet50", "s1s2")
+    with pytest.raises(sm.WeightsIntegrityError):  # the bad file stays cached, and stays refused
+        sm.load_model("resnet50", "s1s2")
+    assert _same_weights(sm.load_model("resnet50", "s1s2", force_download=True), published.model)
+
+
+def test_server_down_gives_a_clear_error(hub, tmp_path, monkeypatch) -> None:
+    publish(hub, tmp_path, monkeypatch)
+    hub.stop()
+    with pytest.raises(
+        sm.WeightsDownloadError, match=r"could not fetch resnet50-s1s2-multi.safetensors .* not in the cache"
+    ):
+        sm.load_model("resnet50", "s1s2")
+
+
+def test_missing_file_on_the_hub(hub, tmp_path, monkeypatch) -> None:
+    published = publish(hub, tmp_path, monkeypatch)
+    hub.add_file(published.spec.repo_id, published.spec.revision, "other.safetensors", b"x")
+    hub.remove_file(published.spec.repo_id, published.spec.revision, published.spec.filename)
+    with pytest.raises(sm.WeightsDownloadError, match=r"EntryNotFound"):
+        sm.load_model("resnet50", "s1s2")
+
+
+def test_unpublished_entry_says_how_to_obtain_weights(hub) -> None:
+    with pytest.raises(
+        sm.WeightsNotPublishedError, match=r"no weights are published yet for densenet121-s2-single"
+    ) as info:
+        sm.load_model("densenet121", "s2", "single")
+    message = str(info.value)
+    assert "sen12ms-models convert" in message and "sen12ms-models train" in message and "pretrained=False" in message
+    assert hub.requests == []
+
+
+def test_local_weights_path_verified_when_the_manifest_knows_it(hub, tmp_path, monkeypatch) -> None:
+    published = publish(hub, tmp_path, monkeypatch)
+    local = tmp_path / published.spec.filename
+    local.write_bytes(published.data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _same_weights(sm.load_model("resnet50", "s1s2", weights=local), published.model)
+    local.write_bytes(published.data[:-8] + b"\0" * 8)
+    with pytest.raises(sm.WeightsIntegrityError, match=rf"{local.name}: sha256"):
+        sm.load_model("resnet50", "s1s2", weights=local)
+    assert hub.requests == []
+
+
+def test_unknown_local_weights_load_with_a_warning(tmp_path) -> None:
+    torch.manual_seed(3)
+    source = sm.build_model("resnet50", 12)
+    path = tmp_path / "mine.safetensors"
+    save_file(source.state_dict(), path)
+    with pytest.warns(sm.UnverifiedWeightsWarning, match="not in any weights manifest"):
+        model = sm.load_model("resnet50", "s1s2", weights=path)
+    assert _same_weights(model, source)
+
+
+def test_pickles_are_refused(tmp_path) -> None:
+    checkpoint = tmp_path / "model_best.pth"
+    torch.save({"model_state_dict": sm.build_model("resnet50", 12).state_dict()}, checkpoint)
+    renamed = tmp_path / "sneaky.safetensors"
+    renamed.write_bytes(checkpoint.read_bytes())
+    for path in (checkpoint, renamed):
+        with pytest.raises(sm.WeightsIntegrityError, match="pickles are never unpickled"):
+            sm.load_model("resnet50", "s1s2", weights=path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.pop("fc.bias"), r"missing tensors \[fc.bias\]"),
+        (lambda s: s.update(extra=torch.zeros(1)), r"unexpected tensors \[extra\]"),
+        (lambda s: s.update({"fc.weight": torch.zeros(10, 1024)}), r"fc.weight: file \(10, 1024\)"),
+        (lambda s: s.update({"fc.bias": torch.zeros(10, dtype=torch.float64)}), r"fc.bias: .*torch.float64"),
+    ],
+)
+def test_tensors_that_do_not_fit_the_arch_are_named(tmp_path, change, message) -> None:
+    state = sm.build_model("resnet50", 12).state_dict()
+    change(state)
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(save(state))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sm.UnverifiedWeightsWarning)
+        with pytest.raises(sm.WeightsIntegrityError, match=message):
+            sm.load_model("resnet50", "s1s2", weights=path)
+
+
+def test_registry_finds_a_registered_file_without_a_path(tmp_path) -> None:
+    torch.manual_seed(5)
+    source = sm.build_model("densenet121", 3)
+    path = tmp_path / "converted.safetensors"
+    save_file(source.state_dict(), path)
+    entry = register_weights(sm.get_weights("densenet121", "rgb"), path)
+    assert entry.sha256 and entry.revision is None
+    assert _same_weights(sm.load_model("densenet121", "rgb"), source)
+
+
+def test_num_classes_keeps_the_backbone_and_gives_a_fresh_head(hub, tmp_path, monkeypatch) -> None:
+    published = publish(hub, tmp_path, monkeypatch)
+    model = sm.load_model("resnet50", "s1s2", num_classes=6)
+    assert model.fc.out_features == 6 and model.num_classes == 6
+    expected = published.model.state_dict()
+    for key, value in model.state_dict().items():
+        if not key.startswith("fc."):
+            assert torch.equal(value, expected[key]), key
+    assert model(torch.randn(2, 12, 64, 64)).shape == (2, 6)
+
+
+def test_in_chans_needs_an_explicit_adaptation(hub, tmp_path, monkeypatch) -> None:
+    published = publish(hub, tmp_path, monkeypatch)
+    with pytest.raises(ValueError, match=r"reads 12 channels .* in_chans=4; pass adapt_first_conv=True"):
+        sm.load_model("resnet50", "s1s2", in_chans=4)
+    model = sm.load_model("resnet50", "s1s2", in_chans=4, adapt_first_conv=True)
+    old = published.model.conv1.weight
+    torch.testing.assert_close(model.conv1.weight, old.mean(1, keepdim=True).expand(-1, 4, -1, -1) * 3.0)
+    # a constant input gives the same first-layer response as before: the adaptation keeps the scale
+    torch.testing.assert_close(
+        model.conv1(torch.ones(1, 4, 16, 16)), published.model.conv1(torch.ones(1, 12, 16, 16)), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_pretrained_false_fetches_nothing(hub) -> None:
+    model = sm.load_model("densenet121", "s1s2", pretrained=False)
+    assert model.in_chans == 12 and hub.requests == []

@@ -1,0 +1,120 @@
+"""predict: arrays, tensors and GeoTIFF paths in; named, correctly thresholded labels out."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import sen12ms_models as sm
+from sen12ms_models.classes import CLASSES
+
+
+@pytest.fixture(scope="module")
+def model() -> sm.Sen12msClassifier:
+    torch.manual_seed(0)
+    model = sm.load_model("resnet50", "s1s2", pretrained=False)
+    with torch.no_grad():  # a calmer head, so probabilities spread over (0, 1)
+        model.fc.weight.mul_(0.02)
+    return model
+
+
+def _triplet_paths(tree, n: int = 3):
+    root, written = tree
+    ids = [p.id for p in written[:n]]
+    return [root / i.relative_path("s1") for i in ids], [root / i.relative_path("s2") for i in ids]
+
+
+def test_paths_arrays_and_tensors_agree(model, sen12ms_tree) -> None:
+    s1_paths, s2_paths = _triplet_paths(sen12ms_tree)
+    from_paths = sm.predict(model, s1=s1_paths, s2=s2_paths)
+    s1 = np.stack([sm.io.read_patch(p).array for p in s1_paths])
+    s2 = np.stack([sm.io.read_patch(p).array for p in s2_paths])
+    from_arrays = sm.predict(model, s1=s1, s2=s2, batch_size=2)
+    from_tensors = sm.predict(model, s1=torch.from_numpy(s1), s2=torch.from_numpy(s2.astype(np.int32)))
+    assert from_paths.probabilities.shape == (3, 10)
+    np.testing.assert_allclose(from_paths.probabilities, from_arrays.probabilities, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(from_tensors.probabilities, from_arrays.probabilities, rtol=1e-4, atol=1e-5)
+    assert from_paths.sources == tuple(str(p) for p in s2_paths)
+    single = sm.predict(model, s1=str(s1_paths[0]), s2=str(s2_paths[0]))
+    np.testing.assert_allclose(single.probabilities[0], from_arrays.probabilities[0], rtol=1e-4, atol=1e-5)
+
+
+def test_probabilities_are_the_sigmoid_of_the_model_on_the_spec_transform(model) -> None:
+    rng = np.random.default_rng(0)
+    s1 = rng.normal(-12, 4, (2, 2, 64, 64)).astype(np.float32)
+    s2 = rng.integers(0, 5000, (2, 13, 64, 64)).astype(np.uint16)
+    with torch.no_grad():
+        expected = torch.sigmoid(model(model.spec.transforms(s1=s1, s2=s2))).numpy()
+    prediction = sm.predict(model, s1=s1, s2=s2)
+    np.testing.assert_allclose(prediction.probabilities, expected, rtol=1e-4, atol=1e-5)
+    mask = expected >= 0.5
+    assert [set(labels) for labels in prediction.labels] == [{CLASSES[j] for j in np.flatnonzero(m)} for m in mask]
+    strict = sm.predict(model, s1=s1, s2=s2, threshold=0.9)
+    assert all(len(a) <= len(b) for a, b in zip(strict.labels, prediction.labels, strict=True))
+
+
+def test_single_label_models_use_softmax_argmax() -> None:
+    torch.manual_seed(1)
+    model = sm.load_model("densenet121", "rgb", "single", pretrained=False)
+    s2 = np.random.default_rng(1).integers(0, 5000, (2, 13, 256, 256)).astype(np.uint16)
+    prediction = sm.predict(model, s2=s2)
+    np.testing.assert_allclose(prediction.probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert prediction.labels == [[CLASSES[i]] for i in prediction.probabilities.argmax(axis=1)]
+    assert prediction.threshold is None and "argmax" in repr(prediction)
+
+
+def test_to_dict_and_repr_are_readable(model, sen12ms_tree) -> None:
+    s1_paths, s2_paths = _triplet_paths(sen12ms_tree, 2)
+    prediction = sm.predict(model, s1=s1_paths, s2=s2_paths)
+    record = json.loads(json.dumps(prediction.to_dict()))
+    assert record["label_type"] == "multi" and record["threshold"] == 0.5 and record["classes"] == list(CLASSES)
+    assert record["patches"][1]["source"] == str(s2_paths[1])
+    assert set(record["patches"][0]["probabilities"]) == set(CLASSES)
+    text = repr(prediction)
+    assert text.startswith("Prediction(2 patches, multi-label, sigmoid >= 0.5)")
+    assert s2_paths[0].name in text
+
+
+def test_training_mode_is_restored_and_eval_is_used(model) -> None:
+    s1 = np.zeros((2, 2, 32, 32), np.float32)
+    s2 = np.full((2, 13, 32, 32), 1000, np.uint16)
+    expected = sm.predict(model, s1=s1, s2=s2).probabilities
+    model.train()
+    try:
+        np.testing.assert_allclose(sm.predict(model, s1=s1, s2=s2).probabilities, expected, rtol=1e-5)
+        assert model.training
+    finally:
+        model.eval()
+
+
+def test_bad_inputs_are_named(model) -> None:
+    s1 = np.zeros((2, 2, 32, 32), np.float32)
+    with pytest.raises(ValueError, match="s2 is required"):
+        sm.predict(model, s1=s1)
+    with pytest.raises(ValueError, match=r"s2 has 10 bands .* expected 13"):
+        sm.predict(model, s1=s1, s2=np.zeros((2, 10, 32, 32), np.uint16))
+    with pytest.raises(ValueError, match="s1 and s2 must hold the same patches"):
+        sm.predict(model, s1=s1, s2=np.zeros((3, 13, 32, 32), np.uint16))
+    with pytest.raises(ValueError, match="threshold must be in"):
+        sm.predict(model, s1=s1, s2=np.zeros((2, 13, 32, 32), np.uint16), threshold=5)
+    with pytest.raises(sm.PatchFileError, match="no such file"):
+        sm.predict(model, s1="ROIs1158_spring_s1_1_p1.tif", s2="ROIs1158_spring_s2_1_p1.tif")
+
+
+def test_fine_tuned_heads_need_class_names(model) -> None:
+    tuned = sm.load_model("resnet50", "s2", pretrained=False, num_classes=3)
+    s2 = np.zeros((1, 13, 32, 32), np.uint16)
+    with pytest.raises(ValueError, match="pass class_names="):
+        sm.predict(tuned, s2=s2)
+    assert sm.predict(tuned, s2=s2, class_names=["a", "b", "c"]).probabilities.shape == (1, 3)
+
+
+def test_non_finite_model_output_is_an_error_not_nan_probabilities() -> None:
+    broken = sm.load_model("resnet50", "rgb", pretrained=False)
+    with torch.no_grad():
+        broken.fc.bias.fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="non-finite outputs"):
+        sm.predict(broken, s2=np.zeros((1, 13, 32, 32), np.uint16))
