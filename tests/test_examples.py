@@ -1,0 +1,86 @@
+"""Every example in examples/ runs, as a user would run it, against the local Hub and generated data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from sen12ms_models.synthetic import CLASS_S2_DN
+from tests.support.published import publish
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _run(script: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, env=os.environ.copy()
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _write_folder(root: Path, bands: int, size: int, drop: int | None = None) -> Path:
+    """A EuroSAT-style folder: one subfolder per class of S2 GeoTIFFs with that class's spectrum."""
+    rng = np.random.default_rng(0)
+    for name, cls in (("Forest", 0), ("River", 9)):
+        spectrum = np.delete(CLASS_S2_DN[cls], drop) if drop is not None else CLASS_S2_DN[cls]
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = (spectrum[:, None, None] * rng.normal(1, 0.05, (bands, size, size))).astype(np.uint16)
+            with rasterio.open(
+                root / name / f"{name}_{i}.tif", "w", driver="GTiff", width=size, height=size, count=bands,
+                dtype="uint16", crs="EPSG:32632", transform=from_origin(600000, 5000000, 10, 10),
+            ) as dataset:  # fmt: skip
+                dataset.write(pixels)
+    return root
+
+
+def test_make_example_data_is_reproducible(tmp_path: Path) -> None:
+    shipped = {p.relative_to(EXAMPLES / "data"): p.read_bytes() for p in (EXAMPLES / "data").rglob("*.tif")}
+    assert len(shipped) == 3
+    _run("make_example_data.py", str(tmp_path))
+    assert {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*.tif")} == shipped
+
+
+def test_quickstart(hub, tmp_path, monkeypatch) -> None:
+    publish(hub, tmp_path, monkeypatch)
+    out = _run("quickstart.py")
+    assert "Prediction(1 patches, multi-label" in out and "Grassland:" in out
+
+
+def test_feature_extraction(hub, tmp_path, monkeypatch, sen12ms_tree) -> None:
+    publish(hub, tmp_path, monkeypatch)
+    root, written = sen12ms_tree
+    out_file = tmp_path / "embeddings.npy"
+    _run("feature_extraction.py", str(root / "ROIs1158_spring"), str(out_file))
+    assert np.load(out_file).shape == (sum(p.id.season == "ROIs1158_spring" for p in written), 2048)
+
+
+@pytest.mark.parametrize(
+    ("style", "bands", "size", "drop"),
+    [("eurosat", 13, 64, None), ("bigearthnet", 12, 120, 10)],  # L2A without B10 (index 10)
+)
+def test_finetune(hub, tmp_path, monkeypatch, style, bands, size, drop) -> None:
+    publish(hub, tmp_path, monkeypatch, "resnet50", "s2")
+    folder = _write_folder(tmp_path / style, bands, size, drop)
+    args = [str(folder), "--epochs", "2"]
+    if drop is not None:
+        args += ["--s2-bands", "B1,B2,B3,B4,B5,B6,B7,B8,B8A,B9,B11,B12"]
+    out = _run("finetune.py", *args)
+    assert "training accuracy" in out and "of 2 classes" in out
+
+
+def test_plot_predictions(hub, tmp_path, monkeypatch, sen12ms_tree) -> None:
+    pytest.importorskip("matplotlib")
+    publish(hub, tmp_path, monkeypatch)
+    root, _ = sen12ms_tree
+    out_file = tmp_path / "predictions.png"
+    _run("plot_predictions.py", str(root), str(out_file))
+    assert out_file.stat().st_size > 10000
