@@ -16,7 +16,7 @@ from .errors import (
     WeightsNotPublishedError,
 )
 from .loading import UnverifiedWeightsWarning, load_model
-from .models import Sen12msClassifier, build_model
+from .models import Sen12msClassifier, build_model, optimize_for_inference
 from .predict import Prediction, predict
 from .weights import WeightsSpec, get_weights, list_models
 
@@ -41,6 +41,7 @@ __all__ = [
     "labels",
     "list_models",
     "load_model",
+    "optimize_for_inference",
     "predict",
     "transforms",
 ]

@@ -108,11 +108,14 @@ def _download(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from .loading import load_model
+    from .models import optimize_for_inference
     from .predict import predict
 
     spec = get_weights(args.arch, args.modality, args.label_type)
     patches = _collect_patches(args.paths)
-    model = load_model(args.arch, args.modality, args.label_type, weights=args.weights, device=args.device)
+    model = optimize_for_inference(
+        load_model(args.arch, args.modality, args.label_type, weights=args.weights, device=args.device)
+    )
     needs = {"s1": bool(spec.transforms.s1_bands_used), "s2": bool(spec.transforms.s2_bands_used)}
     inputs = {sensor: [sibling_path(path, sensor) for path in patches] for sensor, used in needs.items() if used}
     result = predict(

@@ -14,11 +14,13 @@ Both share one interface (timm's names): ``forward_feature_map`` (the last convo
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models import densenet121 as tv_densenet121
 from torchvision.models.resnet import Bottleneck, ResNet
 
@@ -89,6 +91,10 @@ class Sen12msClassifier(nn.Module):
     def first_conv(self) -> nn.Conv2d:
         raise NotImplementedError
 
+    def conv_bn_pairs(self) -> list[tuple[nn.Module, str, str]]:
+        """``(parent, conv name, bn name)`` wherever a BatchNorm directly follows a convolution."""
+        raise NotImplementedError
+
     def _set_first_conv(self, conv: nn.Conv2d) -> None:
         raise NotImplementedError
 
@@ -145,6 +151,15 @@ class Sen12msResNet50(ResNet, Sen12msClassifier):
     def first_conv(self) -> nn.Conv2d:
         return self.conv1
 
+    def conv_bn_pairs(self) -> list[tuple[nn.Module, str, str]]:
+        pairs: list[tuple[nn.Module, str, str]] = [(self, "conv1", "bn1")]
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            for block in layer:
+                pairs += [(block, f"conv{i}", f"bn{i}") for i in (1, 2, 3)]
+                if block.downsample is not None:
+                    pairs.append((block.downsample, "0", "1"))
+        return pairs
+
     def _set_first_conv(self, conv: nn.Conv2d) -> None:
         self.conv1 = conv
 
@@ -189,6 +204,10 @@ class Sen12msDenseNet121(Sen12msClassifier):
     def first_conv(self) -> nn.Conv2d:
         return self.features.conv0
 
+    def conv_bn_pairs(self) -> list[tuple[nn.Module, str, str]]:
+        # DenseNet's other norms precede their convolutions (BN-ReLU-conv): nothing more to fold.
+        return [(self.features, "conv0", "norm0")]
+
     def _set_first_conv(self, conv: nn.Conv2d) -> None:
         self.features.conv0 = conv
 
@@ -221,6 +240,22 @@ def _check_global_pool(global_pool: str) -> str:
     if global_pool not in ("flatten", "avg"):
         raise ValueError(f"global_pool must be 'flatten' or 'avg', got {global_pool!r}")
     return global_pool
+
+
+def optimize_for_inference(model: Sen12msClassifier) -> Sen12msClassifier:
+    """An inference-only copy of ``model``: BatchNorm folded into the convolution before it,
+    channels-last memory, no gradients. Same outputs up to float rounding, about 1.3x faster
+    on CPU for ResNet50 (see benchmarks/inference.py); not for training (its BNs are gone).
+
+    >>> fast = optimize_for_inference(load_model("resnet50", "s1s2"))  # doctest: +SKIP
+    """
+    fused = copy.deepcopy(model).eval()
+    for parent, conv_name, bn_name in fused.conv_bn_pairs():
+        conv, bn = getattr(parent, conv_name), getattr(parent, bn_name)
+        setattr(parent, conv_name, fuse_conv_bn_eval(conv, bn))
+        setattr(parent, bn_name, nn.Identity())
+    fused.requires_grad_(False)
+    return fused.to(memory_format=torch.channels_last)
 
 
 #: Architecture name -> builder ``(in_chans, num_classes) -> model``.

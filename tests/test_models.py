@@ -8,7 +8,7 @@ from torch import nn
 from torchvision.models import densenet121, resnet50
 
 from sen12ms_models.bands import MODALITY_BANDS
-from sen12ms_models.models import build_model
+from sen12ms_models.models import build_model, optimize_for_inference
 
 CHANNELS = {"rgb": 3, "s2": 10, "s1s2": 12, "s1": 2, "s1rgb": 5}
 
@@ -98,3 +98,25 @@ def test_kaiming_normal_init_on_conv_and_linear_weights() -> None:
 def test_unknown_arch() -> None:
     with pytest.raises(ValueError, match="unknown arch 'vit'"):
         build_model("vit", 3)
+
+
+@pytest.mark.parametrize(("arch", "size"), [("resnet50", 64), ("densenet121", 256)])
+def test_optimize_for_inference_folds_batchnorm_and_keeps_outputs(arch: str, size: int) -> None:
+    torch.manual_seed(0)
+    model = build_model(arch, 5).eval()
+    with torch.no_grad():  # trained-looking BN statistics, so the fold has something to do
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    fast = optimize_for_inference(model)
+    folded = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) - sum(
+        isinstance(m, nn.BatchNorm2d) for m in fast.modules()
+    )
+    assert folded == (53 if arch == "resnet50" else 1)
+    x = torch.randn(2, 5, size, size)
+    with torch.no_grad():
+        reference = model(x)
+        torch.testing.assert_close(fast(x), reference, rtol=1e-3, atol=1e-3 * reference.abs().max().item())
+    assert not any(p.requires_grad for p in fast.parameters())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is untouched

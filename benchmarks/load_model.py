@@ -1,0 +1,97 @@
+"""``load_model`` cold (download from a local Hub server) and warm (cache) time, and peak memory.
+
+    python benchmarks/load_model.py [--quick] [--json out.json]
+
+Each load runs in a fresh Python process, so the peak RSS is the load's own; the baseline is
+the same process importing sen12ms_models and building the model without weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _util import REPO, machine, print_table, save_json
+from safetensors.torch import save
+
+sys.path.insert(0, str(REPO))
+from sen12ms_models import build_model, get_weights
+from sen12ms_models.weights import MANIFEST_ENV, write_manifest_entry
+from tests.support.hub_server import HubServer
+
+COMMIT = "b" * 40
+CHILD = """
+import json, resource, sys, time
+start = time.perf_counter()
+import sen12ms_models as sm
+imported = time.perf_counter()
+if sys.argv[3] == "build":
+    sm.load_model(sys.argv[1], sys.argv[2], pretrained=False)
+else:
+    sm.load_model(sys.argv[1], sys.argv[2])
+done = time.perf_counter()
+print(json.dumps({"seconds": done - imported, "import": imported - start,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_child(arch: str, modality: str, mode: str, env: dict[str, str]) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, arch, modality, mode], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one modality per architecture (the default too)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rows, records = [], []
+    with tempfile.TemporaryDirectory() as tmp, HubServer() as server:
+        manifest = Path(tmp) / "weights_manifest.json"
+        env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HOME": tmp, "HF_HUB_CACHE": f"{tmp}/hub",
+               MANIFEST_ENV: str(manifest), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # fmt: skip
+        for arch in ("resnet50", "densenet121"):
+            spec = get_weights(arch, "s1s2")
+            data = save(build_model(arch, spec.in_chans).state_dict())
+            server.add_file(spec.repo_id, COMMIT, spec.filename, data)
+            published = dataclasses.replace(
+                spec, revision=COMMIT, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+            )
+            write_manifest_entry(published, manifest)
+            build = run_child(arch, "s1s2", "build", env)
+            cold = run_child(arch, "s1s2", "load", env)
+            warm = run_child(arch, "s1s2", "load", env)
+            size = len(data) / 2**20
+            ratio = warm["seconds"] / build["seconds"]
+            peaks = round(build["peak_mib"]), round(warm["peak_mib"])
+            rows.append((arch, f"{size:.0f}", build["seconds"], cold["seconds"], warm["seconds"], ratio, *peaks))
+            records.append({"arch": arch, "file_mib": size, "build": build, "cold": cold, "warm": warm})
+    print(f"machine: {machine()}\n")
+    print_table(
+        "load_model, s1s2 (seconds, after import; peak RSS in MiB)",
+        (
+            "arch",
+            "file MiB",
+            "build only",
+            "cold (download)",
+            "warm (cache)",
+            "warm / build",
+            "peak RSS build",
+            "peak RSS warm",
+        ),
+        rows,
+    )
+    save_json(args.json, {"rows": records})
+
+
+if __name__ == "__main__":
+    main()
