@@ -1,0 +1,34 @@
+"""The docs that code derives (README model table, CLI reference) are current, and the README's commands exist."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_generated_docs_are_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "docs" / "generate.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_readme_opens_with_the_two_newcomer_commands() -> None:
+    commands = re.findall(r"```bash\n(.+?)\n```", (REPO / "README.md").read_text())
+    main_job, tests = commands[:2]
+    assert "sen12ms-models predict examples/data/" in main_job
+    path = re.search(r"(examples/data/\S+\.tif)", main_job).group(1)
+    assert (REPO / path).is_file()
+    assert tests.endswith(".venv/bin/python -m pytest -q")
+    ci = (REPO / ".ci" / "run").read_text()
+    assert ".venv/bin/python -m pytest -q" in ci and "pip install --quiet --progress-bar off -e '.[dev]'" in ci
+
+
+def test_docs_link_to_existing_pages() -> None:
+    for page in (REPO / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(([\w-]+\.md)\)", page.read_text()):
+            assert (REPO / "docs" / target).is_file(), f"{page.name} links to missing {target}"
