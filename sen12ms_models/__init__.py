@@ -16,6 +16,7 @@ from .errors import (
     WeightsNotPublishedError,
 )
 from .loading import UnverifiedWeightsWarning, load_model
+from .mapping import SceneMap, map_scene
 from .models import Sen12msClassifier, build_model, optimize_for_inference
 from .predict import Prediction, predict
 from .weights import WeightsSpec, get_weights, list_models
@@ -27,6 +28,7 @@ __all__ = [
     "ManifestError",
     "PatchFileError",
     "Prediction",
+    "SceneMap",
     "Sen12msClassifier",
     "Sen12msError",
     "UnverifiedWeightsWarning",
@@ -41,6 +43,7 @@ __all__ = [
     "labels",
     "list_models",
     "load_model",
+    "map_scene",
     "optimize_for_inference",
     "predict",
     "transforms",

@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (Sen12msError, FileNotFoundError, ValueError) as error:
+    except (Sen12msError, OSError, ValueError) as error:  # OSError: files, and the Hub's HTTP errors
         print(f"sen12ms-models {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -29,3 +29,9 @@ class WeightsDownloadError(Sen12msError, OSError):
 
 class WeightsIntegrityError(Sen12msError, ValueError):
     """A weight file's size or sha256 differs from the manifest, or its tensors do not fit the model."""
+
+
+def format_names(items: list[str], limit: int = 5) -> str:
+    """``[a, b, c, ... (N in all)]``: the first ``limit`` names of a list, for error messages."""
+    shown = ", ".join(items[:limit])
+    return f"[{shown}{f', ... ({len(items)} in all)' if len(items) > limit else ''}]"

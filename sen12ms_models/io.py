@@ -39,6 +39,10 @@ SENSOR_LAYOUT: dict[str, tuple[tuple[str, ...], np.dtype]] = {
     "lc": (LC_BANDS, np.dtype("uint16")),
 }
 
+#: Largest raster ``read_patch`` reads whole (SEN12MS patches are 256x256); scenes go through
+#: ``mapping.map_scene``'s windowed reads. A tiny file can declare a huge raster: refuse it early.
+MAX_PATCH_PIXELS = 4096 * 4096
+
 _FILE_NAME = re.compile(r"^(ROIs\d{4}_[a-z]+)_(s1|s2|lc)_(\d+)_p(\d+)\.tif$")
 _SCENE_DIR = re.compile(r"^(s1|s2|lc)_(\d+)$")
 
@@ -143,6 +147,11 @@ def read_patch(path: str | os.PathLike[str], sensor: Sensor | None = None) -> Pa
             if dataset.count != len(bands):
                 raise PatchFileError(
                     f"{path}: has {dataset.count} bands, a SEN12MS {sensor} file has {len(bands)} ({', '.join(bands)})"
+                )
+            if dataset.width * dataset.height > MAX_PATCH_PIXELS:
+                raise PatchFileError(
+                    f"{path}: declares {dataset.width}x{dataset.height} pixels, more than a patch "
+                    f"({MAX_PATCH_PIXELS} at most); map whole scenes with sen12ms_models.mapping.map_scene"
                 )
             if np.dtype(dataset.dtypes[0]) != dtype:
                 raise PatchFileError(f"{path}: holds {dataset.dtypes[0]}, a SEN12MS {sensor} file holds {dtype}")

@@ -21,7 +21,7 @@ from .download import (
     read_verified_bytes,
     sha256_hex,
 )
-from .errors import WeightsIntegrityError, WeightsNotPublishedError
+from .errors import WeightsIntegrityError, WeightsNotPublishedError, format_names
 from .models import Sen12msClassifier, build_model
 from .registry import find_registered
 from .weights import WeightsSpec, get_weights, load_manifest
@@ -54,6 +54,9 @@ def load_model(
     - ``num_classes=K``: keep the pretrained backbone, give a fresh K-class head.
     - ``in_chans=C`` with ``adapt_first_conv=True``: adapt the first convolution to C input
       channels (see ``Sen12msClassifier.adapt_in_chans``); without it a mismatch is an error.
+
+    A download takes at most ``$SEN12MS_MODELS_DOWNLOAD_TIMEOUT`` seconds (default 600), then
+    fails with ``WeightsDownloadError``; a cached file needs no network at all.
 
     >>> model = load_model("resnet50", "s1s2")                    # doctest: +SKIP
     >>> model = load_model("resnet50", "s2", num_classes=6)       # doctest: +SKIP
@@ -105,8 +108,10 @@ def _read_local_weights(path: Path, spec: WeightsSpec) -> bytes:
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
     with path.open("rb") as handle:
-        head = handle.read(4)
-    if path.suffix != ".safetensors" or head.startswith(_PICKLE_MAGIC):
+        head = handle.read(9)
+    # bytes 0-7 of a safetensors file are its header length (any value), byte 8 opens the JSON header
+    renamed_pickle = head.startswith(_PICKLE_MAGIC) and head[8:9] != b"{"
+    if path.suffix != ".safetensors" or renamed_pickle:
         raise WeightsIntegrityError(
             f"{path}: only .safetensors weight files are loaded (pickles are never unpickled); "
             "turn a PyTorch checkpoint into one with `sen12ms-models convert CHECKPOINT.pth ...`"
@@ -141,7 +146,7 @@ def _load_into(model: Sen12msClassifier, data: bytes, source: Path) -> None:
     ]
     if missing or unexpected or wrong:
         parts = [
-            f"{label} {_first(items)}"
+            f"{label} {format_names(items)}"
             for label, items in (
                 ("missing tensors", missing),
                 ("unexpected tensors", unexpected),
@@ -153,8 +158,3 @@ def _load_into(model: Sen12msClassifier, data: bytes, source: Path) -> None:
             f"{source} does not fit {model.arch} with {model.in_chans} input channels: " + "; ".join(parts)
         )
     model.load_state_dict(state)
-
-
-def _first(items: list[str], limit: int = 5) -> str:
-    shown = ", ".join(items[:limit])
-    return f"[{shown}{f', ... ({len(items)} in all)' if len(items) > limit else ''}]"

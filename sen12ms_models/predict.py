@@ -137,6 +137,9 @@ def predict(
         )
     single = present[0].ndim == 3
     count = 1 if single else len(present[0])
+    if count == 0:
+        name = "s2" if s2_array is not None else "s1"
+        raise ValueError(f"{name} is empty (shape {tuple(present[-1].shape)}): no patch to predict")
 
     device = next(model.parameters()).device
     was_training = model.training

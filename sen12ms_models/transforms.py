@@ -129,7 +129,7 @@ def _as_float_tensor(array: ArrayLike | None, name: str, band_names: tuple[str, 
     elif isinstance(array, np.ndarray):
         if array.dtype.kind not in "iuf":
             raise TypeError(f"{name} must hold numbers, got numpy dtype {array.dtype}")
-        tensor = torch.from_numpy(np.asarray(array, dtype=np.float32))
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
     else:
         raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(array).__name__}")
     if tensor.dtype == torch.bool or tensor.is_complex():

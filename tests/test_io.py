@@ -137,3 +137,15 @@ def test_read_patch_with_explicit_sensor_accepts_other_names(sen12ms_tree, tmp_p
     renamed = tmp_path / "my_scene.tif"
     shutil.copy(root / written[0].id.relative_path("s2"), renamed)
     assert read_patch(renamed, "s2").array.shape == (13, 256, 256)
+
+
+def test_a_small_file_declaring_a_huge_raster_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "ROIs1158_spring_s2_1_p1.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=8192, height=4096, count=13, dtype="uint16", tiled=True,
+        sparse_ok=True, crs="EPSG:32633", transform=from_origin(500000, 5000000, 10, 10),
+    ):  # fmt: skip
+        pass  # nothing written: the file stays a few kB
+    assert path.stat().st_size < 100_000
+    with pytest.raises(PatchFileError, match=r"declares 8192x4096 pixels, more than a patch"):
+        read_patch(path)

@@ -22,7 +22,8 @@ What the library needs from ``HEAD``/``GET /{repo_id}/resolve/{revision}/{filena
 Fault injection (``server.fault``), for reliability tests:
 
 * ``None``: behave.
-* ``"500"`` / ``"503"``: answer that status (JSON error body).
+* ``"429"`` / ``"500"`` / ``"503"``: answer that status (JSON error body), with ``Retry-After:
+  <retry_after>`` when ``server.retry_after`` is set (the library sleeps that long before a retry).
 * ``"404"``: bare 404 without ``X-Error-Code`` (e.g. a misconfigured mirror).
 * ``"redirect_loop"``: ``302`` to the very same URL.
 * ``"short_body"`` (GET only): full ``Content-Length``, send half the body, close cleanly (FIN).
@@ -30,6 +31,7 @@ Fault injection (``server.fault``), for reliability tests:
 * ``"long_body"`` (GET only): send the body followed by extra junk bytes, then close.
 * ``"wrong_bytes"`` (GET only): same length, different bytes; headers still claim the real sha256.
 * ``"stall"`` (GET only): send headers, then nothing for ``stall_seconds`` (or until ``stop()``).
+* ``"stall_mid_body"`` (GET only): full ``Content-Length``, send half the body, then stall likewise.
 
 ``fault_methods`` limits which methods a fault hits (body faults never hit HEAD, it has no body) and
 ``fault_times`` makes a fault transient: it is applied that many times, then the server behaves.
@@ -58,8 +60,8 @@ __all__ = [
     "set_hub_timeouts",
 ]
 
-STATUS_FAULTS = frozenset({"500", "503", "404", "redirect_loop"})
-BODY_FAULTS = frozenset({"short_body", "drop_mid_body", "long_body", "wrong_bytes", "stall"})
+STATUS_FAULTS = frozenset({"429", "500", "503", "404", "redirect_loop"})
+BODY_FAULTS = frozenset({"short_body", "drop_mid_body", "long_body", "wrong_bytes", "stall", "stall_mid_body"})
 FAULTS = STATUS_FAULTS | BODY_FAULTS
 
 _REPO_TYPE_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/", "kernel": "kernels/"}
@@ -80,6 +82,7 @@ class HubServer:
         fault_methods: HTTP methods a fault applies to (default ``{"HEAD", "GET"}``).
         fault_times: apply the fault this many more times, then behave (``None`` = forever).
         stall_seconds: upper bound of a ``"stall"`` (the stall also ends when the server stops).
+        retry_after: seconds sent as ``Retry-After`` with ``"429"``/``"500"``/``"503"`` (``None``: no header).
     """
 
     def __init__(self) -> None:
@@ -87,6 +90,7 @@ class HubServer:
         self.fault_methods: frozenset[str] = frozenset({"HEAD", "GET"})
         self.fault_times: int | None = None
         self.stall_seconds: float = 30.0
+        self.retry_after: int | None = None
         self._files: dict[tuple[str, str], dict[str, _Entry]] = {}  # (repo path, commit) -> files
         self._refs: dict[tuple[str, str], str] = {}  # (repo path, branch/tag) -> commit
         self._requests: list[tuple[str, str]] = []
@@ -238,8 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         fault = hub._take_fault(method)
-        if fault in ("500", "503"):
-            self._send_json(int(fault), {"error": f"injected {fault}"}, method)
+        if fault in ("429", "500", "503"):
+            retry = {} if hub.retry_after is None else {"Retry-After": str(hub.retry_after)}
+            self._send_json(int(fault), {"error": f"injected {fault}"}, method, retry)
             return
         if fault == "404":
             self._send_json(404, {"error": "Not found"}, method)
@@ -298,7 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         body = entry.data[start:end]
-        if fault == "stall":
+        if fault in ("stall", "stall_mid_body"):
+            if fault == "stall_mid_body":
+                self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             self.server.hub._stopped.wait(self.server.hub.stall_seconds)
             self.close_connection = True

@@ -1,0 +1,136 @@
+"""Turn a run's best checkpoint into a publishable folder: safetensors, model card, manifest entry.
+
+The folder holds ``<name>.safetensors`` (weights only, the exact state-dict keys of
+``build_model``), ``README.md`` (the model card), ``metrics.json`` (every test score),
+``training.json`` (how it was trained: config without local paths, split, best epoch) and
+``weights_manifest.json`` with the model's entry: sha256 and size filled, ``source`` retrained,
+``metrics`` measured in fp32 on the test split by loading the exported file itself, ``revision`` null
+until ``publish`` uploads it. Optionally the file is registered in the local registry, so
+``load_model(arch, modality, label_type)`` finds it without a path.
+
+>>> result = export_run("runs/r50-s1s2", "export/r50-s1s2")   # doctest: +SKIP
+>>> result.spec.sha256                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import save_file
+
+from ..download import sha256_hex
+from ..loading import UnverifiedWeightsWarning
+from ..models import build_model
+from ..registry import register_weights
+from ..weights import WeightsSpec, get_weights, write_manifest_entry
+from .checkpoint import BEST, load_checkpoint
+from .config import TrainConfig
+from .evaluation import evaluate_split
+from .loop import METRICS_LOG, RUN_RECORD
+from .metrics import Scores
+from .model_card import model_card
+from .report import manifest_metrics
+
+MANIFEST = "weights_manifest.json"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The exported folder, its weights file, the manifest entry written and the test scores."""
+
+    folder: Path
+    weights: Path
+    spec: WeightsSpec
+    scores: Scores
+
+
+def export_run(
+    run_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    repo_id: str | None = None,
+    register: bool = False,
+    batch_size: int = 64,
+    workers: int = 0,
+    device: str = "auto",
+    progress: bool | None = None,
+) -> ExportResult:
+    """Export ``run_dir/best.pt`` into ``output_dir`` and score it on the test split.
+
+    ``data_dir`` defaults to the run's own; ``repo_id`` to the manifest's for this model.
+    """
+    run_dir, folder = Path(run_dir), Path(output_dir)
+    state = load_checkpoint(run_dir / BEST)
+    config = TrainConfig.from_json(state["config"])
+    if data_dir is not None:
+        config = dataclasses.replace(config, data_dir=Path(data_dir))
+    base = get_weights(config.arch, config.modality, config.label_type)
+    model = build_model(config.arch, base.in_chans, base.num_classes)
+    model.load_state_dict(state["model"])  # strict: exactly build_model's keys and shapes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / base.filename
+    save_file(model.state_dict(), weights, metadata={"model": base.name, "epoch": str(state["epoch"])})
+
+    with warnings.catch_warnings():  # the file was written just now; its hash goes into the manifest
+        warnings.simplefilter("ignore", UnverifiedWeightsWarning)
+        scores, split = evaluate_split(
+            config.data_dir,
+            config.arch,
+            config.modality,
+            config.label_type,
+            weights,
+            subset="test",
+            split=config.split,
+            split_seed=config.split_seed,
+            num_validation_scenes=config.num_validation_scenes,
+            batch_size=batch_size,
+            workers=workers,
+            device=device,
+            precision="fp32",  # as predict() runs the published model
+            progress=progress,
+        )
+
+    data = weights.read_bytes()
+    spec = dataclasses.replace(
+        base,
+        repo_id=repo_id or base.repo_id,
+        revision=None,
+        sha256=sha256_hex(data),
+        size=len(data),
+        source="retrained",
+        metrics=manifest_metrics(scores, "test", split.describe()),
+    )
+    training = _training_record(run_dir, state)
+    (folder / "training.json").write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
+    (folder / "metrics.json").write_text(json.dumps(scores.to_json(), indent=2) + "\n", encoding="utf-8")
+    (folder / "README.md").write_text(model_card(spec, scores, training), encoding="utf-8")
+    manifest = folder / MANIFEST
+    manifest.unlink(missing_ok=True)  # the folder's manifest holds exactly this export's entry
+    write_manifest_entry(spec, manifest)
+    if register:
+        register_weights(spec, weights)
+    return ExportResult(folder, weights, spec, scores)
+
+
+def _training_record(run_dir: Path, best: dict[str, Any]) -> dict[str, Any]:
+    """How the weights came to be (from ``run.json`` and the log), without local paths."""
+    run = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))
+    log = (run_dir / METRICS_LOG).read_text(encoding="utf-8").splitlines()
+    return {
+        "config": {k: v for k, v in best["config"].items() if k not in ("data_dir", "output_dir")},
+        "split": run["split"],
+        "epochs_done": json.loads(log[-1])["epoch"],
+        "best_epoch": best["epoch"],
+        "best_validation_f1_micro": best["validation"]["f1_micro"],
+        "world_size": run["world_size"],
+        "performance": run["performance"],
+        "versions": run["versions"],
+    }

@@ -1,0 +1,381 @@
+"""Scene mapping on real GeoTIFFs: window placement, georeferencing, no-data, S1 reprojection, CLI.
+
+Two stub networks make the output predictable. ``centroid_model`` classifies a window by the
+nearest class spectrum (``CLASS_S2_DN``) to its mean, so a scene painted with class spectra has
+known classes per window. ``probe_model`` turns the mean raw value of input channel ``j`` into
+output ``j`` through an invertible sigmoid, so the probabilities tell which pixels a window read.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.transform import from_origin
+from rasterio.warp import calculate_default_transform, reproject
+from rasterio.windows import Window
+from safetensors.torch import save_file
+from torch import nn
+
+import sen12ms_models as sm
+from sen12ms_models.bands import BAND_MEAN, S2_BANDS
+from sen12ms_models.classes import CLASSES, SIMPLIFIED_IGBP
+from sen12ms_models.cli import main
+from sen12ms_models.mapping import map_scene
+from sen12ms_models.mapping_grid import WindowGrid
+from sen12ms_models.synthetic import CLASS_S2_DN
+
+UTM31 = CRS.from_epsg(32631)
+ORIGIN = from_origin(600000, 5300000, 10, 10)
+#: Class of each 256x256 block of the 768x1024 class scene.
+BLOCK_CLASSES = np.array([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 5]])
+
+
+class WindowMeanModel(sm.Sen12msClassifier):
+    """A stub network: ``head`` applied to the per-channel mean of the standardized window."""
+
+    arch = "window-mean"
+
+    def __init__(self, spec: sm.WeightsSpec, head: nn.Module) -> None:
+        super().__init__()
+        self.spec, self.in_chans, self.num_classes, self.head = spec, spec.in_chans, 10, head
+
+    def forward_feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def forward_head(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return self.head(feature_map.mean(dim=(-2, -1)))
+
+
+class NearestSpectrum(nn.Module):
+    """Logit_k = -T |m - c_k|^2: highest for the class spectrum ``c_k`` nearest the window mean."""
+
+    def __init__(self, centres: torch.Tensor, temperature: float = 20.0) -> None:
+        super().__init__()
+        self.centres = nn.Parameter(centres, requires_grad=False)
+        self.temperature = temperature
+
+    def forward(self, mean: torch.Tensor) -> torch.Tensor:
+        return -self.temperature * ((mean[:, None, :] - self.centres) ** 2).sum(dim=-1)
+
+
+def centroid_model(label_type: str = "multi") -> WindowMeanModel:
+    """Classifies a window of class spectra (``CLASS_S2_DN``) by its B2, B3, B4 mean."""
+    spec = sm.get_weights("resnet50", "rgb", label_type)
+    return WindowMeanModel(spec, NearestSpectrum(spec.transforms(s2=CLASS_S2_DN[:, :, None, None]).reshape(10, 3)))
+
+
+def probe_model(modality: str, centre: list[float], scale: list[float]) -> WindowMeanModel:
+    """Output j = sigmoid((raw mean of channel j - centre[j]) / scale[j]); other outputs 0.5."""
+    spec = sm.get_weights("resnet50", modality)
+    head = nn.Linear(spec.in_chans, 10)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        for j, (c, s) in enumerate(zip(centre, scale, strict=True)):
+            head.weight[j, j] = spec.std[j] / s
+            head.bias[j] = (spec.mean[j] - c) / s
+    return WindowMeanModel(spec, head)
+
+
+def decode(p: np.ndarray, centre: float, scale: float) -> np.ndarray:
+    """The raw window mean a ``probe_model`` output stands for."""
+    p = p.astype(np.float64)
+    return centre + scale * np.log(p / (1 - p))
+
+
+def write(path: Path, array: np.ndarray, transform: Affine = ORIGIN, crs: CRS = UTM31, **profile) -> Path:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=array.shape[1],
+        width=array.shape[2],
+        count=array.shape[0],
+        dtype=array.dtype,
+        crs=crs,
+        transform=transform,
+        **profile,
+    ) as dataset:
+        dataset.write(array)
+    return path
+
+
+def class_scene(seed: int = 0) -> np.ndarray:
+    """13-band uint16 DN, 768x1024: each 256x256 block holds its ``BLOCK_CLASSES`` spectrum."""
+    pixel_class = np.kron(BLOCK_CLASSES, np.ones((256, 256), dtype=int))
+    mean = CLASS_S2_DN[pixel_class].transpose(2, 0, 1)
+    noise = np.random.default_rng(seed).normal(1.0, 0.05, mean.shape)
+    return np.clip(mean * noise, 1, 65535).astype(np.uint16)
+
+
+def position_scene(height: int, width: int) -> np.ndarray:
+    """13-band uint16: B2 = column index, B3 = row index, every other band 1000."""
+    scene = np.full((13, height, width), 1000, dtype=np.uint16)
+    scene[1] = np.arange(width)[None, :]
+    scene[2] = np.arange(height)[:, None]
+    return scene
+
+
+POSITION_PROBE = {"centre": [512.0, 512.0], "scale": [256.0, 256.0]}
+
+
+def read(path: Path) -> tuple[np.ndarray, rasterio.profiles.Profile, dict]:
+    with rasterio.open(path) as dataset:
+        info = {
+            "descriptions": dataset.descriptions,
+            "colormap": dataset.colormap(1) if dataset.count == 1 else None,
+            "mask": dataset.read_masks(1),
+            "scales": dataset.scales,
+        }
+        return dataset.read(), dataset.profile, info
+
+
+def test_window_grid_places_windows_inside_the_scene_centred_on_their_block() -> None:
+    grid = WindowGrid(height=10980, width=10980, stride=256)
+    assert (grid.rows, grid.cols) == (43, 43)
+    assert grid.window(42, 42).col_off == grid.window(42, 42).row_off == 10980 - 256
+    grid = WindowGrid(height=700, width=1000, stride=100)
+    for row, col in grid.cells():
+        window = grid.window(row, col)
+        assert 0 <= window.col_off <= 1000 - 256 and 0 <= window.row_off <= 700 - 256
+        block_left, block_right = col * 100, min(col * 100 + 100, 1000)
+        assert window.col_off <= block_left and block_right <= window.col_off + 256  # block inside window
+    assert grid.window(0, 3).col_off == 300 - 78  # centred: (256 - 100) / 2 = 78 pixels each side
+    assert grid.output_transform(ORIGIN) == ORIGIN @ Affine.scale(100)
+    with pytest.raises(ValueError, match="stride must be between 1 and 256"):
+        WindowGrid(700, 1000, 0)
+    with pytest.raises(ValueError, match="smaller than one 256x256 window"):
+        WindowGrid(200, 1000, 64)
+
+
+@pytest.mark.parametrize("label_type", ["multi", "single"])
+def test_probabilities_land_in_their_windows_on_the_right_ground(tmp_path: Path, label_type: str) -> None:
+    scene = class_scene()
+    s2 = write(tmp_path / "s2.tif", scene)
+    model = centroid_model(label_type)
+    result = map_scene(
+        model, s2=s2, out=tmp_path / "probs.tif", class_map=tmp_path / "classes.tif", batch_size=5, progress=False
+    )
+    assert (result.windows, result.skipped, result.height, result.width) == (12, 0, 3, 4)
+
+    probs, profile, info = read(tmp_path / "probs.tif")
+    assert profile["crs"] == UTM31 and profile["dtype"] == "float32" and probs.shape == (10, 3, 4)
+    assert profile["transform"] == ORIGIN @ Affine.scale(256)
+    assert info["descriptions"] == CLASSES
+    with rasterio.open(s2) as source, rasterio.open(tmp_path / "probs.tif") as output:
+        for row, col in [(0, 0), (2, 3), (1, 2)]:  # output pixel centre = centre of its 256x256 block
+            assert output.transform @ (col + 0.5, row + 0.5) == source.transform @ (col * 256 + 128, row * 256 + 128)
+    expected = sm.predict(
+        model, s2=np.stack([scene[:, r : r + 256, c : c + 256] for r in (0, 256, 512) for c in (0, 256, 512, 768)])
+    )
+    np.testing.assert_allclose(probs.reshape(10, 12).T, expected.probabilities, rtol=1e-5, atol=1e-6)
+    if label_type == "single":
+        np.testing.assert_allclose(probs.sum(axis=0), 1.0, rtol=1e-5)
+
+    classes, class_profile, class_info = read(tmp_path / "classes.tif")
+    np.testing.assert_array_equal(classes[0], BLOCK_CLASSES)
+    np.testing.assert_array_equal(probs.argmax(axis=0), BLOCK_CLASSES)
+    assert class_profile["nodata"] == 255 and class_profile["transform"] == profile["transform"]
+    assert all(class_info["colormap"][c.index] == (*c.rgb, 255) for c in SIMPLIFIED_IGBP)
+
+
+def test_stride_border_windows_and_source_resolution(tmp_path: Path) -> None:
+    s2 = write(tmp_path / "s2.tif", position_scene(700, 1000))
+    model = probe_model("rgb", **POSITION_PROBE)
+    map_scene(model, s2=s2, out=tmp_path / "window.tif", stride=128, progress=False)
+    window_res, profile, _ = read(tmp_path / "window.tif")
+    assert window_res.shape == (10, 6, 8) and profile["transform"] == ORIGIN @ Affine.scale(128)
+    # Window start = 128 k - 64 (centred on block k), shifted inward at the border: never padded.
+    col_start = decode(window_res[0], 512, 256) - 127.5
+    row_start = decode(window_res[1], 512, 256) - 127.5
+    np.testing.assert_allclose(col_start, np.broadcast_to([0, 64, 192, 320, 448, 576, 704, 744], (6, 8)), atol=0.02)
+    np.testing.assert_allclose(row_start, np.broadcast_to([[0], [64], [192], [320], [444], [444]], (6, 8)), atol=0.02)
+
+    map_scene(model, s2=s2, out=tmp_path / "source.tif", stride=128, resolution="source", progress=False)
+    source_res, source_profile, _ = read(tmp_path / "source.tif")
+    assert source_res.shape == (10, 700, 1000) and source_profile["transform"] == ORIGIN
+    blocks = np.repeat(np.repeat(window_res, 128, axis=1), 128, axis=2)[:, :700, :1000]
+    np.testing.assert_array_equal(source_res, blocks)
+
+
+def test_nodata_windows_are_skipped_and_uint8_scaling(tmp_path: Path) -> None:
+    scene = position_scene(768, 1024)
+    scene[:, :154, :256] = 0  # window (0, 0): 60 % all-zero pixels -> skipped
+    scene[:, :64, 256:512] = 0  # window (0, 1): 25 % -> kept, zeros set to the band means
+    scene[1, 256:387, 512:768] = 65535  # window (1, 2): 51 % nodata in B2 only -> skipped
+    scene[:, 512:640, 768:] = 0  # window (2, 3): exactly 50 % -> kept
+    s2 = write(tmp_path / "s2.tif", scene, nodata=65535)
+    model = probe_model("rgb", **POSITION_PROBE)
+    result = map_scene(model, s2=s2, out=tmp_path / "f.tif", class_map=tmp_path / "c.tif", progress=False)
+    assert result.skipped == 2
+
+    probs, profile, _ = read(tmp_path / "f.tif")
+    skipped = np.zeros((3, 4), dtype=bool)
+    skipped[0, 0] = skipped[1, 2] = True
+    assert np.isnan(profile["nodata"])
+    np.testing.assert_array_equal(np.isnan(probs).all(axis=0), skipped)
+    kept = scene[1, :256, 256:512].astype(np.float64)
+    kept[:64] = BAND_MEAN["B2"]
+    assert decode(probs[0, 0, 1], 512, 256) == pytest.approx(kept.mean(), abs=0.05)
+    classes, _, _ = read(tmp_path / "c.tif")
+    np.testing.assert_array_equal(classes[0] == 255, skipped)
+
+    map_scene(model, s2=s2, out=tmp_path / "u8.tif", dtype="uint8", progress=False)
+    scaled, u8_profile, info = read(tmp_path / "u8.tif")
+    assert u8_profile["dtype"] == "uint8" and info["scales"] == (1 / 255,) * 10
+    np.testing.assert_array_equal(info["mask"] == 0, skipped)
+    np.testing.assert_array_equal(scaled[:, ~skipped], np.round(probs[:, ~skipped] * 255))
+
+
+def s1_on_s2_grid(height: int, width: int) -> np.ndarray:
+    """VV -5 dB left of column 512, -20 dB right of it; VH 7 dB lower."""
+    vv = np.where(np.arange(width)[None, :] < 512, -5.0, -20.0) * np.ones((height, 1))
+    return np.stack([vv, vv - 7]).astype(np.float32)
+
+
+@pytest.mark.parametrize("grid", ["same", "utm32-20m"])
+def test_s1_is_read_on_the_s2_grid(tmp_path: Path, grid: str) -> None:
+    s2 = write(tmp_path / "s2.tif", class_scene())
+    s1_array = s1_on_s2_grid(768, 1024)
+    if grid == "same":
+        s1 = write(tmp_path / "s1.tif", s1_array)
+        expected_skip = np.zeros((3, 4), dtype=bool)
+    else:  # the top 512 rows only, reprojected to the next UTM zone at 20 m
+        top = s1_array[:, :512]
+        crs = CRS.from_epsg(32632)
+        bounds = rasterio.transform.array_bounds(512, 1024, ORIGIN)
+        transform, width, height = calculate_default_transform(UTM31, crs, 1024, 512, *bounds, resolution=20)
+        warped = np.full((2, height, width), np.nan, dtype=np.float32)
+        reproject(top, warped, src_transform=ORIGIN, src_crs=UTM31, dst_transform=transform, dst_crs=crs,
+                  resampling=Resampling.nearest, dst_nodata=np.nan)  # fmt: skip
+        s1 = write(tmp_path / "s1.tif", warped, transform=transform, crs=crs)
+        expected_skip = np.zeros((3, 4), dtype=bool)
+        expected_skip[2] = True  # outside the S1 footprint
+    model = probe_model("s1rgb", centre=[0, 0, 0, -12.5, -19.5], scale=[1000, 1000, 1000, 5, 5])
+    result = map_scene(model, s2=s2, s1=s1, out=tmp_path / "probs.tif", progress=False)
+    probs, profile, _ = read(tmp_path / "probs.tif")
+    assert profile["crs"] == UTM31 and profile["transform"] == ORIGIN @ Affine.scale(256)
+    np.testing.assert_array_equal(np.isnan(probs[0]), expected_skip)
+    assert result.skipped == expected_skip.sum()
+    vv = decode(probs[3][~expected_skip], -12.5, 5).reshape(-1, 4)
+    tolerance = 1e-3 if grid == "same" else 0.5  # resampling blurs the -5/-20 edge by a pixel or two
+    np.testing.assert_allclose(vv, np.broadcast_to([-5, -5, -20, -20], vv.shape), atol=tolerance)
+
+
+def test_s1_that_misses_the_scene_is_an_error_naming_both_files(tmp_path: Path) -> None:
+    s2 = write(tmp_path / "s2.tif", class_scene())
+    s1 = write(tmp_path / "far_s1.tif", s1_on_s2_grid(300, 300), transform=from_origin(700000, 5300000, 10, 10))
+    model = probe_model("s1rgb", centre=[0] * 5, scale=[1] * 5)
+    with pytest.raises(sm.PatchFileError, match=r"far_s1.tif does not overlap .*s2.tif"):
+        map_scene(model, s2=s2, s1=s1, out=tmp_path / "probs.tif", progress=False)
+    assert not list(tmp_path.glob("*probs*"))
+
+
+def test_other_s2_band_lists_are_read_by_name(tmp_path: Path) -> None:
+    scene = position_scene(512, 512)
+    model = probe_model("rgb", **POSITION_PROBE)
+    map_scene(model, s2=write(tmp_path / "s2.tif", scene), out=tmp_path / "13.tif", progress=False)
+    l2a_bands = [b for b in S2_BANDS if b != "B10"]
+    l2a = write(tmp_path / "l2a.tif", np.delete(scene, S2_BANDS.index("B10"), axis=0))
+    with pytest.raises(sm.PatchFileError, match=r"l2a.tif: has 12 bands, but s2_bands names 13"):
+        map_scene(model, s2=l2a, out=tmp_path / "12.tif", progress=False)
+    map_scene(model, s2=l2a, out=tmp_path / "12.tif", s2_bands=l2a_bands, progress=False)
+    np.testing.assert_array_equal(read(tmp_path / "12.tif")[0], read(tmp_path / "13.tif")[0])
+    with pytest.raises(ValueError, match=r"needs S2 band\(s\) \['B4'\]"):
+        map_scene(model, s2=l2a, out=tmp_path / "x.tif", s2_bands=["B1", "B2", "B3"], progress=False)
+
+
+def test_bad_input_is_named(tmp_path: Path) -> None:
+    s2 = write(tmp_path / "s2.tif", position_scene(512, 512))
+    small = write(tmp_path / "small.tif", position_scene(200, 512))
+    rgb, s1rgb = probe_model("rgb", **POSITION_PROBE), probe_model("s1rgb", centre=[0] * 5, scale=[1] * 5)
+    out = tmp_path / "out.tif"
+    with pytest.raises(ValueError, match=r"s1 is required: this model reads its bands \['VV', 'VH'\]"):
+        map_scene(s1rgb, s2=s2, out=out, progress=False)
+    with pytest.raises(sm.PatchFileError, match=r"small.tif: 200x512 pixels, smaller than one 256x256 window"):
+        map_scene(rgb, s2=small, out=out, progress=False)
+    with pytest.raises(sm.PatchFileError, match=r"missing.tif: no such file"):
+        map_scene(rgb, s2=tmp_path / "missing.tif", out=out, progress=False)
+    with pytest.raises(ValueError, match="stride must be between 1 and 256"):
+        map_scene(rgb, s2=s2, out=out, stride=300, progress=False)
+    with pytest.raises(ValueError, match="would overwrite an input"):
+        map_scene(rgb, s2=s2, out=s2, progress=False)
+    with pytest.raises(FileNotFoundError, match=r"output folder .*nowhere does not exist"):
+        map_scene(rgb, s2=s2, out=tmp_path / "nowhere" / "out.tif", progress=False)
+    with pytest.raises(ValueError, match="model carrying its WeightsSpec"):
+        map_scene(sm.build_model("resnet50", 3), s2=s2, out=out, progress=False)
+    assert not out.exists()
+
+
+class FailingModel(WindowMeanModel):
+    """Fails on its second batch, as a model running out of memory would."""
+
+    def forward_head(self, feature_map: torch.Tensor) -> torch.Tensor:
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 2:
+            raise RuntimeError("out of memory (simulated)")
+        return super().forward_head(feature_map)
+
+
+def test_a_failed_run_stops_its_reader_and_leaves_no_file(tmp_path: Path) -> None:
+    s2 = write(tmp_path / "s2.tif", class_scene())
+    base = centroid_model()
+    model = FailingModel(base.spec, base.head)
+    with pytest.raises(RuntimeError, match="simulated"):
+        map_scene(model, s2=s2, out=tmp_path / "probs.tif", class_map=tmp_path / "c.tif", batch_size=2, progress=False)
+    assert not any(t.name == "sen12ms-map-reader" for t in threading.enumerate())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s2.tif"]
+
+
+def test_a_corrupt_tile_is_reported_with_file_and_window(tmp_path: Path) -> None:
+    s2 = write(tmp_path / "s2.tif", class_scene(), tiled=True, blockxsize=256, blockysize=256, compress="deflate")
+    with s2.open("r+b") as file:  # cut off the last third of the tiles: a read error in the reader thread
+        file.truncate(s2.stat().st_size * 2 // 3)
+    with pytest.raises(
+        sm.PatchFileError, match=r"s2.tif: reading Window\(col_off=\d+, row_off=\d+, width=256, height=256\) failed"
+    ):
+        map_scene(centroid_model(), s2=s2, out=tmp_path / "probs.tif", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s2.tif"]
+
+
+def test_map_command_with_local_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    s2 = write(tmp_path / "s2.tif", class_scene()[:, :512, :512])
+    torch.manual_seed(0)
+    weights = tmp_path / "mine.safetensors"
+    save_file(sm.build_model("resnet50", 10).state_dict(), weights)
+    args = ["map", "--arch", "resnet50", "--modality", "s2", "--weights", str(weights), "--s2", str(s2)]
+    args += ["-o", str(tmp_path / "p.tif"), "--class-map", str(tmp_path / "c.tif"), "--dtype", "uint8"]
+    with pytest.warns(sm.UnverifiedWeightsWarning):
+        assert main([*args, "--resolution", "source", "--batch-size", "4"]) == 0
+    assert "4 windows (0 no-data)" in capsys.readouterr().out
+    probs, profile, info = read(tmp_path / "p.tif")
+    assert probs.shape == (10, 512, 512) and profile["crs"] == UTM31 and info["descriptions"] == CLASSES
+    classes, _, _ = read(tmp_path / "c.tif")
+    top = np.take_along_axis(probs, classes.astype(np.int64), axis=0)[0]
+    np.testing.assert_array_equal(top, probs.max(axis=0))  # the class is a most probable one (uint8 may tie)
+    with pytest.warns(sm.UnverifiedWeightsWarning):
+        assert main([*args[:-6], "-o", str(tmp_path / "x.tif"), "--stride", "0"]) == 2
+    assert "stride must be between 1 and 256" in capsys.readouterr().err
+
+
+def test_windows_are_read_window_by_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No read is larger than one window (the scene is never loaded whole)."""
+    s2 = write(tmp_path / "s2.tif", class_scene())
+    sizes: list[tuple[int, int]] = []
+    original = rasterio.io.DatasetReader.read
+
+    def spy(self, *args, window: Window | None = None, **kwargs):
+        sizes.append((-1, -1) if window is None else (window.height, window.width))
+        return original(self, *args, window=window, **kwargs)
+
+    monkeypatch.setattr(rasterio.io.DatasetReader, "read", spy)
+    map_scene(centroid_model(), s2=s2, out=tmp_path / "probs.tif", progress=False)
+    assert sizes == [(256, 256)] * 12

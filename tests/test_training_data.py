@@ -1,0 +1,122 @@
+"""training's data side on real GeoTIFFs: items, labels, device-side standardization, samplers, config checks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from torch.utils.data import default_collate
+
+from sen12ms_models import io
+from sen12ms_models.bands import MODALITIES
+from sen12ms_models.errors import PatchFileError
+from sen12ms_models.labels import multi_label, single_label
+from sen12ms_models.splits import make_split
+from sen12ms_models.synthetic import DEFAULT_SCENES, write_tree
+from sen12ms_models.training import Sen12msDataset, TrainConfig
+from sen12ms_models.training.dataset import make_loader
+from sen12ms_models.training.sampling import ResumableSampler, ShardSampler
+from sen12ms_models.transforms import Sen12msTransform
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_items_are_raw_bands_and_standardize_like_the_published_transform(sen12ms_tree, modality: str) -> None:
+    root, _ = sen12ms_tree
+    index = io.Sen12msIndex.scan(root)
+    patches = make_split(index, "paper").train[:3]
+    dataset = Sen12msDataset(index, patches, modality, "multi")
+    items = [dataset[i] for i in range(len(dataset))]
+    published = Sen12msTransform.for_modality(modality)
+    assert ("s2" in items[0]) == bool(published.s2_bands_used) and ("s1" in items[0]) == bool(published.s1_bands_used)
+    if "s2" in items[0]:
+        assert items[0]["s2"].dtype == np.uint16 and items[0]["s2"].shape == (len(published.s2_bands_used), 256, 256)
+    if "s1" in items[0]:
+        assert items[0]["s1"].dtype == np.float32 and np.isnan(items[0]["s1"]).any()  # NaN kept for the transform
+
+    batch = default_collate(items)
+    x = dataset.to_input(batch, torch.device("cpu"), torch.channels_last)
+    triplets = [io.read_triplet(index.path(p, "s2")) for p in patches]
+    expected = published(
+        s1=np.stack([t.s1.array for t in triplets]), s2=np.stack([t.s2.array for t in triplets])
+    )  # from the full 13-band S2 and 2-band S1 files, as predict() does
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(x, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("label_type", ["multi", "single"])
+def test_targets_are_the_known_labels(sen12ms_tree, label_type: str) -> None:
+    root, written = sen12ms_tree
+    index = io.Sen12msIndex.scan(root)
+    truth = {p.id: p.probabilities for p in written}
+    patches = [p.id for p in written if p.id not in io.BROKEN_PATCHES]
+    dataset = Sen12msDataset(index, patches, "s1", label_type)
+    for position, patch in enumerate(patches):
+        target = dataset[position]["target"]
+        if label_type == "multi":
+            assert target.dtype == np.float32 and (target == multi_label(truth[patch])).all()
+        else:
+            assert target.dtype == np.int64 and target == single_label(truth[patch])
+
+
+def test_worker_processes_deliver_the_same_batches(sen12ms_tree) -> None:
+    root, _ = sen12ms_tree
+    index = io.Sen12msIndex.scan(root)
+    dataset = Sen12msDataset(index, make_split(index, "paper").validation, "s1s2", "multi")
+    batches = {}
+    for workers in (0, 2):
+        loader = make_loader(dataset, ShardSampler(len(dataset)), 4, workers, torch.device("cpu"))
+        batches[workers] = list(loader)
+    for a, b in zip(batches[0], batches[2], strict=True):
+        for key in ("s1", "s2", "target", "index"):
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, equal_nan=True)
+
+
+def test_a_patch_whose_grids_differ_is_named(tmp_path) -> None:
+    written = write_tree(tmp_path, scenes=DEFAULT_SCENES[4:5], patches_per_scene=1, size=32)
+    index = io.Sen12msIndex.scan(tmp_path)
+    lc_path = index.path(written[0].id, "lc")
+    with rasterio.open(lc_path) as src:
+        profile, lc = src.profile, src.read()
+    profile.update(width=16, height=16)
+    with rasterio.open(lc_path, "w", **profile) as dst:
+        dst.write(lc[:, :16, :16])
+    with pytest.raises(PatchFileError, match=f"{written[0].id}: s2 is \\(32, 32\\) pixels, its LC patch .*lc"):
+        Sen12msDataset(index, [written[0].id], "s2")[0]
+    with pytest.raises(ValueError, match="needs an index with a root"):
+        Sen12msDataset(io.Sen12msIndex.from_names([lc_path.name]), [written[0].id], "s2")
+
+
+@pytest.mark.parametrize(("length", "world_size", "batch"), [(47, 1, 8), (47, 2, 4), (50, 2, 4), (9, 4, 2)])
+def test_sampler_semantics(length: int, world_size: int, batch: int) -> None:
+    """Each rank gets ceil(n / w) samples (padded), an epoch is ceil(n / (w * batch)) steps, and skip resumes."""
+    data = range(length)
+    ranks = [ResumableSampler(data, world_size, rank, seed=3) for rank in range(world_size)]
+    for sampler in ranks:
+        sampler.start_epoch(5)
+    orders = [list(s) for s in ranks]
+    assert all(len(o) == math.ceil(length / world_size) for o in orders)
+    assert set().union(*orders) == set(data)
+    assert math.ceil(len(orders[0]) / batch) == math.ceil(length / (world_size * batch))
+    again = ResumableSampler(data, world_size, 0, seed=3)
+    again.start_epoch(5, skip=batch)
+    assert list(again) == orders[0][batch:] and len(again) == len(orders[0]) - batch
+    again.start_epoch(6)
+    assert list(again) != orders[0]  # a new order each epoch
+    shards = [list(ShardSampler(length, rank, world_size)) for rank in range(world_size)]
+    assert sorted(i for shard in shards for i in shard) == list(data)  # evaluation: every sample exactly once
+
+
+def test_config_errors_name_the_setting(tmp_path) -> None:
+    for kwargs, message in (
+        ({"arch": "vgg16"}, "arch must be one of resnet50, densenet121"),
+        ({"modality": "rgbn"}, "unknown modality 'rgbn'"),
+        ({"split": "mine"}, "split must be one of paper, clean, random"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"precision": "fp16"}, "precision must be one of auto, fp32, bf16"),
+        ({"patience": 0}, "patience must be >= 1"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(tmp_path, tmp_path / "run", **kwargs)

@@ -1,0 +1,146 @@
+"""train -> evaluate -> export -> publish on real GeoTIFFs, through the CLI: the loop learns, exports load.
+
+One short ResNet50 run (32x32 synthetic patches, class-dependent spectra) is shared by the
+module; it must beat the best constant prediction on the test scenes by a wide margin.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import sen12ms_models as sm
+from sen12ms_models.cli import main
+from sen12ms_models.download import sha256_hex
+from sen12ms_models.io import Sen12msIndex
+from sen12ms_models.splits import make_split
+from sen12ms_models.synthetic import write_tree
+from sen12ms_models.training.checkpoint import load_checkpoint
+from sen12ms_models.weights import load_manifest
+
+NAME = "resnet50-s1s2-multi"
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread: steady timings on a shared 2-core machine, and runs comparable bit for bit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 scenes x 24 triplets of 32x32: 143 training (paper split), 48 validation, 48 test patches."""
+    root = tmp_path_factory.mktemp("SEN12MS-32")
+    write_tree(root, patches_per_scene=24, size=32, seed=0)
+    return root
+
+
+@pytest.fixture(scope="module")
+def run_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "r50"
+    args = ["train", "--data-dir", str(data_dir), "--output-dir", str(run), "--arch", "resnet50"]
+    args += ["--modality", "s1s2", "--epochs", "6", "--batch-size", "16", "--workers", "0", "--deterministic"]
+    assert main([*args, "--no-progress"]) == 0
+    return run
+
+
+def test_a_short_run_learns_well_beyond_the_best_constant_prediction(run_dir, data_dir, tmp_path, capsys) -> None:
+    split = make_split(Sen12msIndex.scan(data_dir), "paper")
+    log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4, 5, 6]
+    assert all(r["steps"] == math.ceil(len(split.train) / 16) for r in log)
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["split"]["name"] == "paper" and record["split"]["validation_in_train"] is True
+    assert record["split"]["sizes"] == {"train": 143, "validation": 48, "test": 48}
+    assert len(record["split"]["train_scenes"]) == 6 and record["world_size"] == 1
+
+    output = tmp_path / "test.json"
+    args = ["evaluate", "--data-dir", str(data_dir), "--arch", "resnet50", "--modality", "s1s2"]
+    assert main([*args, "--weights", str(run_dir / "best.pt"), "--output", str(output), "--workers", "0"]) == 0
+    table = capsys.readouterr().out
+    assert "Average F1" in table and "Overall F1" in table and "Forest (" in table
+    scores = json.loads(output.read_text())["scores"]
+    model, constant = scores["f1_micro"], scores["best_constant_f1_micro"]
+    with capsys.disabled():
+        print(f"\ntest micro F1: trained {model:.3f}, best constant prediction {constant:.3f}")
+    assert model >= constant + 0.2, (model, constant)
+
+    assert main([*args, "--weights", str(tmp_path / "missing.pt"), "--output", str(output)]) == 2
+    assert "missing.pt does not exist" in capsys.readouterr().err
+
+
+def _export(run_dir: Path, folder: Path, *extra: str) -> None:
+    assert main(["export", str(run_dir), "--output-dir", str(folder), "--workers", "0", "--no-progress", *extra]) == 0
+
+
+def test_export_loads_through_load_model_with_the_checkpoints_logits(run_dir, data_dir, tmp_path, capsys) -> None:
+    folder = tmp_path / "export"
+    _export(run_dir, folder, "--register")
+    weights = folder / f"{NAME}.safetensors"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["README.md", "metrics.json", "training.json", "weights_manifest.json", weights.name]
+    )
+    reference = sm.build_model("resnet50", 12)
+    assert sorted(load_file(weights)) == sorted(reference.state_dict())  # weights only, build_model's keys
+
+    spec = load_manifest(folder / "weights_manifest.json")[NAME]
+    data = weights.read_bytes()
+    assert (spec.sha256, spec.size, spec.source, spec.revision) == (sha256_hex(data), len(data), "retrained", None)
+    scores = json.loads((folder / "metrics.json").read_text())
+    assert spec.metrics["overall_f1"] == round(100 * scores["f1_micro"], 2)
+    assert spec.metrics["average_f1"] == round(100 * scores["f1_macro"], 2)
+    card = (folder / "README.md").read_text()
+    assert "CC-BY 4.0" in card and 'sm.load_model("resnet50", "s1s2", label_type="multi")' in card
+    assert "Overall F1" in card and spec.sha256 in card
+    training = json.loads((folder / "training.json").read_text())
+    assert (
+        "data_dir" not in training["config"] and training["best_epoch"] == load_checkpoint(run_dir / "best.pt")["epoch"]
+    )
+
+    reference.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+    reference.eval().to(memory_format=torch.channels_last)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # registered, so its hash is known: no unverified-weights warning
+        from_file = sm.load_model("resnet50", "s1s2", "multi", weights=weights)
+        from_registry = sm.load_model("resnet50", "s1s2", "multi")
+    x = torch.randn(3, 12, 32, 32).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        expected = reference(x)
+        assert torch.equal(from_file(x), expected) and torch.equal(from_registry(x), expected)
+
+    output = tmp_path / "scores.json"
+    args = ["evaluate", "--data-dir", str(data_dir), "--arch", "resnet50", "--modality", "s1s2", "--workers", "0"]
+    assert main([*args, "--weights", str(weights), "--output", str(output)]) == 0
+    assert json.loads(output.read_text())["scores"]["f1_micro"] == scores["f1_micro"]
+
+
+def test_publish_dry_run_lists_the_upload_and_the_manifest_entry(run_dir, tmp_path, capsys) -> None:
+    folder = tmp_path / "export"
+    _export(run_dir, folder, "--repo-id", "someone/r50-s1s2")
+    capsys.readouterr()
+    manifest = tmp_path / "weights_manifest.json"
+    assert main(["publish", str(folder), "--dry-run", "--manifest", str(manifest)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    files = sorted(["README.md", "metrics.json", "training.json", f"{NAME}.safetensors"])
+    assert plan["dry_run"] is True and plan["repo_id"] == "someone/r50-s1s2"
+    assert [f["path"] for f in plan["files"]] == files
+    assert all(f["sha256"] == sha256_hex((folder / f["path"]).read_bytes()) for f in plan["files"])
+    entry = plan["entry"][NAME]
+    assert entry["sha256"] == sha256_hex((folder / f"{NAME}.safetensors").read_bytes())
+    assert entry["source"] == "retrained" and entry["metrics"]["overall_f1"] > 0
+    assert plan["manifest"] == str(manifest) and not manifest.exists()  # a dry run writes nothing
+
+    (folder / f"{NAME}.safetensors").write_bytes(b"tampered")
+    assert main(["publish", str(folder), "--dry-run"]) == 2
+    assert "the manifest says" in capsys.readouterr().err  # refused before anything is sent
