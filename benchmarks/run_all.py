@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from _util import REPO, commit, machine
 
 SCRIPTS = (
@@ -47,6 +48,8 @@ def main() -> int:
         f"{datetime.date.today().isoformat()}, commit {commit()}, on: {machine()}.\n"
         "Ratios compare against a baseline measured in the same run; absolute times hold for this machine only.\n"
     )
+    if not torch.cuda.is_available():
+        header += "No GPU here: the GPU figures (bf16, torch.compile, H100 training throughput) are not in this run.\n"
     args.output.write_text(header + "\n" + "\n".join(sections))
     print(f"wrote {args.output}")
     return 0

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from huggingface_hub import constants
 
 from sen12ms_models.synthetic import SyntheticPatch, write_tree
@@ -17,6 +18,15 @@ def sen12ms_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[S
     """8 scenes over 4 seasons (2 hold-out, 2 validation, 4 training), 3 triplets each, 256x256."""
     root = tmp_path_factory.mktemp("SEN12MS")
     return root, write_tree(root, patches_per_scene=3, nan_fraction=0.01)
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread: steady timings on a shared 2-core machine, and runs comparable bit for bit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

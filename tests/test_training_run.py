@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,15 +25,6 @@ from sen12ms_models.training.checkpoint import load_checkpoint
 from sen12ms_models.weights import load_manifest
 
 NAME = "resnet50-s1s2-multi"
-
-
-@pytest.fixture(scope="module")
-def one_thread() -> Iterator[None]:
-    """One torch thread: steady timings on a shared 2-core machine, and runs comparable bit for bit."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
