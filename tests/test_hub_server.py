@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from tests.support.bounded import run_bounded
 from tests.support.hub_server import (
     HubServer,
     point_hub_at,
@@ -50,25 +51,6 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
 def download(cache_dir: Path, revision: str = COMMIT, filename: str = FILENAME, **kw: Any) -> bytes:
     path = hf_hub_download(REPO, filename, revision=revision, cache_dir=cache_dir, **kw)
     return Path(path).read_bytes()
-
-
-def within(seconds: float, fn: Callable[[], bytes]) -> bytes:
-    """Run ``fn`` in a thread; fail (instead of hanging) if it takes longer than ``seconds``."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = fn()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"hf_hub_download still running after {seconds}s"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 # -- protocol ---------------------------------------------------------------------------------------
@@ -146,7 +128,7 @@ def test_library_resumes_a_broken_download_with_range(
     monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 1024)
     server.fault, server.fault_times = "short_body", 1
 
-    assert within(10, lambda: download(tmp_path)) == DATA
+    assert run_bounded(10, lambda: download(tmp_path)) == DATA
     ranges = [h.get("Range") for h in server.request_headers]
     assert ranges == [None, None, f"bytes={len(DATA) // 2}-"]
 
@@ -185,10 +167,10 @@ def test_faults_never_return_wrong_bytes_and_never_hang(
     server.fault, server.fault_methods, server.fault_times = fault, frozenset(methods), times
 
     if isinstance(expected, bytes):
-        assert within(15, lambda: download(tmp_path)) == expected
+        assert run_bounded(15, lambda: download(tmp_path)) == expected
     else:
         with pytest.raises(expected):
-            within(15, lambda: download(tmp_path))
+            run_bounded(15, lambda: download(tmp_path))
         assert not list((tmp_path).rglob(FILENAME)), "a failed download left a snapshot entry"
 
 

@@ -12,11 +12,9 @@ import hashlib
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import torch
@@ -27,10 +25,10 @@ from safetensors.torch import save
 import sen12ms_models as sm
 from sen12ms_models.download import DOWNLOAD_TIMEOUT_ENV
 from sen12ms_models.weights import WeightsSpec
+from tests.support.bounded import run_bounded
 from tests.support.hub_server import HubServer, set_hub_timeouts
 from tests.support.published import Published, publish
 
-T = TypeVar("T")
 MODEL = ("densenet121", "rgb")
 
 
@@ -47,25 +45,6 @@ def state_digest(model: torch.nn.Module) -> str:
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-def run_bounded(seconds: float, call: Callable[[], T]) -> T:
-    """Return or raise what ``call()`` does; fail the test (instead of hanging) after ``seconds``."""
-    outcome: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as error:
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s: this call can hang"
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]
 
 
 def cache_entries(spec: WeightsSpec) -> list[Path]:
