@@ -116,10 +116,10 @@ def _predict(args: argparse.Namespace) -> int:
     model = optimize_for_inference(
         load_model(args.arch, args.modality, args.label_type, weights=args.weights, device=args.device)
     )
-    needs = {"s1": bool(spec.transforms.s1_bands_used), "s2": bool(spec.transforms.s2_bands_used)}
-    inputs = {sensor: [sibling_path(path, sensor) for path in patches] for sensor, used in needs.items() if used}
+    s1 = [sibling_path(path, "s1") for path in patches] if spec.transforms.s1_bands_used else None
+    s2 = [sibling_path(path, "s2") for path in patches] if spec.transforms.s2_bands_used else None
     result = predict(
-        model, **inputs, threshold=args.threshold, batch_size=args.batch_size, progress=len(patches) > args.batch_size
+        model, s1, s2, threshold=args.threshold, batch_size=args.batch_size, progress=len(patches) > args.batch_size
     )
     if args.json:
         print(json.dumps({"model": spec.name, **result.to_dict()}, indent=2))

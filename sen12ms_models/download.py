@@ -78,7 +78,7 @@ def fetch_weights(
                 spec.repo_id,
                 spec.filename,
                 revision=spec.revision,
-                cache_dir=cache_dir,
+                cache_dir=None if cache_dir is None else Path(cache_dir),
                 force_download=force_download,
             ),
         )

@@ -78,7 +78,7 @@ def load_model(
         model.adapt_in_chans(in_chans)
     if num_classes is not None and num_classes != spec.num_classes:
         model.reset_classifier(num_classes)
-    model.to(device=device, memory_format=torch.channels_last)
+    model.to(device).to(memory_format=torch.channels_last)
     return model.eval()
 
 

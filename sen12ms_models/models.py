@@ -126,6 +126,17 @@ class Sen12msResNet50(ResNet, Sen12msClassifier):
     """ResNet50 baseline; state-dict keys are torchvision's (``conv1``, ``layer1``... ``fc``)."""
 
     arch = "resnet50"
+    # torchvision's submodules, declared for type checkers (nn.Module.__getattr__ is untyped)
+    conv1: nn.Conv2d
+    bn1: nn.BatchNorm2d
+    relu: nn.ReLU
+    maxpool: nn.MaxPool2d
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+    avgpool: nn.AdaptiveAvgPool2d
+    fc: nn.Linear
 
     def __init__(self, in_chans: int, num_classes: int = 10) -> None:
         super().__init__(Bottleneck, [3, 4, 6, 3], num_classes=num_classes)
@@ -156,7 +167,7 @@ class Sen12msResNet50(ResNet, Sen12msClassifier):
         for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
             for block in layer:
                 pairs += [(block, f"conv{i}", f"bn{i}") for i in (1, 2, 3)]
-                if block.downsample is not None:
+                if isinstance(block.downsample, nn.Module):  # None where the block keeps its shape
                     pairs.append((block.downsample, "0", "1"))
         return pairs
 

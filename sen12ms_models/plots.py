@@ -128,11 +128,10 @@ def plot_per_class_f1(result: Mapping[str, Any] | str | os.PathLike[str]) -> Fig
     from the test set (F1 undefined, ``None``) are left out.
     """
     plt = _pyplot()
-    if not isinstance(result, Mapping):
-        result = json.loads(Path(result).read_text(encoding="utf-8"))
-    if "per_class_f1" not in result:
-        raise KeyError(f"no 'per_class_f1' in the evaluation result (keys: {sorted(result)})")
-    scores = {k: v for k, v in result["per_class_f1"].items() if v is not None}
+    record = result if isinstance(result, Mapping) else json.loads(Path(result).read_text(encoding="utf-8"))
+    if "per_class_f1" not in record:
+        raise KeyError(f"no 'per_class_f1' in the evaluation result (keys: {sorted(record)})")
+    scores = {k: v for k, v in record["per_class_f1"].items() if v is not None}
     unknown = sorted(set(scores) - set(CLASSES))
     if unknown:
         raise ValueError(f"unknown class names in per_class_f1: {unknown}")

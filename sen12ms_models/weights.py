@@ -134,7 +134,7 @@ def _parse_entry(path: str, name: str, entry: Any) -> WeightsSpec:
     unknown = sorted(set(entry) - expected)
     if missing or unknown:
         raise ManifestError(f"{where}: missing fields {missing}, unknown fields {unknown}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
     spec = WeightsSpec(name=name, **values)
     problems = _entry_problems(spec)
     if problems:
@@ -206,7 +206,7 @@ def write_manifest_entry(spec: WeightsSpec, path: str | os.PathLike[str] | None 
     problems = _entry_problems(spec)
     if problems:
         raise ManifestError(f"refusing to write entry {spec.name!r}: " + "; ".join(problems))
-    document = (
+    document: dict[str, Any] = (
         json.loads(path.read_text(encoding="utf-8"))
         if path.exists()
         else {"format_version": FORMAT_VERSION, "models": {}}

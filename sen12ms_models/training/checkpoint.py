@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ LAST, BEST = "last.pt", "best.pt"
 
 def rng_state() -> dict[str, Any]:
     """Every global RNG state (torch CPU and CUDA, numpy, Python) as weights_only-safe values."""
-    _, keys, position, has_gauss, gauss = np.random.get_state()
+    _, keys, position, has_gauss, gauss = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..bands import modality_bands
 from ..models import ARCHITECTURES
-from ..splits import SPLITS
+from ..splits import SPLITS, SplitName
 from ..weights import LABEL_TYPES, model_name
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
@@ -48,7 +48,7 @@ class TrainConfig:
     arch: str = "resnet50"
     modality: str = "s1s2"
     label_type: str = "multi"
-    split: str = "paper"
+    split: SplitName = "paper"
     split_seed: int = 0
     num_validation_scenes: int = 25
     epochs: int = 100

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ..io import Sen12msIndex
 from ..loading import load_model
 from ..models import Sen12msClassifier, build_model
-from ..splits import Split, make_split
+from ..splits import Split, SplitName, make_split
 from ..weights import get_weights
 from .checkpoint import load_checkpoint
 from .dataset import Sen12msDataset, make_loader
@@ -83,7 +83,7 @@ def evaluate(
         device = next(model.parameters()).device
         process = Process(0, 0, 1, device)
     performance = performance or Performance.choose(process.device)
-    model.to(process.device, memory_format=performance.memory_format)
+    model.to(process.device).to(memory_format=performance.memory_format)
     loader = evaluation_loader(dataset, batch_size, workers, process)
     return score_loader(model, dataset, loader, process, performance, progress)
 
@@ -121,7 +121,7 @@ def evaluate_split(
     weights: str | os.PathLike[str] | None = None,
     *,
     subset: str = "test",
-    split: str = "paper",
+    split: SplitName = "paper",
     split_seed: int = 0,
     num_validation_scenes: int = 25,
     batch_size: int = 64,

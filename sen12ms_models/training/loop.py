@@ -23,7 +23,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -147,7 +147,7 @@ class _Run:
         spec = get_weights(config.arch, config.modality, config.label_type)
         torch.manual_seed(config.seed)
         self.model: Sen12msClassifier = build_model(config.arch, spec.in_chans, spec.num_classes)
-        self.model.to(process.device, memory_format=self.performance.memory_format)
+        self.model.to(process.device).to(memory_format=self.performance.memory_format)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.criterion: nn.Module = nn.BCEWithLogitsLoss() if config.label_type == "multi" else nn.CrossEntropyLoss()
         self.progress = _Progress()
@@ -159,7 +159,7 @@ class _Run:
             device_ids = [process.device.index] if process.device.type == "cuda" else None
             self.step_model = DistributedDataParallel(self.model, device_ids=device_ids)
         if config.compile:
-            self.step_model = torch.compile(self.step_model)
+            self.step_model = cast(nn.Module, torch.compile(self.step_model))
 
     # -- resume ---------------------------------------------------------------------------
     def _restore(self) -> None:
