@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .bands import MODALITIES
 from .errors import Sen12msError
 from .io import PatchId, sibling_path
+from .models import ARCHITECTURES
 from .weights import LABEL_TYPES, WeightsSpec, get_weights, load_manifest
 
 
@@ -39,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--arch``, ``--modality``, ``--label-type``: the three keys of a manifest entry."""
-    parser.add_argument("--arch", required=True, choices=("resnet50", "densenet121"))
-    parser.add_argument("--modality", required=True, choices=("rgb", "s2", "s1s2", "s1", "s1rgb"))
+    parser.add_argument("--arch", required=True, choices=tuple(ARCHITECTURES))
+    parser.add_argument("--modality", required=True, choices=MODALITIES)
     parser.add_argument("--label-type", default="multi", choices=LABEL_TYPES)
 
 
