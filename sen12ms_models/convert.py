@@ -42,6 +42,7 @@ from torch import nn
 from .bands import MODALITIES, modality_bands
 from .download import parse_safetensors, sha256_hex
 from .errors import WeightsIntegrityError, format_names
+from .hub_card import CITATIONS, front_matter
 from .models import DENSENET_INPUT_SIZE, build_model
 from .registry import REGISTRY_ENV, register_weights, registry_dir
 from .toolbox_reference import TOOLBOX_ARCH_NAMES, build_toolbox_model
@@ -433,27 +434,6 @@ Licensee as a result of the use of the Software.
 7) This License Agreement shall be governed by German law excluding the conflict of law provisions. The exclusive \
 place of jurisdiction for disputes arising from or in connection with this agreement is Munich, Germany."""
 
-CITATIONS = """\
-@article{schmitt2021classification,
-  author  = {Schmitt, Michael and Wu, Yu-Lun},
-  title   = {Remote sensing image classification with the {SEN12MS} dataset},
-  journal = {ISPRS Annals of the Photogrammetry, Remote Sensing and Spatial Information Sciences},
-  volume  = {V-2-2021},
-  pages   = {101--106},
-  year    = {2021},
-  doi     = {10.5194/isprs-annals-V-2-2021-101-2021}
-}
-@article{schmitt2019sen12ms,
-  author  = {Schmitt, Michael and Hughes, Lloyd Haydn and Qiu, Chunping and Zhu, Xiao Xiang},
-  title   = {{SEN12MS} -- a curated dataset of georeferenced multi-spectral {Sentinel-1/2} imagery for deep
-             learning and data fusion},
-  journal = {ISPRS Annals of the Photogrammetry, Remote Sensing and Spatial Information Sciences},
-  volume  = {IV-2/W7},
-  pages   = {153--160},
-  year    = {2019},
-  doi     = {10.5194/isprs-annals-IV-2-W7-153-2019}
-}"""
-
 
 def model_card(spec: WeightsSpec, checkpoint: ToolboxCheckpoint, max_abs_diff: float) -> str:
     """A Hugging Face model card (``README.md``) for converted weights: provenance, licence, citations."""
@@ -465,17 +445,7 @@ def model_card(spec: WeightsSpec, checkpoint: ToolboxCheckpoint, max_abs_diff: f
         found += f", validation micro F1 {checkpoint.best_prec:.4f} (`best_prec`)"
     proof_size = DENSENET_INPUT_SIZE if spec.arch == "densenet121" else RESNET_PROOF_SIZE
     lines = [
-        "---",
-        "license: other",
-        "license_name: sen12ms-toolbox",
-        f"license_link: {LICENSE_URL}",
-        "library_name: sen12ms-models",
-        "pipeline_tag: image-classification",
-        "tags:",
-        *(f"- {tag}" for tag in _tags(spec)),
-        "datasets:",
-        "- sen12ms",
-        "---",
+        *front_matter(spec, ["license: other", "license_name: sen12ms-toolbox", f"license_link: {LICENSE_URL}"]),
         "",
         f"# {spec.name}",
         "",
@@ -521,12 +491,6 @@ def model_card(spec: WeightsSpec, checkpoint: ToolboxCheckpoint, max_abs_diff: f
         "",
     ]
     return "\n".join(lines)
-
-
-def _tags(spec: WeightsSpec) -> list[str]:
-    sensors = [name for name, used in (("sentinel-1", "VV" in spec.bands), ("sentinel-2", "B2" in spec.bands)) if used]
-    task = "multi-label-classification" if spec.label_type == "multi" else "single-label-classification"
-    return ["remote-sensing", "earth-observation", *sensors, "sen12ms", "land-cover", task, spec.arch, "safetensors"]
 
 
 def _metrics_section(spec: WeightsSpec) -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub.repocard import metadata_load
 from safetensors.torch import load_file
 
 import sen12ms_models as sm
@@ -92,7 +93,10 @@ def test_export_loads_through_load_model_with_the_checkpoints_logits(run_dir, da
     assert spec.metrics["average_f1"] == round(100 * scores["f1_macro"], 2)
     card = (folder / "README.md").read_text()
     assert "CC-BY 4.0" in card and 'sm.load_model("resnet50", "s1s2", label_type="multi")' in card
-    assert "Overall F1" in card and spec.sha256 in card
+    assert "Overall F1" in card and spec.sha256 in card and "V-2-2021" in card
+    meta = metadata_load(folder / "README.md")
+    assert meta["license"] == "cc-by-4.0" and meta["datasets"] == ["sen12ms"]
+    assert {"sentinel-1", "sentinel-2", "multi-label-classification"} <= set(meta["tags"])
     training = json.loads((folder / "training.json").read_text())
     assert (
         "data_dir" not in training["config"] and training["best_epoch"] == load_checkpoint(run_dir / "best.pt")["epoch"]

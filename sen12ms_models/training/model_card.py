@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..hub_card import CITATIONS, front_matter
 from ..weights import WeightsSpec
 from .metrics import Scores
 from .report import table4
@@ -18,13 +19,8 @@ def model_card(spec: WeightsSpec, scores: Scores, training: dict[str, Any]) -> s
     label = "multi-label (classes covering >= 10 % of the patch)" if spec.label_type == "multi" else "single-label"
     table = table4(scores, f"Test set ({scores.num_samples} patches), F1 in %", spec.paper_metrics)
     in_train = "inside" if split["validation_in_train"] else "outside"
-    return f"""---
-license: {spec.license.lower()}
-library_name: pytorch
-pipeline_tag: image-classification
-tags: [remote-sensing, sentinel-1, sentinel-2, sen12ms, land-cover, scene-classification]
-datasets: [SEN12MS]
----
+    header = "\n".join(front_matter(spec, [f"license: {spec.license.lower()}"]))
+    return f"""{header}
 
 # {spec.name}
 
@@ -71,4 +67,10 @@ F1, as in the paper's Table 4 (its values in the last column where the paper has
   are published under {spec.license}: credit the SEN12MS authors when you use them.
 - The training code is sen12ms-models' own (MIT); it does not reuse the SEN12MS toolbox's
   code, whose licence is non-commercial.
+
+## Citation
+
+```bibtex
+{CITATIONS}
+```
 """
