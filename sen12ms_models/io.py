@@ -12,6 +12,7 @@ The tree looks like ``ROIs1158_spring/s2_63/ROIs1158_spring_s2_63_p100.tif`` wit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader
 
 from .bands import LC_BANDS, S1_BANDS, S2_BANDS
 from .errors import PatchFileError
@@ -140,25 +142,36 @@ def read_patch(path: str | os.PathLike[str], sensor: Sensor | None = None) -> Pa
     if sensor not in SENSOR_LAYOUT:
         raise ValueError(f"sensor must be one of {SENSORS}, got {sensor!r}")
     bands, dtype = SENSOR_LAYOUT[sensor]
+    with open_raster(path) as dataset:
+        if dataset.count != len(bands):
+            raise PatchFileError(
+                f"{path}: has {dataset.count} bands, a SEN12MS {sensor} file has {len(bands)} ({', '.join(bands)})"
+            )
+        if dataset.width * dataset.height > MAX_PATCH_PIXELS:
+            raise PatchFileError(
+                f"{path}: declares {dataset.width}x{dataset.height} pixels, more than a patch "
+                f"({MAX_PATCH_PIXELS} at most); map whole scenes with sen12ms_models.mapping.map_scene"
+            )
+        if np.dtype(dataset.dtypes[0]) != dtype:
+            raise PatchFileError(f"{path}: holds {dataset.dtypes[0]}, a SEN12MS {sensor} file holds {dtype}")
+        try:
+            array = dataset.read()
+        except RasterioError as error:
+            raise PatchFileError(f"{path}: not a readable GeoTIFF ({error})") from error
+        return Patch(array, bands, dataset.crs, dataset.transform, path)
+
+
+@contextlib.contextmanager
+def open_raster(path: Path) -> Iterator[DatasetReader]:
+    """Open a GeoTIFF for reading; ``PatchFileError`` naming it if it is missing or unreadable."""
     if not path.is_file():
         raise PatchFileError(f"{path}: no such file")
     try:
-        with rasterio.open(path) as dataset:
-            if dataset.count != len(bands):
-                raise PatchFileError(
-                    f"{path}: has {dataset.count} bands, a SEN12MS {sensor} file has {len(bands)} ({', '.join(bands)})"
-                )
-            if dataset.width * dataset.height > MAX_PATCH_PIXELS:
-                raise PatchFileError(
-                    f"{path}: declares {dataset.width}x{dataset.height} pixels, more than a patch "
-                    f"({MAX_PATCH_PIXELS} at most); map whole scenes with sen12ms_models.mapping.map_scene"
-                )
-            if np.dtype(dataset.dtypes[0]) != dtype:
-                raise PatchFileError(f"{path}: holds {dataset.dtypes[0]}, a SEN12MS {sensor} file holds {dtype}")
-            array = dataset.read()
-            return Patch(array, bands, dataset.crs, dataset.transform, path)
+        dataset = rasterio.open(path)
     except RasterioError as error:
         raise PatchFileError(f"{path}: not a readable GeoTIFF ({error})") from error
+    with dataset:
+        yield dataset
 
 
 @dataclass(frozen=True)

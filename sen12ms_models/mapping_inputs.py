@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.coords import disjoint_bounds
 from rasterio.crs import CRS
@@ -35,6 +34,7 @@ from rasterio.windows import Window
 
 from .bands import S1_BANDS
 from .errors import PatchFileError
+from .io import open_raster
 from .mapping_grid import WINDOW_SIZE
 from .transforms import Sen12msTransform
 
@@ -82,7 +82,7 @@ class SceneInputs:
         s1_path = _required(s1, "s1", preprocess.s1_bands_used)
         reference = Path(s2) if s2 is not None else s1_path
         assert reference is not None  # _required demands one of them
-        with _open(reference) as ref:
+        with open_raster(reference) as ref:
             _check_georeferenced(ref, reference)
             if ref.height < WINDOW_SIZE or ref.width < WINDOW_SIZE:
                 raise PatchFileError(
@@ -92,7 +92,7 @@ class SceneInputs:
             s2_indexes = _s2_indexes(ref, reference, preprocess, s2_bands) if s2_path else ()
         s1_warp = False
         if s1_path is not None:
-            with _open(s1_path) as s1_file:
+            with open_raster(s1_path) as s1_file:
                 _check_s1(s1_file, s1_path)
                 s1_warp = not (
                     s1_file.crs == crs
@@ -107,8 +107,8 @@ class SceneInputs:
     def open(self) -> Iterator[WindowReader]:
         """Open the files (in the thread that will read them) and yield a ``WindowReader``."""
         with contextlib.ExitStack() as stack:
-            s2 = stack.enter_context(_open(self.s2)) if self.s2 else None
-            s1: DatasetReader | WarpedVRT | None = stack.enter_context(_open(self.s1)) if self.s1 else None
+            s2 = stack.enter_context(open_raster(self.s2)) if self.s2 else None
+            s1: DatasetReader | WarpedVRT | None = stack.enter_context(open_raster(self.s1)) if self.s1 else None
             if s1 is not None and self.s1_warp:
                 s1 = stack.enter_context(
                     WarpedVRT(
@@ -165,18 +165,6 @@ def _required(path: PathLike | None, name: str, bands: tuple[str, ...]) -> Path 
     if path is None:
         raise ValueError(f"{name} is required: this model reads its bands {list(bands)}")
     return Path(path)
-
-
-@contextlib.contextmanager
-def _open(path: Path) -> Iterator[DatasetReader]:
-    if not path.is_file():
-        raise PatchFileError(f"{path}: no such file")
-    try:
-        dataset = rasterio.open(path)
-    except RasterioError as error:
-        raise PatchFileError(f"{path}: not a readable raster ({error})") from error
-    with dataset:
-        yield dataset
 
 
 def _check_georeferenced(dataset: DatasetReader, path: Path) -> None:
