@@ -9,11 +9,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from ..splits import SPLITS
-from .config import PRECISIONS, TrainConfig, default_workers
+from .config import TrainConfig, default_workers
+from .performance import PRECISIONS
+
+#: The paper's recipe and the other run defaults, as TrainConfig holds them.
+DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
 
 
 def register_commands(commands: argparse._SubParsersAction) -> None:
@@ -23,20 +28,29 @@ def register_commands(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train",
         help="train a baseline on SEN12MS (the paper's recipe; DDP under torchrun)",
-        description="Train a baseline from scratch. Defaults are the paper's recipe: Adam, lr 1e-3, weight decay "
-        "1e-5, global batch 64, up to 100 epochs, best epoch by validation micro F1.",
+        description=f"Train a baseline from scratch. Defaults are the paper's recipe: Adam, lr {DEFAULTS['lr']:g}, "
+        f"weight decay {DEFAULTS['weight_decay']:g}, global batch {DEFAULTS['batch_size']}, up to "
+        f"{DEFAULTS['epochs']} epochs, best epoch by validation micro F1.",
     )
     train.add_argument("--data-dir", type=Path, required=True, help="SEN12MS root (holds ROIs*_<season>/)")
     train.add_argument("--output-dir", type=Path, required=True, help="run folder: run.json, metrics.jsonl, *.pt")
     add_model_arguments(train)
     _add_split_arguments(train)
-    train.add_argument("--epochs", type=int, default=100)
-    train.add_argument("--batch-size", type=int, default=64, help="global batch, split evenly over the processes")
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--weight-decay", type=float, default=1e-5)
-    train.add_argument("--seed", type=int, default=0, help="seeds the weights and the shuffling")
+    train.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    train.add_argument(
+        "--batch-size", type=int, default=DEFAULTS["batch_size"], help="global batch, split evenly over the processes"
+    )
+    train.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    train.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
+    train.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seeds the weights and the shuffling")
     train.add_argument("--patience", type=int, help="stop after this many epochs without a better validation F1")
-    train.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS", help="also save last.pt mid-epoch")
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=DEFAULTS["checkpoint_every"],
+        metavar="STEPS",
+        help="also save last.pt mid-epoch",
+    )
     train.add_argument(
         "--resume", action="store_true", help="continue the run in --output-dir from its last.pt (start one if none)"
     )
@@ -94,12 +108,12 @@ def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--split",
         choices=SPLITS,
-        default="paper",
+        default=DEFAULTS["split"],
         help="paper: published validation scenes, also trained on (as published); clean: removed from train; "
         "random: --num-validation-scenes drawn with --split-seed",
     )
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--num-validation-scenes", type=int, default=25)
+    parser.add_argument("--split-seed", type=int, default=DEFAULTS["split_seed"])
+    parser.add_argument("--num-validation-scenes", type=int, default=DEFAULTS["num_validation_scenes"])
 
 
 def _add_runtime_arguments(parser: argparse.ArgumentParser, *, precision: bool) -> None:
@@ -113,31 +127,8 @@ def _add_runtime_arguments(parser: argparse.ArgumentParser, *, precision: bool) 
 def _train(args: argparse.Namespace) -> int:
     from .loop import train
 
-    config = TrainConfig(
-        data_dir=args.data_dir,
-        output_dir=args.output_dir,
-        arch=args.arch,
-        modality=args.modality,
-        label_type=args.label_type,
-        split=args.split,
-        split_seed=args.split_seed,
-        num_validation_scenes=args.num_validation_scenes,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        patience=args.patience,
-        workers=args.workers,
-        device=args.device,
-        precision=args.precision,
-        channels_last=args.channels_last,
-        compile=args.compile,
-        deterministic=args.deterministic,
-        checkpoint_every=args.checkpoint_every,
-        resume=args.resume,
-        progress=args.progress,
-    )
+    # every TrainConfig field is an argument of `train`, under the same name
+    config = TrainConfig(**{field: getattr(args, field) for field in DEFAULTS})
     result = train(config)
     if result.is_main:
         print(

@@ -17,8 +17,7 @@ from ..bands import modality_bands
 from ..models import ARCHITECTURES
 from ..splits import SPLITS, SplitName
 from ..weights import LABEL_TYPES, model_name
-
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+from .performance import PRECISIONS
 
 #: Fields that determine the result; resuming with other values is refused.
 RESULT_FIELDS: tuple[str, ...] = (

@@ -28,6 +28,7 @@ from ..errors import PatchFileError
 from ..io import PatchId, Sen12msIndex, read_patch
 from ..labels import class_probabilities, multi_label, single_label
 from ..transforms import Sen12msTransform
+from ..weights import LABEL_TYPES
 
 
 class Sen12msDataset(Dataset[dict[str, Any]]):
@@ -46,8 +47,8 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
         modality: str,
         label_type: str = "multi",
     ) -> None:
-        if label_type not in ("multi", "single"):
-            raise ValueError(f"label_type must be 'multi' or 'single', got {label_type!r}")
+        if label_type not in LABEL_TYPES:
+            raise ValueError(f"label_type must be one of {', '.join(LABEL_TYPES)}, got {label_type!r}")
         if index.root is None:
             raise ValueError("Sen12msDataset needs an index with a root folder (Sen12msIndex.scan(root))")
         self.index = index

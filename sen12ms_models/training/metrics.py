@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..classes import CLASSES, NUM_CLASSES
+from ..weights import LABEL_TYPES
 
 #: Per-sample quantities summed over samples (``errors``: wrong label entries, ``exact``: no error).
 _PER_SAMPLE_SUMS = ("precision", "recall", "f1", "f2", "errors", "exact", "samples")
@@ -102,8 +103,8 @@ class MetricCounts:
     """
 
     def __init__(self, label_type: str, num_classes: int = NUM_CLASSES, device: torch.device | str = "cpu") -> None:
-        if label_type not in ("multi", "single"):
-            raise ValueError(f"label_type must be 'multi' or 'single', got {label_type!r}")
+        if label_type not in LABEL_TYPES:
+            raise ValueError(f"label_type must be one of {', '.join(LABEL_TYPES)}, got {label_type!r}")
         self.label_type = label_type
         self.num_classes = num_classes
         k = num_classes

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
+#: ``--precision`` choices: auto (bf16 on CUDA, else fp32), fp32, bf16.
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+
 
 @dataclass(frozen=True)
 class Performance:
@@ -25,8 +28,8 @@ class Performance:
     @classmethod
     def choose(cls, device: torch.device, precision: str = "auto", channels_last: bool | None = None) -> Performance:
         """Resolve ``precision`` (auto/fp32/bf16) and ``channels_last`` (None = auto) for ``device``."""
-        if precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         cuda = device.type == "cuda"
         return cls(
             device=device,
