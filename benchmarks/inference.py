@@ -1,12 +1,16 @@
-"""Inference throughput: ``predict`` vs the straightforward baseline, and distance to the CPU's limit.
+"""Inference throughput: ``predict`` vs the straightforward baseline, and distance to the device's limit.
 
     python benchmarks/inference.py [--quick] [--json out.json]
 
 Baseline: an fp32 NCHW eager model fed by a per-band Python normalization loop, as the SEN12MS
 toolbox did it. Ours: ``predict`` on ``optimize_for_inference(load_model(...))`` (BatchNorm
 folded, channels-last). Both see the same raw uint16/float32 patches, 256x256, s1s2. The limit:
-model FLOPs x patches/s over the fp32 GEMM rate torch reaches on this machine, measured here.
-On a GPU, also bf16 autocast and torch.compile.
+model FLOPs x patches/s over the fp32 GEMM rate torch reaches on the same device, measured here.
+Everything runs in fp32 on one device: the GPU when there is one (then the model and the GEMM
+operands live there; the input is prepared on the host and copied, as ``predict`` does), else
+the CPU. There is no bf16 or torch.compile variant here (``predict`` runs the model in fp32).
+On a GPU, cuDNN may run the convolutions in TF32 (torch's default) while the fp32 GEMM rate is
+measured without it, so the fraction of the limit can exceed 100% there.
 """
 
 from __future__ import annotations
@@ -20,34 +24,36 @@ from _util import best_rate, machine, print_table, save_json
 from torch.utils.flop_counter import FlopCounterMode
 
 import sen12ms_models as sm
-from sen12ms_models.bands import BAND_MEAN, BAND_STD
+from sen12ms_models.bands import BAND_MEAN, BAND_STD, S1_BANDS, S2_BANDS
 
 
 def toolbox_style_preprocess(s1: np.ndarray, s2: np.ndarray, bands: tuple[str, ...]) -> torch.Tensor:
     """The baseline: select, clip and normalize band by band in Python, as the original scripts did."""
-    s2_index = {"B2": 1, "B3": 2, "B4": 3, "B5": 4, "B6": 5, "B7": 6, "B8": 7, "B8A": 8, "B11": 11, "B12": 12}
     patches = []
     for n in range(len(s2)):
         channels = []
         for band in bands:
-            if band in ("VV", "VH"):
-                x = np.clip(np.nan_to_num(s1[n, ("VV", "VH").index(band)].astype(np.float32)), -25, 0)
+            if band in S1_BANDS:
+                x = np.clip(np.nan_to_num(s1[n, S1_BANDS.index(band)].astype(np.float32)), -25, 0)
             else:
-                x = s2[n, s2_index[band]].astype(np.float32)
+                x = s2[n, S2_BANDS.index(band)].astype(np.float32)
             channels.append((x - BAND_MEAN[band]) / BAND_STD[band])
         patches.append(np.stack(channels))
     return torch.from_numpy(np.stack(patches))
 
 
-def gemm_flops_per_second(size: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    return best_rate(lambda: a @ b, 2 * size**3, repeats)
+def gemm_flops_per_second(device: str, repeats: int = 5) -> float:
+    """FLOP/s of an fp32 square matrix product on ``device`` (2048^2 on a CPU, 8192^2 on a GPU)."""
+    size = 8192 if device == "cuda" else 2048
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    return best_rate(lambda: a @ b, 2 * size**3, repeats)  # best_rate synchronizes CUDA around each call
 
 
 def model_flops(model: torch.nn.Module, in_chans: int) -> float:
-    """FLOPs of one 256x256 forward pass (a multiply-add counts 2)."""
+    """FLOPs of one 256x256 forward pass (a multiply-add counts 2), counted on the model's device."""
+    device = next(model.parameters()).device
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.randn(1, in_chans, 256, 256))
+        model(torch.randn(1, in_chans, 256, 256, device=device))
     return float(counter.get_total_flops())
 
 
@@ -81,8 +87,8 @@ def main() -> None:
     repeats = 1 if args.quick else 3
     device = "cuda" if torch.cuda.is_available() else "cpu"
     rng = np.random.default_rng(0)
-    gemm = gemm_flops_per_second()
-    print(f"machine: {machine()}\nfp32 GEMM rate: {gemm / 1e9:.1f} GFLOP/s\n")
+    gemm = gemm_flops_per_second(device)
+    print(f"machine: {machine()}\nfp32 GEMM rate on {device}: {gemm / 1e9:.1f} GFLOP/s\n")
     rows, records = [], []
     for arch in ("resnet50", "densenet121"):
         torch.manual_seed(0)
@@ -90,8 +96,7 @@ def main() -> None:
         baseline = sm.build_model(arch, 12).to(device).eval()
         baseline.load_state_dict(model.state_dict())
         fast = sm.optimize_for_inference(model)
-        flops = model_flops(baseline.cpu(), 12)
-        baseline.to(device)
+        flops = model_flops(baseline, 12)
         for batch in batches:
             base, ours = measure(baseline, fast, batch, rng, device, repeats)
             limit = ours * flops / gemm

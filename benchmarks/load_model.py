@@ -2,8 +2,9 @@
 
     python benchmarks/load_model.py [--quick] [--json out.json]
 
-Each load runs in a fresh Python process, so the peak RSS is the load's own; the baseline is
-the same process importing sen12ms_models and building the model without weights.
+Each load runs in a fresh (exec'd) Python process, whose peak RSS (VmHWM, see
+``_util.PEAK_MIB_SOURCE``) is therefore its own; the baseline is the same process importing
+sen12ms_models and building the model without weights.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _util import REPO, machine, print_table, save_json
+from _util import REPO, child_json, machine, print_table, save_json
 from safetensors.torch import save
 
 sys.path.insert(0, str(REPO))
@@ -28,7 +27,7 @@ from tests.support.hub_server import HubServer
 
 COMMIT = "b" * 40
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 start = time.perf_counter()
 import sen12ms_models as sm
 imported = time.perf_counter()
@@ -38,15 +37,12 @@ else:
     sm.load_model(sys.argv[1], sys.argv[2])
 done = time.perf_counter()
 print(json.dumps({"seconds": done - imported, "import": imported - start,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mib": peak_mib()}))
 """
 
 
 def run_child(arch: str, modality: str, mode: str, env: dict[str, str]) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, arch, modality, mode], env=env, capture_output=True, text=True, check=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child_json(CHILD, [arch, modality, mode], env)
 
 
 def main() -> None:

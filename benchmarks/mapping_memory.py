@@ -4,25 +4,23 @@
 
 Scenes of 1024^2 (the baseline) up to 4096^2 (``--quick``) or 8192^2 pixels, 13-band uint16
 S2 with class spectra, are written as tiled GeoTIFFs one block row at a time (never whole in
-memory). Each is mapped in a fresh process (resnet50-rgb with random weights, stride 256, after
-one warm-up batch), which reports its own peak RSS: ``VmHWM`` from /proc/self/status, since on
-Linux ``ru_maxrss`` carries the forking parent's RSS over through exec. Printed: peak RSS and
-its ratio to the baseline (target <= 1.2), windows/s, and the log-log slope of time over scene
-pixels (1 = linear, i.e. constant cost per window).
+memory). Each is mapped in a fresh (exec'd) process (resnet50-rgb with random weights, stride
+256, after one warm-up batch), which reports its own peak RSS: ``VmHWM`` from /proc/self/status,
+since on Linux ``ru_maxrss`` carries the parent's peak over through exec (see
+``_util.PEAK_MIB_SOURCE``). Printed: peak RSS and its ratio to the baseline (target <= 1.2),
+windows/s, and the log-log slope of time over scene pixels (1 = linear, i.e. constant cost per
+window).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from _util import loglog_slope, machine, print_table, save_json
+from _util import child_json, loglog_slope, machine, print_table, save_json
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from rasterio.windows import Window
@@ -35,10 +33,6 @@ import json, sys
 import torch
 import sen12ms_models as sm
 from sen12ms_models.mapping import map_scene
-
-def peak_mib():  # VmHWM: this process image's own peak (ru_maxrss would include the forking parent's)
-    status = open("/proc/self/status").read()
-    return int(status.split("VmHWM:")[1].split()[0]) / 1024
 
 scene, out, stride, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 torch.manual_seed(0)
@@ -93,11 +87,9 @@ def main() -> None:
         for size in sizes:
             scene = Path(folder, f"scene_{size}.tif")
             write_scene(scene, size)
-            command = [sys.executable, "-c", CHILD, str(scene), str(Path(folder, f"map_{size}.tif"))]
-            out = subprocess.run(
-                [*command, str(args.stride), str(args.batch_size)], capture_output=True, text=True, check=True
-            )
-            results.append({"size": size, **json.loads(out.stdout.strip().splitlines()[-1])})
+            out = Path(folder, f"map_{size}.tif")
+            child_args = [str(scene), str(out), str(args.stride), str(args.batch_size)]
+            results.append({"size": size, **child_json(CHILD, child_args)})
             scene.unlink()
     base = results[0]
     rows = [

@@ -49,7 +49,12 @@ def main() -> int:
         "Ratios compare against a baseline measured in the same run; absolute times hold for this machine only.\n"
     )
     if not torch.cuda.is_available():
-        header += "No GPU here: the GPU figures (bf16, torch.compile, H100 training throughput) are not in this run.\n"
+        header += (
+            "No GPU here, so no GPU figures in this run: on a GPU, inference.py measures fp32 inference there "
+            "and train_throughput.py the training step there (the trainer's auto settings: bf16 autocast, "
+            "channels-last). torch.compile is timed only by `train_throughput.py --compile`, which this script "
+            "does not pass.\n"
+        )
     args.output.write_text(header + "\n" + "\n".join(sections))
     print(f"wrote {args.output}")
     return 0
