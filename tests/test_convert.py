@@ -28,11 +28,12 @@ from sen12ms_models.convert import (
 from sen12ms_models.download import sha256_hex
 from sen12ms_models.toolbox_reference import TOOLBOX_ARCH_NAMES, build_toolbox_model
 from sen12ms_models.weights import load_manifest
+from tests.support.hub_server import set_hub_offline
 
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    set_hub_offline(monkeypatch)
 
 
 def toolbox_network(arch: str, in_chans: int, seed: int, num_classes: int = 10) -> nn.Module:

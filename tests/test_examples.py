@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 from rasterio.transform import from_origin
 
 from sen12ms_models.synthetic import CLASS_S2_DN
+from tests.support.geotiff import write_geotiff
 from tests.support.published import publish
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _run(script: str, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, env=os.environ.copy()
-    )
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -34,11 +31,7 @@ def _write_folder(root: Path, bands: int, size: int, drop: int | None = None) ->
         (root / name).mkdir(parents=True)
         for i in range(6):
             pixels = (spectrum[:, None, None] * rng.normal(1, 0.05, (bands, size, size))).astype(np.uint16)
-            with rasterio.open(
-                root / name / f"{name}_{i}.tif", "w", driver="GTiff", width=size, height=size, count=bands,
-                dtype="uint16", crs="EPSG:32632", transform=from_origin(600000, 5000000, 10, 10),
-            ) as dataset:  # fmt: skip
-                dataset.write(pixels)
+            write_geotiff(root / name / f"{name}_{i}.tif", pixels, from_origin(600000, 5000000, 10, 10), "EPSG:32632")
     return root
 
 

@@ -8,7 +8,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,7 @@ from huggingface_hub.errors import (
 )
 
 from tests.support.bounded import run_bounded
-from tests.support.hub_server import (
-    HubServer,
-    point_hub_at,
-    set_hub_offline,
-    set_hub_timeouts,
-)
+from tests.support.hub_server import HubServer, set_hub_offline, set_hub_timeouts
 
 REPO = "sen12ms/test-weights"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -39,13 +33,12 @@ SHA256 = hashlib.sha256(DATA).hexdigest()
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    with HubServer() as hub:
-        hub.add_file(REPO, COMMIT, FILENAME, DATA)
-        hub.stall_seconds = 5.0
-        point_hub_at(monkeypatch, hub.url)
-        set_hub_timeouts(monkeypatch, etag=2, download=0.3, etag_retry=2)
-        yield hub
+def server(hub: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
+    """The shared ``hub`` serving DATA: stalls end after 5 s, a GET read times out after 0.3 s."""
+    hub.add_file(REPO, COMMIT, FILENAME, DATA)
+    hub.stall_seconds = 5.0
+    set_hub_timeouts(monkeypatch, etag=2, download=0.3, etag_retry=2)
+    return hub
 
 
 def download(cache_dir: Path, revision: str = COMMIT, filename: str = FILENAME, **kw: Any) -> bytes:

@@ -14,6 +14,7 @@ from rasterio.transform import from_origin
 from sen12ms_models.errors import PatchFileError
 from sen12ms_models.io import BROKEN_PATCHES, PatchId, SceneId, Sen12msIndex, read_patch, read_triplet, sibling_path
 from sen12ms_models.labels import class_probabilities
+from tests.support.geotiff import write_geotiff
 
 
 def test_read_triplet_from_any_of_its_files(sen12ms_tree) -> None:
@@ -101,13 +102,7 @@ def test_missing_sibling_is_named(sen12ms_tree, tmp_path: Path) -> None:
 
 
 def _write(path: Path, array: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
-        path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
-        dtype=array.dtype, crs="EPSG:32633", transform=from_origin(500000, 5000000, 10, 10),
-    ) as dataset:  # fmt: skip
-        dataset.write(array)
-    return path
+    return write_geotiff(path, array, from_origin(500000, 5000000, 10, 10), "EPSG:32633")
 
 
 def test_wrong_band_count_and_dtype_are_named(tmp_path: Path) -> None:

@@ -12,12 +12,7 @@ from safetensors.torch import save, save_file
 import sen12ms_models as sm
 from sen12ms_models.registry import register_weights
 from tests.support.hub_server import HubServer, set_hub_offline
-from tests.support.published import publish
-
-
-def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+from tests.support.published import publish, state_digest
 
 
 def _gets(hub: HubServer) -> int:
@@ -27,12 +22,12 @@ def _gets(hub: HubServer) -> int:
 def test_first_download_then_cached_with_no_request(hub, tmp_path, monkeypatch) -> None:
     published = publish(hub, tmp_path, monkeypatch)
     model = sm.load_model("resnet50", "s1s2")
-    assert _same_weights(model, published.model)
+    assert state_digest(model) == state_digest(published.model)
     assert not model.training and model.spec == published.spec
     assert _gets(hub) == 1
     hub.clear_requests()
     again = sm.load_model("resnet50", "s1s2")
-    assert _same_weights(again, published.model)
+    assert state_digest(again) == state_digest(published.model)
     assert hub.requests == []  # a pinned commit in the cache needs no request at all
 
 
@@ -41,7 +36,7 @@ def test_offline_mode_uses_the_cache_and_fails_clearly_without_it(hub, tmp_path,
     sm.load_model("resnet50", "s1s2")
     set_hub_offline(monkeypatch)
     hub.clear_requests()
-    assert _same_weights(sm.load_model("resnet50", "s1s2"), published.model)
+    assert state_digest(sm.load_model("resnet50", "s1s2")) == state_digest(published.model)
     assert hub.requests == []
     with pytest.raises(sm.WeightsDownloadError, match=r"HF_HUB_OFFLINE is set"):
         sm.load_model("resnet50", "s1s2", cache_dir=tmp_path / "empty-cache")
@@ -54,10 +49,10 @@ def test_cache_dir_is_honoured(hub, tmp_path, monkeypatch) -> None:
 
 
 def test_wrong_sha256_is_refused_and_nothing_is_deleted(hub, tmp_path, monkeypatch) -> None:
-    original = publish(hub, tmp_path, monkeypatch).data
-    tampered = bytearray(original)
+    published = publish(hub, tmp_path, monkeypatch)
+    spec, tampered = published.spec, bytearray(published.data)
     tampered[-100] ^= 0xFF  # same size, one tensor value changed: still a valid safetensors file
-    publish(hub, tmp_path, monkeypatch, served=bytes(tampered))
+    hub.add_file(spec.repo_id, spec.revision, spec.filename, bytes(tampered))  # the manifest pins the original
     with pytest.raises(sm.WeightsIntegrityError, match=r"sha256 [0-9a-f]{64} does not match the manifest's") as info:
         sm.load_model("resnet50", "s1s2")
     assert "NOT loaded" in str(info.value) and "force_download=True" in str(info.value)
@@ -66,8 +61,9 @@ def test_wrong_sha256_is_refused_and_nothing_is_deleted(hub, tmp_path, monkeypat
 
 
 def test_truncated_file_is_refused(hub, tmp_path, monkeypatch) -> None:
-    original = publish(hub, tmp_path, monkeypatch).data
-    publish(hub, tmp_path, monkeypatch, served=original[: len(original) // 2])
+    published = publish(hub, tmp_path, monkeypatch)
+    spec, original = published.spec, published.data
+    hub.add_file(spec.repo_id, spec.revision, spec.filename, original[: len(original) // 2])
     with pytest.raises(
         sm.WeightsIntegrityError, match=rf"but the manifest says resnet50-s1s2-multi is {len(original)} bytes"
     ):
@@ -82,7 +78,7 @@ def test_a_corrupted_transfer_is_refused_then_fixed_by_force_download(hub, tmp_p
         sm.load_model("resnet50", "s1s2")
     with pytest.raises(sm.WeightsIntegrityError):  # the bad file stays cached, and stays refused
         sm.load_model("resnet50", "s1s2")
-    assert _same_weights(sm.load_model("resnet50", "s1s2", force_download=True), published.model)
+    assert state_digest(sm.load_model("resnet50", "s1s2", force_download=True)) == state_digest(published.model)
 
 
 def test_server_down_gives_a_clear_error(hub, tmp_path, monkeypatch) -> None:
@@ -96,7 +92,6 @@ def test_server_down_gives_a_clear_error(hub, tmp_path, monkeypatch) -> None:
 
 def test_missing_file_on_the_hub(hub, tmp_path, monkeypatch) -> None:
     published = publish(hub, tmp_path, monkeypatch)
-    hub.add_file(published.spec.repo_id, published.spec.revision, "other.safetensors", b"x")
     hub.remove_file(published.spec.repo_id, published.spec.revision, published.spec.filename)
     with pytest.raises(sm.WeightsDownloadError, match=r"EntryNotFound"):
         sm.load_model("resnet50", "s1s2")
@@ -118,7 +113,7 @@ def test_local_weights_path_verified_when_the_manifest_knows_it(hub, tmp_path, m
     local.write_bytes(published.data)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert _same_weights(sm.load_model("resnet50", "s1s2", weights=local), published.model)
+        assert state_digest(sm.load_model("resnet50", "s1s2", weights=local)) == state_digest(published.model)
     local.write_bytes(published.data[:-8] + b"\0" * 8)
     with pytest.raises(sm.WeightsIntegrityError, match=rf"{local.name}: sha256"):
         sm.load_model("resnet50", "s1s2", weights=local)
@@ -132,7 +127,7 @@ def test_unknown_local_weights_load_with_a_warning(tmp_path) -> None:
     save_file(source.state_dict(), path)
     with pytest.warns(sm.UnverifiedWeightsWarning, match="not in any weights manifest"):
         model = sm.load_model("resnet50", "s1s2", weights=path)
-    assert _same_weights(model, source)
+    assert state_digest(model) == state_digest(source)
 
 
 def test_pickles_are_refused(tmp_path) -> None:
@@ -172,7 +167,7 @@ def test_registry_finds_a_registered_file_without_a_path(tmp_path) -> None:
     save_file(source.state_dict(), path)
     entry = register_weights(sm.get_weights("densenet121", "rgb"), path)
     assert entry.sha256 and entry.revision is None
-    assert _same_weights(sm.load_model("densenet121", "rgb"), source)
+    assert state_digest(sm.load_model("densenet121", "rgb")) == state_digest(source)
 
 
 def test_num_classes_keeps_the_backbone_and_gives_a_fresh_head(hub, tmp_path, monkeypatch) -> None:

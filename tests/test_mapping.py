@@ -9,6 +9,7 @@ output ``j`` through an invertible sigmoid, so the probabilities tell which pixe
 from __future__ import annotations
 
 import threading
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,9 @@ from sen12ms_models.cli import main
 from sen12ms_models.mapping import map_scene
 from sen12ms_models.mapping_grid import WindowGrid
 from sen12ms_models.synthetic import CLASS_S2_DN
+from tests.support.geotiff import ORIGIN, UTM31
+from tests.support.geotiff import write_geotiff as write
 
-UTM31 = CRS.from_epsg(32631)
-ORIGIN = from_origin(600000, 5300000, 10, 10)
 #: Class of each 256x256 block of the 768x1024 class scene.
 BLOCK_CLASSES = np.array([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 5]])
 
@@ -91,29 +92,18 @@ def decode(p: np.ndarray, centre: float, scale: float) -> np.ndarray:
     return centre + scale * np.log(p / (1 - p))
 
 
-def write(path: Path, array: np.ndarray, transform: Affine = ORIGIN, crs: CRS = UTM31, **profile) -> Path:
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        height=array.shape[1],
-        width=array.shape[2],
-        count=array.shape[0],
-        dtype=array.dtype,
-        crs=crs,
-        transform=transform,
-        **profile,
-    ) as dataset:
-        dataset.write(array)
-    return path
+@cache
+def class_scene() -> np.ndarray:
+    """13-band uint16 DN, 768x1024: each 256x256 block holds its ``BLOCK_CLASSES`` spectrum.
 
-
-def class_scene(seed: int = 0) -> np.ndarray:
-    """13-band uint16 DN, 768x1024: each 256x256 block holds its ``BLOCK_CLASSES`` spectrum."""
+    Built once and shared, so it is read-only: a test that changes it fails instead of changing the others.
+    """
     pixel_class = np.kron(BLOCK_CLASSES, np.ones((256, 256), dtype=int))
     mean = CLASS_S2_DN[pixel_class].transpose(2, 0, 1)
-    noise = np.random.default_rng(seed).normal(1.0, 0.05, mean.shape)
-    return np.clip(mean * noise, 1, 65535).astype(np.uint16)
+    noise = np.random.default_rng(0).normal(1.0, 0.05, mean.shape)
+    scene = np.clip(mean * noise, 1, 65535).astype(np.uint16)
+    scene.setflags(write=False)
+    return scene
 
 
 def position_scene(height: int, width: int) -> np.ndarray:

@@ -104,7 +104,7 @@ def test_bad_inputs_are_named(model) -> None:
         sm.predict(model, s1="ROIs1158_spring_s1_1_p1.tif", s2="ROIs1158_spring_s2_1_p1.tif")
 
 
-def test_fine_tuned_heads_need_class_names(model) -> None:
+def test_fine_tuned_heads_need_class_names() -> None:
     tuned = sm.load_model("resnet50", "s2", pretrained=False, num_classes=3)
     s2 = np.zeros((1, 13, 32, 32), np.uint16)
     with pytest.raises(ValueError, match="pass class_names="):

@@ -27,7 +27,7 @@ from sen12ms_models.download import DOWNLOAD_TIMEOUT_ENV
 from sen12ms_models.weights import WeightsSpec
 from tests.support.bounded import run_bounded
 from tests.support.hub_server import HubServer, set_hub_timeouts
-from tests.support.published import Published, publish
+from tests.support.published import Published, publish, state_digest
 
 MODEL = ("densenet121", "rgb")
 
@@ -36,15 +36,6 @@ MODEL = ("densenet121", "rgb")
 def published(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Published:
     """A DenseNet121 RGB file served by the local Hub, pinned by a test manifest."""
     return publish(hub, tmp_path, monkeypatch, *MODEL)
-
-
-def state_digest(model: torch.nn.Module) -> str:
-    """sha256 over every tensor of ``model``'s state dict, by name (independent of memory layout)."""
-    digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def cache_entries(spec: WeightsSpec) -> list[Path]:

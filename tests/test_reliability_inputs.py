@@ -42,16 +42,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:Run
 
 
 @pytest.fixture(scope="module")
-def model() -> Iterator[sm.Sen12msClassifier]:
+def model(one_thread: None) -> sm.Sen12msClassifier:
     """A randomly initialized ResNet50 S1+S2 model (weights do not matter for robustness).
 
     Inputs are tiny and the cores shared: one thread is many times faster than several.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     torch.manual_seed(0)
-    yield sm.load_model(*MODEL, pretrained=False)
-    torch.set_num_threads(threads)
+    return sm.load_model(*MODEL, pretrained=False)
 
 
 # -- damaged GeoTIFF bytes, in a child process ------------------------------------------------------

@@ -20,9 +20,7 @@ def _published(name: str) -> list[str]:
         if path.exists():
             raw = path.read_bytes()
             assert raw.count(b"\r\n") == raw.count(b"\n"), f"{path} lost its CRLF line ends"
-            return (
-                raw.decode("ascii").split("\r\n")[:-1] if raw.endswith(b"\r\n") else raw.decode("ascii").split("\r\n")
-            )
+            return raw.decode("ascii").removesuffix("\r\n").split("\r\n")
     raise FileNotFoundError("no published list found")
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
+import shutil
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save
 
+from sen12ms_models.download import sha256_hex
 from sen12ms_models.models import Sen12msClassifier, build_model
 from sen12ms_models.weights import MANIFEST_ENV, WeightsSpec, get_weights, manifest_path, write_manifest_entry
 from tests.support.hub_server import HubServer
@@ -21,12 +23,32 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 @dataclass
 class Published:
-    """What a test published: the manifest entry, the model it came from and the file bytes."""
+    """What a test published: the manifest entry, the model it came from and the file bytes.
+
+    ``model`` and ``data`` are shared by every test that publishes the same model: never modify them.
+    """
 
     spec: WeightsSpec
     model: Sen12msClassifier
     data: bytes
     manifest: Path
+
+
+def state_digest(model: torch.nn.Module) -> str:
+    """sha256 over every tensor of ``model``'s state dict, by name, dtype and shape (not memory layout)."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{key} {tensor.dtype} {tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@cache
+def _seeded_model(arch: str, in_chans: int, seed: int) -> tuple[Sen12msClassifier, bytes, torch.Tensor]:
+    """A seeded random model in eval mode, its safetensors bytes and the torch RNG state building left."""
+    torch.manual_seed(seed)
+    model = build_model(arch, in_chans).eval()
+    return model, save(model.state_dict()), torch.get_rng_state()
 
 
 def publish(
@@ -44,19 +66,14 @@ def publish(
 
     ``served`` replaces the bytes the server sends (the manifest still pins the real file).
     """
-    torch.manual_seed(seed)
-    model = build_model(arch, get_weights(arch, modality, label_type).in_chans).eval()
-    data = save(model.state_dict())
     manifest = tmp_path / "weights_manifest.json"
     if not manifest.exists():
-        manifest.write_text(json.dumps(json.loads(manifest_path().read_text())))
+        shutil.copyfile(manifest_path(), manifest)
     monkeypatch.setenv(MANIFEST_ENV, str(manifest))
-    spec = dataclasses.replace(
-        get_weights(arch, modality, label_type),
-        revision=COMMIT,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-    )
+    base = get_weights(arch, modality, label_type)
+    model, data, rng_state = _seeded_model(arch, base.in_chans, seed)
+    torch.set_rng_state(rng_state)  # the global RNG ends where an uncached build would leave it
+    spec = dataclasses.replace(base, revision=COMMIT, sha256=sha256_hex(data), size=len(data))
     write_manifest_entry(spec, manifest)
     hub.add_file(spec.repo_id, COMMIT, spec.filename, data if served is None else served)
     return Published(spec, model, data, manifest)
