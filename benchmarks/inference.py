@@ -25,6 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import sen12ms_models as sm
 from sen12ms_models.bands import BAND_MEAN, BAND_STD, S1_BANDS, S2_BANDS
+from sen12ms_models.models import ARCHITECTURES
 
 
 def toolbox_style_preprocess(s1: np.ndarray, s2: np.ndarray, bands: tuple[str, ...]) -> torch.Tensor:
@@ -90,7 +91,7 @@ def main() -> None:
     gemm = gemm_flops_per_second(device)
     print(f"machine: {machine()}\nfp32 GEMM rate on {device}: {gemm / 1e9:.1f} GFLOP/s\n")
     rows, records = [], []
-    for arch in ("resnet50", "densenet121"):
+    for arch in ARCHITECTURES:
         torch.manual_seed(0)
         model = sm.load_model(arch, "s1s2", pretrained=False, device=device)
         baseline = sm.build_model(arch, 12).to(device).eval()

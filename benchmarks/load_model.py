@@ -10,22 +10,19 @@ sen12ms_models and building the model without weights.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 from _util import REPO, child_json, machine, print_table, save_json
-from safetensors.torch import save
 
 sys.path.insert(0, str(REPO))
-from sen12ms_models import build_model, get_weights
-from sen12ms_models.weights import MANIFEST_ENV, write_manifest_entry
+from sen12ms_models.models import ARCHITECTURES
+from sen12ms_models.weights import MANIFEST_ENV
 from tests.support.hub_server import HubServer
+from tests.support.published import serve_model
 
-COMMIT = "b" * 40
 CHILD = """
 import json, sys, time
 start = time.perf_counter()
@@ -55,14 +52,8 @@ def main() -> None:
         manifest = Path(tmp) / "weights_manifest.json"
         env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HOME": tmp, "HF_HUB_CACHE": f"{tmp}/hub",
                MANIFEST_ENV: str(manifest), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # fmt: skip
-        for arch in ("resnet50", "densenet121"):
-            spec = get_weights(arch, "s1s2")
-            data = save(build_model(arch, spec.in_chans).state_dict())
-            server.add_file(spec.repo_id, COMMIT, spec.filename, data)
-            published = dataclasses.replace(
-                spec, revision=COMMIT, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
-            )
-            write_manifest_entry(published, manifest)
+        for arch in ARCHITECTURES:
+            data = serve_model(server, manifest, arch, "s1s2").data
             build = run_child(arch, "s1s2", "build", env)
             cold = run_child(arch, "s1s2", "load", env)
             warm = run_child(arch, "s1s2", "load", env)

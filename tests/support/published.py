@@ -15,7 +15,14 @@ from safetensors.torch import save
 
 from sen12ms_models.download import sha256_hex
 from sen12ms_models.models import Sen12msClassifier, build_model
-from sen12ms_models.weights import MANIFEST_ENV, WeightsSpec, get_weights, manifest_path, write_manifest_entry
+from sen12ms_models.weights import (
+    MANIFEST_ENV,
+    WeightsSpec,
+    load_manifest,
+    manifest_path,
+    model_name,
+    write_manifest_entry,
+)
 from tests.support.hub_server import HubServer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -51,6 +58,31 @@ def _seeded_model(arch: str, in_chans: int, seed: int) -> tuple[Sen12msClassifie
     return model, save(model.state_dict()), torch.get_rng_state()
 
 
+def serve_model(
+    hub: HubServer,
+    manifest: Path,
+    arch: str = "resnet50",
+    modality: str = "s1s2",
+    label_type: str = "multi",
+    *,
+    seed: int = 0,
+    served: bytes | None = None,
+) -> Published:
+    """Serve a seeded random model at COMMIT and pin it in ``manifest`` (a copy of the package's, made if absent).
+
+    ``served`` replaces the bytes the server sends (the manifest still pins the real file).
+    """
+    if not manifest.exists():
+        shutil.copyfile(manifest_path(), manifest)
+    base = load_manifest(manifest)[model_name(arch, modality, label_type)]
+    model, data, rng_state = _seeded_model(arch, base.in_chans, seed)
+    torch.set_rng_state(rng_state)  # the global RNG ends where an uncached build would leave it
+    spec = dataclasses.replace(base, revision=COMMIT, sha256=sha256_hex(data), size=len(data))
+    write_manifest_entry(spec, manifest)
+    hub.add_file(spec.repo_id, COMMIT, spec.filename, data if served is None else served)
+    return Published(spec, model, data, manifest)
+
+
 def publish(
     hub: HubServer,
     tmp_path: Path,
@@ -62,18 +94,9 @@ def publish(
     seed: int = 0,
     served: bytes | None = None,
 ) -> Published:
-    """Serve a seeded random model at COMMIT and point SEN12MS_MODELS_MANIFEST at a manifest for it.
-
-    ``served`` replaces the bytes the server sends (the manifest still pins the real file).
-    """
-    manifest = tmp_path / "weights_manifest.json"
-    if not manifest.exists():
-        shutil.copyfile(manifest_path(), manifest)
-    monkeypatch.setenv(MANIFEST_ENV, str(manifest))
-    base = get_weights(arch, modality, label_type)
-    model, data, rng_state = _seeded_model(arch, base.in_chans, seed)
-    torch.set_rng_state(rng_state)  # the global RNG ends where an uncached build would leave it
-    spec = dataclasses.replace(base, revision=COMMIT, sha256=sha256_hex(data), size=len(data))
-    write_manifest_entry(spec, manifest)
-    hub.add_file(spec.repo_id, COMMIT, spec.filename, data if served is None else served)
-    return Published(spec, model, data, manifest)
+    """``serve_model`` into ``tmp_path``'s manifest, and point SEN12MS_MODELS_MANIFEST at it."""
+    published = serve_model(
+        hub, tmp_path / "weights_manifest.json", arch, modality, label_type, seed=seed, served=served
+    )
+    monkeypatch.setenv(MANIFEST_ENV, str(published.manifest))
+    return published
