@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from sen12ms_models.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,3 +37,13 @@ def test_docs_link_to_existing_pages() -> None:
     for page in (REPO / "docs").glob("*.md"):
         for target in re.findall(r"\]\(([\w-]+\.md)\)", page.read_text()):
             assert (REPO / "docs" / target).is_file(), f"{page.name} links to missing {target}"
+
+
+def test_readme_quotes_what_the_first_command_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (REPO / "README.md").read_text()
+    main_job = re.findall(r"```bash\n(.+?)\n```", readme)[0]
+    arguments = shlex.split(main_job.split("sen12ms-models ", 1)[1])
+    assert main(arguments) == 2
+    printed = capsys.readouterr().err
+    quoted = re.search(r"```\n(sen12ms-models predict: error: .+?)\n```", readme, re.DOTALL).group(1)
+    assert " ".join(quoted.split()) == " ".join(printed.split())
