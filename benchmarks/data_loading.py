@@ -19,9 +19,9 @@ from pathlib import Path
 from _util import loader_rate, machine, print_table, save_json
 from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
-from sen12ms_models.io import Sen12msIndex
-from sen12ms_models.synthetic import write_tree
-from sen12ms_models.training.dataset import Sen12msDataset
+from sen12ms_models.datasets import Sen12msIndex
+from sen12ms_models.datasets.sen12ms import Sen12msDataset
+from sen12ms_models.testing.synthetic import write_tree
 
 
 def torchgeo_dataset(root: Path, names: list[str]) -> Dataset:

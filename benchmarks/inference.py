@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import sen12ms_models as sm
 from sen12ms_models.bands import BAND_MEAN, BAND_STD, S1_BANDS, S2_BANDS
-from sen12ms_models.models import ARCHITECTURES
+from sen12ms_models.models._registry import ARCHITECTURES
 
 
 def toolbox_style_preprocess(s1: np.ndarray, s2: np.ndarray, bands: tuple[str, ...]) -> torch.Tensor:

@@ -18,10 +18,10 @@ from pathlib import Path
 from _util import REPO, child_json, machine, print_table, save_json
 
 sys.path.insert(0, str(REPO))
-from sen12ms_models.models import ARCHITECTURES
-from sen12ms_models.weights import MANIFEST_ENV
-from tests.support.hub_server import HubServer
-from tests.support.published import serve_model
+from sen12ms_models.hub.manifest import MANIFEST_ENV
+from sen12ms_models.models._registry import ARCHITECTURES
+from sen12ms_models.testing.hub_server import HubServer
+from sen12ms_models.testing.published import serve_model
 
 CHILD = """
 import json, sys, time

@@ -25,14 +25,14 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from sen12ms_models.synthetic import CLASS_S2_DN
+from sen12ms_models.testing.synthetic import CLASS_S2_DN
 
 BLOCK = 256
 CHILD = """
 import json, sys
 import torch
 import sen12ms_models as sm
-from sen12ms_models.mapping import map_scene
+from sen12ms_models.mapping.scene import map_scene
 
 scene, out, stride, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 torch.manual_seed(0)

@@ -33,11 +33,11 @@ import torch
 from _util import best_rate, loader_rate, machine, print_table, save_json
 from torch import nn
 
-from sen12ms_models.io import Sen12msIndex
-from sen12ms_models.models import build_model
-from sen12ms_models.synthetic import DEFAULT_SCENES, write_tree
+from sen12ms_models.datasets import Sen12msIndex
+from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
+from sen12ms_models.models._registry import build_model
+from sen12ms_models.testing.synthetic import DEFAULT_SCENES, write_tree
 from sen12ms_models.training.config import TrainConfig
-from sen12ms_models.training.dataset import Sen12msDataset, make_loader
 from sen12ms_models.training.loop import train_step
 from sen12ms_models.training.performance import Performance
 from sen12ms_models.training.sampling import ShardSampler

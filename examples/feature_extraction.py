@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 import sen12ms_models as sm
-from sen12ms_models.io import read_triplet
+from sen12ms_models.datasets import read_triplet
 
 
 def main(folder: Path, out: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import sen12ms_models as sm
-from sen12ms_models.io import read_triplet
+from sen12ms_models.datasets import read_triplet
 from sen12ms_models.labels import class_probabilities
 from sen12ms_models.plots import plot_predictions
 

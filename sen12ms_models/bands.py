@@ -1,4 +1,4 @@
-"""Band names and order of the SEN12MS files, the model modalities, and the band statistics.
+"""Band names and order of the SEN12MS files, the model modalities, the band statistics, the patch size.
 
 Every fact about bands lives here once: the order of the bands in each GeoTIFF, which bands
 each modality feeds the network (and in which order), and the training-set mean and standard
@@ -44,7 +44,8 @@ MODALITY_BANDS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
 
 MODALITIES: tuple[str, ...] = tuple(MODALITY_BANDS)
 
-#: Training-set statistics of the published baselines, per band (S2 in DN, S1 in dB).
+#: Training-set statistics of the published baselines, per band (S2 in DN, S1 in dB), as the
+#: SEN12MS toolbox's classification scripts normalize with them (Schmitt & Wu, 2021).
 BAND_MEAN: MappingProxyType[str, float] = MappingProxyType(
     {
         "B2": 1226.4215, "B3": 1137.3799, "B4": 1139.6792, "B5": 1350.9973,
@@ -61,6 +62,10 @@ BAND_STD: MappingProxyType[str, float] = MappingProxyType(
         "VV": 4.525339, "VH": 4.3586307,
     }
 )  # fmt: skip
+
+#: Side of a SEN12MS patch in pixels (256 x 256 at 10 m, Schmitt et al. 2019): what the
+#: baselines were trained on, the window of scene mapping and DenseNet121's fixed input size.
+PATCH_SIZE: int = 256
 
 #: S1 backscatter is clipped to this range in dB after NaN -> 0 (the published preprocessing).
 S1_CLIP_DB: tuple[float, float] = (-25.0, 0.0)

@@ -27,6 +27,10 @@ class WeightsDownloadError(Sen12msError, OSError):
     """The weight file could not be fetched (network down, offline without a cache, 404...)."""
 
 
+class PublishError(Sen12msError, OSError):
+    """Uploading weights to the Hub failed (no network, no permission, a refused commit...)."""
+
+
 class WeightsIntegrityError(Sen12msError, ValueError):
     """A weight file's size or sha256 differs from the manifest, or its tensors do not fit the model."""
 

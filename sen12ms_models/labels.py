@@ -1,18 +1,56 @@
-"""Scene labels from dense IGBP land-cover patches, as the SEN12MS baselines computed them.
+"""Label types and decision rules: scene labels from IGBP patches, and labels from model outputs.
 
-A patch's label is the histogram of its simplified-IGBP classes, normalized to sum to one.
-The single label is its argmax (first index on ties); the multi label is every class with a
-share of at least 10 % (the toolbox uses ``>=``).
+A patch's reference label is the histogram of its simplified-IGBP classes, normalized to sum to
+one. The single label is its argmax (first index on ties); the multi label is every class with
+a share of at least 10 % (the toolbox uses ``>=``; the paper says "larger than 10%").
+
+A model's outputs become labels the same two ways: a multi-label model's sigmoid outputs at or
+above ``DECISION_THRESHOLD`` (0.5, the toolbox's), a single-label model's softmax argmax.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal, TypeVar
+
 import numpy as np
 
-from .classes import IGBP_TO_SIMPLIFIED, NUM_CLASSES
+from sen12ms_models.classes import IGBP_TO_SIMPLIFIED, NUM_CLASSES
 
-#: Minimum class share for a class to belong to the multi label.
+if TYPE_CHECKING:
+    import torch
+
+LabelType = Literal["multi", "single"]
+#: ``multi``: every class covering >= 10 % of the patch; ``single``: the dominant class.
+LABEL_TYPES: tuple[str, ...] = ("multi", "single")
+
+#: Minimum class share for a class to belong to the multi label (SEN12MS toolbox, Schmitt & Wu 2021).
 MULTI_LABEL_THRESHOLD: float = 0.1
+#: Sigmoid output at or above which a multi-label model predicts a class (SEN12MS toolbox).
+DECISION_THRESHOLD: float = 0.5
+
+Scores = TypeVar("Scores", np.ndarray, "torch.Tensor")
+
+
+def check_label_type(label_type: str) -> str:
+    """Return ``label_type`` if it is ``multi`` or ``single``; else ``ValueError`` naming both."""
+    if label_type not in LABEL_TYPES:
+        raise ValueError(f"label_type must be one of {', '.join(LABEL_TYPES)}, got {label_type!r}")
+    return label_type
+
+
+def output_probabilities(logits: torch.Tensor, label_type: str) -> torch.Tensor:
+    """``(N, K)`` logits -> sigmoid (multi-label) or softmax over classes (single-label)."""
+    return logits.sigmoid() if check_label_type(label_type) == "multi" else logits.softmax(1)
+
+
+def decide(probabilities: Scores, label_type: str, threshold: float = DECISION_THRESHOLD) -> Scores:
+    """A model's decision: boolean ``(N, K)`` mask (multi: ``p >= threshold``) or ``(N,)`` argmax (single).
+
+    ``probabilities`` are sigmoid (multi) or softmax (single) outputs, numpy or torch.
+    """
+    if check_label_type(label_type) == "multi":
+        return probabilities >= threshold
+    return probabilities.argmax(1)
 
 
 def simplify_igbp(igbp: np.ndarray) -> np.ndarray:

@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .bands import S1_CLIP_DB, S2_BANDS
-from .classes import CLASSES, SIMPLIFIED_IGBP
-from .labels import multi_label
+from sen12ms_models.bands import S1_CLIP_DB, S2_BANDS
+from sen12ms_models.classes import CLASSES, SIMPLIFIED_IGBP
+from sen12ms_models.labels import multi_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .predict import Prediction
+    from sen12ms_models.prediction import Prediction
 
 _COLOURS = {c.name: c.colour for c in SIMPLIFIED_IGBP}
 _TRUE_COLOUR = tuple(S2_BANDS.index(b) for b in ("B4", "B3", "B2"))  # red, green, blue

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .bands import BAND_MEAN, BAND_STD, S1_BANDS, S1_CLIP_DB, S2_BANDS, is_s1_band, modality_bands
+from sen12ms_models.bands import BAND_MEAN, BAND_STD, S1_BANDS, S1_CLIP_DB, S2_BANDS, is_s1_band, modality_bands
 
 ArrayLike = np.ndarray | torch.Tensor
 

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 import sen12ms_models as sm
-from sen12ms_models.cli import main
+from sen12ms_models.cli.main import main
 from tests.support.published import publish
 
 

@@ -17,18 +17,18 @@ from torch import nn
 
 import sen12ms_models as sm
 from sen12ms_models.bands import MODALITIES
-from sen12ms_models.cli import main
-from sen12ms_models.convert import (
+from sen12ms_models.cli.main import main
+from sen12ms_models.convert.release import (
     LICENSE,
     convert_checkpoint,
     logits_difference,
     read_toolbox_checkpoint,
     to_package_state_dict,
 )
-from sen12ms_models.download import sha256_hex
-from sen12ms_models.toolbox_reference import TOOLBOX_ARCH_NAMES, build_toolbox_model
-from sen12ms_models.weights import load_manifest
-from tests.support.hub_server import set_hub_offline
+from sen12ms_models.convert.toolbox_reference import TOOLBOX_ARCH_NAMES, build_toolbox_model
+from sen12ms_models.hub.manifest import read_manifest
+from sen12ms_models.hub.verify import sha256_hex
+from sen12ms_models.testing.hub_server import set_hub_offline
 
 
 @pytest.fixture(autouse=True)
@@ -119,7 +119,7 @@ def test_converted_checkpoint_gives_the_original_logits(released, tmp_path, caps
 
     spec = sm.get_weights(arch, modality, label_type)
     weights = out / spec.filename
-    entry = load_manifest(out / "weights_manifest.json")[spec.name]
+    entry = read_manifest(out / "weights_manifest.json")[spec.name]
     data = weights.read_bytes()
     assert (entry.sha256, entry.size) == (sha256_hex(data), len(data))
     assert entry.source == "original-release-converted" and entry.revision is None
@@ -164,9 +164,15 @@ def test_no_register_leaves_the_registry_alone(released, tmp_path) -> None:
     assert main(args) == 0
     with pytest.raises(sm.WeightsNotPublishedError):
         sm.load_model("densenet121", "s1")
-    with pytest.warns(sm.UnverifiedWeightsWarning):  # no manifest the loader reads knows the file
+    with warnings.catch_warnings():  # the manifest convert wrote beside the file vouches for it
+        warnings.simplefilter("error", sm.UnverifiedWeightsWarning)
         model = sm.load_model("densenet121", "s1", weights=out / "densenet121-s1-multi.safetensors")
+    assert model.spec.sha256 == sm.hub.read_manifest(out / "weights_manifest.json")["densenet121-s1-multi"].sha256
+    assert model.spec.source == "original-release-converted"
     assert_same_logits(model, network, "densenet121")
+    (out / "densenet121-s1-multi.safetensors").write_bytes(b"\0" * 16)  # tampered: the entry beside it refuses it
+    with pytest.raises(sm.WeightsIntegrityError, match="does not match|bytes, but the manifest"):
+        sm.load_model("densenet121", "s1", weights=out / "densenet121-s1-multi.safetensors")
 
 
 def test_model_card_is_a_hub_card_with_licence_and_citations(released, tmp_path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sen12ms_models.cli import main
+from sen12ms_models.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 

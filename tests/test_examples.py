@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from rasterio.transform import from_origin
 
-from sen12ms_models.synthetic import CLASS_S2_DN
+from sen12ms_models.testing.synthetic import CLASS_S2_DN
 from tests.support.geotiff import write_geotiff
 from tests.support.published import publish
 

@@ -11,8 +11,16 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from sen12ms_models.datasets import (
+    BROKEN_PATCHES,
+    PatchId,
+    SceneId,
+    Sen12msIndex,
+    read_patch,
+    read_triplet,
+    sibling_path,
+)
 from sen12ms_models.errors import PatchFileError
-from sen12ms_models.io import BROKEN_PATCHES, PatchId, SceneId, Sen12msIndex, read_patch, read_triplet, sibling_path
 from sen12ms_models.labels import class_probabilities
 from tests.support.geotiff import write_geotiff
 

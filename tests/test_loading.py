@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import warnings
 from pathlib import Path
 
@@ -10,9 +12,10 @@ import torch
 from safetensors.torch import save, save_file
 
 import sen12ms_models as sm
-from sen12ms_models.registry import register_weights
-from tests.support.hub_server import HubServer, set_hub_offline
-from tests.support.published import publish, state_digest
+from sen12ms_models.hub.registry import register_weights
+from sen12ms_models.testing.hub_server import HubServer, set_hub_offline
+from sen12ms_models.testing.published import state_digest
+from tests.support.published import publish
 
 
 def _gets(hub: HubServer) -> int:
@@ -165,7 +168,8 @@ def test_registry_finds_a_registered_file_without_a_path(tmp_path) -> None:
     source = sm.build_model("densenet121", 3)
     path = tmp_path / "converted.safetensors"
     save_file(source.state_dict(), path)
-    entry = register_weights(sm.get_weights("densenet121", "rgb"), path)
+    base = sm.get_weights("densenet121", "rgb").entry
+    entry = register_weights(dataclasses.replace(base, source="original-release-converted"), path)
     assert entry.sha256 and entry.revision is None
     assert state_digest(sm.load_model("densenet121", "rgb")) == state_digest(source)
 

@@ -28,10 +28,10 @@ from torch import nn
 import sen12ms_models as sm
 from sen12ms_models.bands import BAND_MEAN, S2_BANDS
 from sen12ms_models.classes import CLASSES, SIMPLIFIED_IGBP
-from sen12ms_models.cli import main
-from sen12ms_models.mapping import map_scene
-from sen12ms_models.mapping_grid import WindowGrid
-from sen12ms_models.synthetic import CLASS_S2_DN
+from sen12ms_models.cli.main import main
+from sen12ms_models.mapping.grid import WindowGrid
+from sen12ms_models.mapping.scene import map_scene
+from sen12ms_models.testing.synthetic import CLASS_S2_DN
 from tests.support.geotiff import ORIGIN, UTM31
 from tests.support.geotiff import write_geotiff as write
 

@@ -24,10 +24,10 @@ def test_wheel_ships_manifest_lists_and_types(dist: Path) -> None:
     (wheel,) = dist.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
-        "sen12ms_models/weights_manifest.json",
-        "sen12ms_models/data/holdout_scenes.txt",
-        "sen12ms_models/data/test_list.txt",
-        "sen12ms_models/data/val_list.txt",
+        "sen12ms_models/hub/weights_manifest.json",
+        "sen12ms_models/datasets/lists/holdout_scenes.txt",
+        "sen12ms_models/datasets/lists/test_list.txt",
+        "sen12ms_models/datasets/lists/val_list.txt",
         "sen12ms_models/py.typed",
     ):
         assert expected in names, expected
@@ -52,7 +52,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(dist: Path, tmp_path: Path) -
         "import sen12ms_models as sm, sen12ms_models.splits as s, sys; "
         "assert sm.__file__.startswith(sys.prefix), sm.__file__; "
         "assert len(s.holdout_scenes()) == 26; "
-        "from sen12ms_models.weights import manifest_path; print(manifest_path()); print(len(sm.list_models()))"
+        "from sen12ms_models.hub.manifest import manifest_path; print(manifest_path()); print(len(sm.list_models()))"
     )
     out = subprocess.run([python, "-c", check], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert str(venv) in out and out.strip().endswith("20")

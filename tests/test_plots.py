@@ -12,7 +12,7 @@ from PIL import Image
 
 import sen12ms_models as sm
 from sen12ms_models import plots
-from sen12ms_models.io import read_triplet
+from sen12ms_models.datasets import read_triplet
 from sen12ms_models.labels import class_probabilities
 
 

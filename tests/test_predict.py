@@ -30,8 +30,8 @@ def _triplet_paths(tree, n: int = 3):
 def test_paths_arrays_and_tensors_agree(model, sen12ms_tree) -> None:
     s1_paths, s2_paths = _triplet_paths(sen12ms_tree)
     from_paths = sm.predict(model, s1=s1_paths, s2=s2_paths)
-    s1 = np.stack([sm.io.read_patch(p).array for p in s1_paths])
-    s2 = np.stack([sm.io.read_patch(p).array for p in s2_paths])
+    s1 = np.stack([sm.datasets.read_patch(p).array for p in s1_paths])
+    s2 = np.stack([sm.datasets.read_patch(p).array for p in s2_paths])
     from_arrays = sm.predict(model, s1=s1, s2=s2, batch_size=2)
     from_tensors = sm.predict(model, s1=torch.from_numpy(s1), s2=torch.from_numpy(s2.astype(np.int32)))
     assert from_paths.probabilities.shape == (3, 10)
@@ -104,12 +104,17 @@ def test_bad_inputs_are_named(model) -> None:
         sm.predict(model, s1="ROIs1158_spring_s1_1_p1.tif", s2="ROIs1158_spring_s2_1_p1.tif")
 
 
-def test_fine_tuned_heads_need_class_names() -> None:
+def test_a_new_head_is_predicted_with_the_rule_its_spec_names_never_a_guessed_one() -> None:
     tuned = sm.load_model("resnet50", "s2", pretrained=False, num_classes=3)
-    s2 = np.zeros((1, 13, 32, 32), np.uint16)
-    with pytest.raises(ValueError, match="pass class_names="):
-        sm.predict(tuned, s2=s2)
-    assert sm.predict(tuned, s2=s2, class_names=["a", "b", "c"]).probabilities.shape == (1, 3)
+    assert tuned.spec.num_classes == 3 and tuned.spec.label_type is None and tuned.spec.entry is None
+    s2 = np.zeros((2, 13, 32, 32), np.uint16)
+    with pytest.raises(ValueError, match="without saying how to decide"):
+        sm.predict(tuned, s2=s2, class_names=["a", "b", "c"])
+    tuned.reset_classifier(3, label_type="single", classes=["a", "b", "c"])
+    result = sm.predict(tuned, s2=s2)
+    assert result.class_names == ("a", "b", "c") and result.label_type == "single"
+    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0, rtol=1e-5)  # softmax, not sigmoid
+    assert all(len(labels) == 1 for labels in result.labels)
 
 
 def test_non_finite_model_output_is_an_error_not_nan_probabilities() -> None:

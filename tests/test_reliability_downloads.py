@@ -23,11 +23,12 @@ from huggingface_hub.file_download import repo_folder_name
 from safetensors.torch import save
 
 import sen12ms_models as sm
-from sen12ms_models.download import DOWNLOAD_TIMEOUT_ENV
-from sen12ms_models.weights import WeightsSpec
+from sen12ms_models.hub.download import DOWNLOAD_TIMEOUT_ENV
+from sen12ms_models.models.spec import WeightsSpec
+from sen12ms_models.testing.hub_server import HubServer, set_hub_timeouts
+from sen12ms_models.testing.published import Published, state_digest
 from tests.support.bounded import run_bounded
-from tests.support.hub_server import HubServer, set_hub_timeouts
-from tests.support.published import Published, publish, state_digest
+from tests.support.published import publish
 
 MODEL = ("densenet121", "rgb")
 

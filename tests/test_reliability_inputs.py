@@ -27,8 +27,8 @@ from safetensors.torch import save
 
 import sen12ms_models as sm
 from sen12ms_models.bands import S1_BANDS, S2_BANDS
-from sen12ms_models.io import PatchId, read_patch
-from sen12ms_models.synthetic import write_triplet
+from sen12ms_models.datasets import PatchId, read_patch
+from sen12ms_models.testing.synthetic import write_triplet
 from sen12ms_models.transforms import ArrayLike, Sen12msTransform
 
 REPO = Path(__file__).resolve().parents[1]

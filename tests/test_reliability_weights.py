@@ -22,9 +22,10 @@ import torch
 from safetensors.torch import load, save
 
 import sen12ms_models as sm
-from sen12ms_models.registry import register_weights
-from sen12ms_models.weights import write_manifest_entry
-from tests.support.hub_server import HubServer
+from sen12ms_models.hub.manifest import write_manifest_entry
+from sen12ms_models.hub.manifest import ManifestEntry
+from sen12ms_models.hub.registry import register_weights
+from sen12ms_models.testing.hub_server import HubServer
 from tests.support.published import publish
 
 MODEL = ("densenet121", "rgb")
@@ -217,14 +218,20 @@ def test_a_valid_file_whose_header_length_starts_like_a_pickle_loads(tmp_path: P
 def _pin_on_the_hub(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
     """Serve ``data`` as the published file and pin its very hash and size in the test manifest."""
     published = publish(hub, tmp_path, monkeypatch, *MODEL, served=data)
-    pinned = dataclasses.replace(published.spec, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    pinned = dataclasses.replace(published.spec.entry, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     write_manifest_entry(pinned, published.manifest)
 
 
 def _register(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
     """Record ``data`` in the local registry as converted weights of an unpublished entry."""
     (tmp_path / "converted.safetensors").write_bytes(data)
-    register_weights(sm.get_weights(*MODEL), tmp_path / "converted.safetensors")
+    register_weights(_entry(), tmp_path / "converted.safetensors")
+
+
+def _entry() -> ManifestEntry:
+    """A converted file's entry for MODEL, as ``convert`` writes one."""
+    name = sm.get_weights(*MODEL).name
+    return ManifestEntry(name, f"sen12ms-models/{name}", "original-release-converted", "toolbox")
 
 
 @pytest.mark.parametrize("source", [_pin_on_the_hub, _register], ids=["pinned-on-the-hub", "local-registry"])

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from sen12ms_models.io import BROKEN_PATCHES, PatchId, Sen12msIndex
-from sen12ms_models.splits import holdout_scenes, make_split, published_file_list, published_validation_scenes
+from sen12ms_models.datasets import BROKEN_PATCHES, PatchId, Sen12msIndex
+from sen12ms_models.datasets.splits import holdout_scenes, make_split, published_file_list, published_validation_scenes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-PACKAGE_DATA = Path(__file__).resolve().parents[1] / "sen12ms_models" / "data"
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "sen12ms_models" / "datasets" / "lists"
 
 
 def _published(name: str) -> list[str]:

@@ -10,14 +10,14 @@ import rasterio
 import torch
 from torch.utils.data import default_collate
 
-from sen12ms_models import io
+from sen12ms_models import datasets as io
 from sen12ms_models.bands import MODALITIES
+from sen12ms_models.datasets.sen12ms import make_loader
+from sen12ms_models.datasets.splits import make_split
 from sen12ms_models.errors import PatchFileError
 from sen12ms_models.labels import multi_label, single_label
-from sen12ms_models.splits import make_split
-from sen12ms_models.synthetic import DEFAULT_SCENES, write_tree
+from sen12ms_models.testing.synthetic import DEFAULT_SCENES, write_tree
 from sen12ms_models.training import Sen12msDataset, TrainConfig
-from sen12ms_models.training.dataset import make_loader
 from sen12ms_models.training.sampling import ResumableSampler, ShardSampler
 from sen12ms_models.transforms import Sen12msTransform
 

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 import sen12ms_models as sm
-from sen12ms_models.cli import main
-from sen12ms_models.io import Sen12msIndex
-from sen12ms_models.splits import make_split
-from sen12ms_models.synthetic import write_tree
+from sen12ms_models.cli.main import main
+from sen12ms_models.datasets import Sen12msIndex
+from sen12ms_models.datasets.splits import make_split
+from sen12ms_models.testing.synthetic import write_tree
 from sen12ms_models.training.checkpoint import load_checkpoint
 
 #: One torch thread in every training process: steady on a shared 2-core machine, and the in-process

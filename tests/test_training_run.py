@@ -17,13 +17,13 @@ from huggingface_hub.repocard import metadata_load
 from safetensors.torch import load_file
 
 import sen12ms_models as sm
-from sen12ms_models.cli import main
-from sen12ms_models.download import sha256_hex
-from sen12ms_models.io import Sen12msIndex
-from sen12ms_models.splits import make_split
-from sen12ms_models.synthetic import write_tree
+from sen12ms_models.cli.main import main
+from sen12ms_models.datasets import Sen12msIndex
+from sen12ms_models.datasets.splits import make_split
+from sen12ms_models.hub.manifest import read_manifest
+from sen12ms_models.hub.verify import sha256_hex
+from sen12ms_models.testing.synthetic import write_tree
 from sen12ms_models.training.checkpoint import load_checkpoint
-from sen12ms_models.weights import load_manifest
 
 NAME = "resnet50-s1s2-multi"
 
@@ -85,7 +85,7 @@ def test_export_loads_through_load_model_with_the_checkpoints_logits(run_dir, da
     reference = sm.build_model("resnet50", 12)
     assert sorted(load_file(weights)) == sorted(reference.state_dict())  # weights only, build_model's keys
 
-    spec = load_manifest(folder / "weights_manifest.json")[NAME]
+    spec = read_manifest(folder / "weights_manifest.json")[NAME]
     data = weights.read_bytes()
     assert (spec.sha256, spec.size, spec.source, spec.revision) == (sha256_hex(data), len(data), "retrained", None)
     scores = json.loads((folder / "metrics.json").read_text())

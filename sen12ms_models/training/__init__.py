@@ -9,15 +9,29 @@ The same from the command line: ``sen12ms-models train|evaluate|export|publish``
 processes with ``torchrun --nproc-per-node=N -m sen12ms_models.training train ...``.
 """
 
-from .config import TrainConfig
-from .dataset import Sen12msDataset
-from .evaluation import evaluate, evaluate_split, load_for_evaluation
-from .export import ExportResult, export_run
-from .loop import TrainResult, train
-from .metrics import MetricCounts, Scores, best_constant_f1_micro
-from .publish import publish
-from .report import table4
+from typing import TYPE_CHECKING
 
+from sen12ms_models._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ExportResult": ".export",
+        "MetricCounts": ".metrics",
+        "Scores": ".metrics",
+        "Sen12msDataset": "sen12ms_models.datasets.sen12ms",
+        "TrainConfig": ".config",
+        "TrainResult": ".loop",
+        "best_constant_f1_micro": ".metrics",
+        "evaluate": ".evaluation",
+        "evaluate_split": ".evaluation",
+        "export_run": ".export",
+        "load_for_evaluation": ".evaluation",
+        "publish": "sen12ms_models.hub.publish",
+        "table4": ".report",
+        "train": ".loop",
+    },
+)
 __all__ = [
     "ExportResult",
     "MetricCounts",
@@ -34,3 +48,13 @@ __all__ = [
     "table4",
     "train",
 ]
+
+if TYPE_CHECKING:
+    from sen12ms_models.datasets.sen12ms import Sen12msDataset
+    from sen12ms_models.hub.publish import publish
+    from sen12ms_models.training.config import TrainConfig
+    from sen12ms_models.training.evaluation import evaluate, evaluate_split, load_for_evaluation
+    from sen12ms_models.training.export import ExportResult, export_run
+    from sen12ms_models.training.loop import TrainResult, train
+    from sen12ms_models.training.metrics import MetricCounts, Scores, best_constant_f1_micro
+    from sen12ms_models.training.report import table4

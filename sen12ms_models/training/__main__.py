@@ -6,7 +6,7 @@ It runs the ``sen12ms-models`` command line, so ``train``, ``evaluate``, ``expor
 
 import sys
 
-from ..cli import main
+from sen12ms_models.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bands import modality_bands
-from ..models import ARCHITECTURES
-from ..splits import SPLITS, SplitName
-from ..weights import LABEL_TYPES, model_name
-from .performance import PRECISIONS
+from sen12ms_models.bands import modality_bands
+from sen12ms_models.datasets.splits import SPLITS, SplitName
+from sen12ms_models.labels import LABEL_TYPES
+from sen12ms_models.models.spec import ARCHITECTURE_NAMES, model_name
+
+#: ``--precision`` choices: auto (bf16 on CUDA, else fp32), fp32, bf16.
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 #: Fields that determine the result; resuming with other values is refused.
 RESULT_FIELDS: tuple[str, ...] = (
@@ -69,7 +71,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "output_dir", Path(self.output_dir))
-        choices = {"arch": tuple(ARCHITECTURES), "label_type": LABEL_TYPES, "split": SPLITS, "precision": PRECISIONS}
+        choices = {"arch": ARCHITECTURE_NAMES, "label_type": LABEL_TYPES, "split": SPLITS, "precision": PRECISIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")

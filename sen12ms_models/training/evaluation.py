@@ -1,39 +1,37 @@
 """Score a model on a SEN12MS subset: the validation of each epoch, and the ``evaluate`` command.
 
-Multi-label predictions are the classes whose sigmoid is >= 0.5, single-label the argmax, as the
-published baselines (and ``predict``) decide. Counts are summed on the device and across ranks
+Predictions follow ``labels.decide``, the rule of the published baselines and of ``predict``
+(multi-label: sigmoid >= 0.5; single-label: argmax). Counts are summed on the device and across ranks
 (``metrics.MetricCounts``), so a distributed evaluation equals a single-process one exactly.
 
->>> model = load_for_evaluation("resnet50", "s1s2", "multi", "runs/r50/best.pt")   # doctest: +SKIP
+>>> model = load_for_evaluation("resnet50-s1s2-multi", "runs/r50/best.pt")          # doctest: +SKIP
 >>> scores = evaluate(model, Sen12msDataset(index, split.test, "s1s2"))           # doctest: +SKIP
 >>> scores.f1_micro                                                                # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..io import Sen12msIndex
-from ..loading import load_model
-from ..models import Sen12msClassifier, build_model
-from ..splits import Split, SplitName, make_split
-from ..weights import get_weights
-from .checkpoint import load_checkpoint
-from .dataset import Sen12msDataset, make_loader
-from .distributed import Process, all_reduce_sum, resolve_device
-from .metrics import MetricCounts, Scores
-from .performance import Performance
-from .sampling import ShardSampler
-
-
-def predict_labels(logits: torch.Tensor, label_type: str) -> torch.Tensor:
-    """Boolean ``(N, K)`` mask (multi: sigmoid >= 0.5) or class indices ``(N,)`` (single: argmax)."""
-    return torch.sigmoid(logits) >= 0.5 if label_type == "multi" else logits.argmax(dim=1)
+from sen12ms_models._types import PathLike
+from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
+from sen12ms_models.datasets.splits import Split, SplitName, make_split
+from sen12ms_models.datasets.tree import Sen12msIndex
+from sen12ms_models.labels import decide, output_probabilities
+from sen12ms_models.models._api import load_model
+from sen12ms_models.models._registry import build_model
+from sen12ms_models.models.base import Sen12msClassifier
+from sen12ms_models.models.spec import get_weights
+from sen12ms_models.training.checkpoint import load_checkpoint
+from sen12ms_models.training.config import TrainConfig
+from sen12ms_models.training.distributed import Process, all_reduce_sum, resolve_device
+from sen12ms_models.training.metrics import MetricCounts, Scores
+from sen12ms_models.training.performance import Performance
+from sen12ms_models.training.sampling import ShardSampler
 
 
 def evaluation_loader(dataset: Sen12msDataset, batch_size: int, workers: int, process: Process) -> DataLoader:
@@ -61,7 +59,7 @@ def score_loader(
             logits = model(x)
         target = batch["target"].to(process.device, non_blocking=True)
         counts.update(
-            predict_labels(logits.float(), dataset.label_type),
+            decide(output_probabilities(logits.float(), dataset.label_type), dataset.label_type),
             target.bool() if dataset.label_type == "multi" else target,
         )
     all_reduce_sum(counts.tensor, process)
@@ -88,38 +86,30 @@ def evaluate(
     return score_loader(model, dataset, loader, process, performance, progress)
 
 
-def load_for_evaluation(
-    arch: str,
-    modality: str,
-    label_type: str,
-    weights: str | os.PathLike[str] | None = None,
-    device: str = "auto",
-) -> Sen12msClassifier:
+def load_for_evaluation(model: str, weights: PathLike | None = None, device: str = "auto") -> Sen12msClassifier:
     """The model to score: a training checkpoint (``.pt``, read weights-only), a ``.safetensors``
-    file (through ``load_model``), or with ``weights=None`` the published weights.
+    file (through ``load_model``), or with ``weights=None`` the published or registered weights.
+    ``model`` is its name (``resnet50-s1s2-multi``).
     """
     target = resolve_device(device)
+    spec = get_weights(model)
     if weights is None or Path(weights).suffix != ".pt":
-        return load_model(arch, modality, label_type, weights=weights, device=target)
+        return load_model(spec.name, weights=weights, device=target)
     state = load_checkpoint(weights)
-    trained = {key: state["config"][key] for key in ("arch", "modality", "label_type")}
-    asked = {"arch": arch, "modality": modality, "label_type": label_type}
-    if trained != asked:
-        raise ValueError(f"{weights} was trained as {trained}, not {asked}")
-    spec = get_weights(arch, modality, label_type)
-    model = build_model(arch, spec.in_chans, spec.num_classes)
-    model.load_state_dict(state["model"])
-    model.spec = spec
-    return model.to(target).eval()
+    trained = TrainConfig.from_json(state["config"]).name
+    if trained != spec.name:
+        raise ValueError(f"{weights} was trained as {trained}, not {spec.name}")
+    network = build_model(spec.arch, spec.in_chans, spec.num_classes)
+    network.load_state_dict(state["model"])
+    network.spec = spec
+    return network.to(target).eval()
 
 
 def evaluate_split(
-    data_dir: str | os.PathLike[str],
-    arch: str,
-    modality: str,
-    label_type: str,
-    weights: str | os.PathLike[str] | None = None,
+    data_dir: PathLike,
+    model: str,
     *,
+    weights: PathLike | None = None,
     subset: str = "test",
     split: SplitName = "paper",
     split_seed: int = 0,
@@ -132,7 +122,7 @@ def evaluate_split(
 ) -> tuple[Scores, Split]:
     """Score a model (see ``load_for_evaluation``) on the ``subset`` (test or validation) of a SEN12MS tree.
 
-    >>> scores, split = evaluate_split("/data/SEN12MS", "resnet50", "s1s2", "multi", "best.pt")  # doctest: +SKIP
+    >>> scores, split = evaluate_split("/data/SEN12MS", "resnet50-s1s2-multi", weights="best.pt")  # doctest: +SKIP
     """
     if subset not in ("test", "validation"):
         raise ValueError(f"subset must be 'test' or 'validation', got {subset!r}")
@@ -142,10 +132,11 @@ def evaluate_split(
     if not patches:
         raise ValueError(f"{data_dir} holds no patch of the {subset} scenes of split {split!r}")
     target = resolve_device(device)
-    model = load_for_evaluation(arch, modality, label_type, weights, str(target))
+    network = load_for_evaluation(model, weights, str(target))
+    assert network.spec is not None and network.spec.label_type is not None
     scores = evaluate(
-        model,
-        Sen12msDataset(index, patches, modality, label_type),
+        network,
+        Sen12msDataset(index, patches, network.spec.modality, network.spec.label_type),
         batch_size=batch_size,
         workers=workers,
         process=Process(0, 0, 1, target),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,20 +23,23 @@ from typing import Any
 
 from safetensors.torch import save_file
 
-from ..download import sha256_hex
-from ..loading import UnverifiedWeightsWarning
-from ..models import build_model
-from ..registry import register_weights
-from ..weights import WeightsSpec, get_weights, write_manifest_entry
-from .checkpoint import BEST, load_checkpoint
-from .config import TrainConfig
-from .evaluation import evaluate_split
-from .loop import METRICS_LOG, RUN_RECORD
-from .metrics import Scores
-from .model_card import model_card
-from .report import manifest_metrics
+from sen12ms_models._types import PathLike
+from sen12ms_models.hub.manifest import MANIFEST_FILE, RETRAINED, ManifestEntry, write_manifest_entry
+from sen12ms_models.hub.registry import register_weights
+from sen12ms_models.hub.verify import sha256_hex
+from sen12ms_models.models._api import UnverifiedWeightsWarning
+from sen12ms_models.models._registry import build_model
+from sen12ms_models.models.spec import WeightsSpec, get_weights
+from sen12ms_models.training.checkpoint import BEST, load_checkpoint
+from sen12ms_models.training.config import TrainConfig
+from sen12ms_models.training.evaluation import evaluate_split
+from sen12ms_models.training.loop import METRICS_LOG, RUN_RECORD
+from sen12ms_models.training.metrics import Scores
+from sen12ms_models.training.model_card import model_card
+from sen12ms_models.training.report import manifest_metrics
 
-MANIFEST = "weights_manifest.json"
+#: The licence of weights we train: the SEN12MS dataset's (CC-BY 4.0), whose terms they inherit.
+RETRAINED_LICENSE = "CC-BY-4.0"
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,10 @@ class ExportResult:
 
 
 def export_run(
-    run_dir: str | os.PathLike[str],
-    output_dir: str | os.PathLike[str],
+    run_dir: PathLike,
+    output_dir: PathLike,
     *,
-    data_dir: str | os.PathLike[str] | None = None,
+    data_dir: PathLike | None = None,
     repo_id: str | None = None,
     register: bool = False,
     batch_size: int = 64,
@@ -71,7 +73,7 @@ def export_run(
     config = TrainConfig.from_json(state["config"])
     if data_dir is not None:
         config = dataclasses.replace(config, data_dir=Path(data_dir))
-    base = get_weights(config.arch, config.modality, config.label_type)
+    base = get_weights(config.name)
     model = build_model(config.arch, base.in_chans, base.num_classes)
     model.load_state_dict(state["model"])  # strict: exactly build_model's keys and shapes
 
@@ -83,10 +85,8 @@ def export_run(
         warnings.simplefilter("ignore", UnverifiedWeightsWarning)
         scores, split = evaluate_split(
             config.data_dir,
-            config.arch,
-            config.modality,
-            config.label_type,
-            weights,
+            config.name,
+            weights=weights,
             subset="test",
             split=config.split,
             split_seed=config.split_seed,
@@ -99,24 +99,25 @@ def export_run(
         )
 
     data = weights.read_bytes()
-    spec = dataclasses.replace(
-        base,
-        repo_id=repo_id or base.repo_id,
-        revision=None,
+    entry = ManifestEntry(
+        name=base.name,
+        repo_id=repo_id or base.repo_id or f"sen12ms-models/{base.name}",
+        source=RETRAINED,
+        license=RETRAINED_LICENSE,
         sha256=sha256_hex(data),
         size=len(data),
-        source="retrained",
         metrics=manifest_metrics(scores, "test", split.describe()),
     )
+    spec = base.with_entry(entry)
     training = _training_record(run_dir, state)
     (folder / "training.json").write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
     (folder / "metrics.json").write_text(json.dumps(scores.to_json(), indent=2) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(model_card(spec, scores, training), encoding="utf-8")
-    manifest = folder / MANIFEST
+    manifest = folder / MANIFEST_FILE
     manifest.unlink(missing_ok=True)  # the folder's manifest holds exactly this export's entry
-    write_manifest_entry(spec, manifest)
+    write_manifest_entry(entry, manifest)
     if register:
-        register_weights(spec, weights)
+        register_weights(entry, weights)
     return ExportResult(folder, weights, spec, scores)
 
 

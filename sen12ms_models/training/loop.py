@@ -30,19 +30,20 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import __version__
-from ..io import Sen12msIndex
-from ..models import Sen12msClassifier, build_model
-from ..splits import Split, make_split
-from ..weights import get_weights
-from .checkpoint import BEST, LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import TrainConfig, default_workers
-from .dataset import Sen12msDataset, make_loader
-from .distributed import Process, all_reduce_sum, broadcast_buffers, start, stop
-from .evaluation import evaluation_loader, score_loader
-from .metrics import Scores
-from .performance import Performance, configure_backends
-from .sampling import ResumableSampler
+from sen12ms_models import __version__
+from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
+from sen12ms_models.datasets.splits import Split, make_split
+from sen12ms_models.datasets.tree import Sen12msIndex
+from sen12ms_models.models._registry import build_model
+from sen12ms_models.models.base import Sen12msClassifier
+from sen12ms_models.models.spec import get_weights
+from sen12ms_models.training.checkpoint import BEST, LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from sen12ms_models.training.config import TrainConfig, default_workers
+from sen12ms_models.training.distributed import Process, all_reduce_sum, broadcast_buffers, start, stop
+from sen12ms_models.training.evaluation import evaluation_loader, score_loader
+from sen12ms_models.training.metrics import Scores
+from sen12ms_models.training.performance import Performance, configure_backends
+from sen12ms_models.training.sampling import ResumableSampler
 
 METRICS_LOG = "metrics.jsonl"
 RUN_RECORD = "run.json"

@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from ..classes import CLASSES, NUM_CLASSES
-from ..weights import LABEL_TYPES
+from sen12ms_models.classes import CLASSES, NUM_CLASSES
+from sen12ms_models.labels import check_label_type
 
 #: Per-sample quantities summed over samples (``errors``: wrong label entries, ``exact``: no error).
 _PER_SAMPLE_SUMS = ("precision", "recall", "f1", "f2", "errors", "exact", "samples")
@@ -103,9 +103,7 @@ class MetricCounts:
     """
 
     def __init__(self, label_type: str, num_classes: int = NUM_CLASSES, device: torch.device | str = "cpu") -> None:
-        if label_type not in LABEL_TYPES:
-            raise ValueError(f"label_type must be one of {', '.join(LABEL_TYPES)}, got {label_type!r}")
-        self.label_type = label_type
+        self.label_type = check_label_type(label_type)
         self.num_classes = num_classes
         k = num_classes
         self._sizes = {"tp": k, "fp": k, "fn": k, **dict.fromkeys(_PER_SAMPLE_SUMS, 1), "confusion": k * k}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..hub_card import CITATIONS, front_matter
-from ..weights import WeightsSpec
-from .metrics import Scores
-from .report import table4
+from sen12ms_models.hub.card import CITATIONS, front_matter
+from sen12ms_models.models.spec import WeightsSpec
+from sen12ms_models.training.metrics import Scores
+from sen12ms_models.training.report import table4
 
 
 def model_card(spec: WeightsSpec, scores: Scores, training: dict[str, Any]) -> str:

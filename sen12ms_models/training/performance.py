@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-#: ``--precision`` choices: auto (bf16 on CUDA, else fp32), fp32, bf16.
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+from sen12ms_models.training.config import PRECISIONS
 
 
 @dataclass(frozen=True)

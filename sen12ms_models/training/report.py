@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .metrics import Scores
+from sen12ms_models.training.metrics import Scores
 
 
 def percent(value: float) -> float:

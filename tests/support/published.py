@@ -1,86 +1,14 @@
-"""Publish a model for tests: random weights as safetensors on the local Hub, plus a manifest."""
+"""``publish``: a model served by the local Hub with SEN12MS_MODELS_MANIFEST pointing at its manifest."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import shutil
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import save
 
-from sen12ms_models.download import sha256_hex
-from sen12ms_models.models import Sen12msClassifier, build_model
-from sen12ms_models.weights import (
-    MANIFEST_ENV,
-    WeightsSpec,
-    load_manifest,
-    manifest_path,
-    model_name,
-    write_manifest_entry,
-)
-from tests.support.hub_server import HubServer
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-@dataclass
-class Published:
-    """What a test published: the manifest entry, the model it came from and the file bytes.
-
-    ``model`` and ``data`` are shared by every test that publishes the same model: never modify them.
-    """
-
-    spec: WeightsSpec
-    model: Sen12msClassifier
-    data: bytes
-    manifest: Path
-
-
-def state_digest(model: torch.nn.Module) -> str:
-    """sha256 over every tensor of ``model``'s state dict, by name, dtype and shape (not memory layout)."""
-    digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
-        digest.update(f"{key} {tensor.dtype} {tuple(tensor.shape)}\n".encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-@cache
-def _seeded_model(arch: str, in_chans: int, seed: int) -> tuple[Sen12msClassifier, bytes, torch.Tensor]:
-    """A seeded random model in eval mode, its safetensors bytes and the torch RNG state building left."""
-    torch.manual_seed(seed)
-    model = build_model(arch, in_chans).eval()
-    return model, save(model.state_dict()), torch.get_rng_state()
-
-
-def serve_model(
-    hub: HubServer,
-    manifest: Path,
-    arch: str = "resnet50",
-    modality: str = "s1s2",
-    label_type: str = "multi",
-    *,
-    seed: int = 0,
-    served: bytes | None = None,
-) -> Published:
-    """Serve a seeded random model at COMMIT and pin it in ``manifest`` (a copy of the package's, made if absent).
-
-    ``served`` replaces the bytes the server sends (the manifest still pins the real file).
-    """
-    if not manifest.exists():
-        shutil.copyfile(manifest_path(), manifest)
-    base = load_manifest(manifest)[model_name(arch, modality, label_type)]
-    model, data, rng_state = _seeded_model(arch, base.in_chans, seed)
-    torch.set_rng_state(rng_state)  # the global RNG ends where an uncached build would leave it
-    spec = dataclasses.replace(base, revision=COMMIT, sha256=sha256_hex(data), size=len(data))
-    write_manifest_entry(spec, manifest)
-    hub.add_file(spec.repo_id, COMMIT, spec.filename, data if served is None else served)
-    return Published(spec, model, data, manifest)
+from sen12ms_models.hub.manifest import MANIFEST_ENV, MANIFEST_FILE
+from sen12ms_models.testing.hub_server import HubServer
+from sen12ms_models.testing.published import Published, serve_model
 
 
 def publish(
@@ -95,8 +23,6 @@ def publish(
     served: bytes | None = None,
 ) -> Published:
     """``serve_model`` into ``tmp_path``'s manifest, and point SEN12MS_MODELS_MANIFEST at it."""
-    published = serve_model(
-        hub, tmp_path / "weights_manifest.json", arch, modality, label_type, seed=seed, served=served
-    )
+    published = serve_model(hub, tmp_path / MANIFEST_FILE, arch, modality, label_type, seed=seed, served=served)
     monkeypatch.setenv(MANIFEST_ENV, str(published.manifest))
     return published

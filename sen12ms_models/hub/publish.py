@@ -1,0 +1,89 @@
+"""Upload an exported folder to the Hugging Face Hub and pin the commit in a ``weights_manifest.json``.
+
+The folder's own manifest entry (written by ``export`` or ``convert``) names the repository and
+the file's hash. The weights are re-hashed before anything is sent, the folder goes up in one
+commit with ``HfApi.upload_folder`` (the repository is created if needed), and the commit hash
+it returns becomes the entry's ``revision`` in the target manifest: the folder's own by default,
+or ``manifest`` (a source checkout's ``sen12ms_models/hub/weights_manifest.json``, to release it
+with the next version). Nothing is written into an installed package. ``dry_run`` returns the
+same plan without touching the network or any manifest; a network failure raises
+``PublishError`` in one line.
+
+>>> plan = publish("export/r50-s1s2", dry_run=True)    # doctest: +SKIP
+>>> [f["path"] for f in plan["files"]]                  # doctest: +SKIP
+['README.md', 'metrics.json', 'resnet50-s1s2-multi.safetensors', 'training.json']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import HfApi
+
+from sen12ms_models._types import PathLike
+from sen12ms_models.errors import PublishError
+from sen12ms_models.hub.download import NETWORK_ERRORS, error_chain
+from sen12ms_models.hub.manifest import MANIFEST_FILE, ManifestEntry, read_manifest, write_manifest_entry
+from sen12ms_models.hub.verify import read_verified_bytes, sha256_hex
+
+
+def _exported_entry(folder: Path) -> ManifestEntry:
+    """The one entry of an exported folder's manifest, its file verified against it."""
+    entries = read_manifest(folder / MANIFEST_FILE)
+    if len(entries) != 1:
+        raise ValueError(f"{folder / MANIFEST_FILE} should hold exactly one entry (an export's), holds {len(entries)}")
+    (spec,) = entries.values()
+    if spec.sha256 is None:
+        raise ValueError(f"{folder / MANIFEST_FILE}: entry {spec.name} has no sha256; re-create the folder with export")
+    read_verified_bytes(folder / f"{spec.name}.safetensors", sha256=spec.sha256, size=spec.size, name=spec.name)
+    return spec
+
+
+def publish(
+    export_dir: PathLike,
+    *,
+    manifest: PathLike | None = None,
+    private: bool = False,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Upload ``export_dir`` and record its commit in ``manifest``; returns what was (or would be) done.
+
+    The result lists ``repo_id``, the uploaded ``files`` (path, size, sha256), the ``manifest``
+    written and its ``entry``; after a real upload also the ``revision``.
+    """
+    folder = Path(export_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"export folder {folder} does not exist (create it with `sen12ms-models export`)")
+    spec = _exported_entry(folder)
+    target = Path(manifest) if manifest is not None else folder / MANIFEST_FILE
+    files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST_FILE)
+    plan: dict[str, Any] = {
+        "repo_id": spec.repo_id,
+        "files": [
+            {"path": name, "size": (folder / name).stat().st_size, "sha256": sha256_hex((folder / name).read_bytes())}
+            for name in files
+        ],
+        "manifest": str(target),
+        "entry": {spec.name: {**spec.to_json(), "revision": "<the commit hash upload_folder returns>"}},
+    }
+    if dry_run:
+        return {"dry_run": True, **plan}
+    api = HfApi()
+    try:
+        api.create_repo(spec.repo_id, repo_type="model", private=True if private else None, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=spec.repo_id,
+            repo_type="model",
+            folder_path=folder,
+            allow_patterns=files,
+            commit_message=f"Upload {spec.name} ({spec.sha256})",
+        )
+    except Exception as error:
+        if not isinstance(error, NETWORK_ERRORS) and not isinstance(error.__cause__, NETWORK_ERRORS):
+            raise
+        raise PublishError(f"could not upload {folder} to {spec.repo_id}: {error_chain(error)}") from error
+    published = dataclasses.replace(spec, revision=commit.oid)
+    write_manifest_entry(published, target)
+    return {"dry_run": False, **plan, "revision": commit.oid, "entry": {spec.name: published.to_json()}}
