@@ -9,7 +9,8 @@ import pytest
 import torch
 from huggingface_hub import constants
 
-from sen12ms_models.testing.hub_server import HubServer, point_hub_at, set_hub_timeouts
+from sen12ms_models.testing.hub_env import point_hub_at, set_hub_timeouts
+from sen12ms_models.testing.hub_server import HubServer
 from sen12ms_models.testing.synthetic import SyntheticPatch, write_tree
 
 

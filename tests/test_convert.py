@@ -18,17 +18,15 @@ from torch import nn
 import sen12ms_models as sm
 from sen12ms_models.bands import MODALITIES
 from sen12ms_models.cli.main import main
-from sen12ms_models.convert.release import (
-    LICENSE,
-    convert_checkpoint,
-    logits_difference,
-    read_toolbox_checkpoint,
-    to_package_state_dict,
-)
+from sen12ms_models.convert.card import LICENSE
+from sen12ms_models.convert.checkpoint import ToolboxCheckpoint, read_toolbox_checkpoint
+from sen12ms_models.convert.keymap import to_package_state_dict
+from sen12ms_models.convert.proof import logits_difference
+from sen12ms_models.convert.release import convert_checkpoint
 from sen12ms_models.convert.toolbox_reference import TOOLBOX_ARCH_NAMES, build_toolbox_model
 from sen12ms_models.hub.manifest import read_manifest
 from sen12ms_models.hub.verify import sha256_hex
-from sen12ms_models.testing.hub_server import set_hub_offline
+from sen12ms_models.testing.hub_env import set_hub_offline
 
 
 @pytest.fixture(autouse=True)
@@ -107,9 +105,19 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Released:
     return Released(tmp_path_factory.mktemp("released"))
 
 
-@pytest.mark.parametrize("label_type", ["multi", "single"])
-@pytest.mark.parametrize("modality", MODALITIES)
-@pytest.mark.parametrize("arch", ARCHS)
+#: Every ResNet50 modality; DenseNet121 (a 30 MB file, a 256x256 proof each) for the smallest and
+#: largest stem; the label type changes nothing in the conversion, so each is tried once per arch.
+CASES = [
+    *(("resnet50", modality, "multi") for modality in MODALITIES),
+    ("resnet50", "s2", "single"),
+    ("densenet121", "rgb", "multi"),
+    ("densenet121", "s1s2", "multi"),
+    ("densenet121", "s1", "single"),
+]
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(("arch", "modality", "label_type"), CASES)
 def test_converted_checkpoint_gives_the_original_logits(released, tmp_path, capsys, arch, modality, label_type):
     checkpoint, network = released[arch, modality]
     out = tmp_path / "out"
@@ -132,6 +140,42 @@ def test_converted_checkpoint_gives_the_original_logits(released, tmp_path, caps
         warnings.simplefilter("error", sm.UnverifiedWeightsWarning)  # registered by default: verified
         model = sm.load_model(arch, modality, label_type, weights=weights)
     assert_same_logits(model, network, arch)
+
+
+def typed_toolbox_state(arch: str) -> dict[str, tuple[int, ...]]:
+    """The toolbox checkpoint's key names and shapes (s1s2: 12 channels, 10 classes), typed as data in
+    tests/data from the documented wrapper layout (torchvision's layers renamed), not from our code."""
+    lines = (DATA / f"toolbox_{arch}_s1s2_keys.txt").read_text().splitlines()
+    return {name: tuple(int(n) for n in shape.split(",") if n) for name, _, shape in (x.partition(" ") for x in lines)}
+
+
+@pytest.mark.parametrize(("arch", "count"), [("resnet50", 321), ("densenet121", 727)])
+def test_the_toolbox_format_as_documented_converts_key_for_key(arch, count) -> None:
+    typed = typed_toolbox_state(arch)
+    assert len(typed) == count
+    if arch == "resnet50":
+        assert {"conv1.weight", "encoder.0.weight"} <= set(typed)
+    # the re-statement of the wrapper used for the logit proof has exactly these keys and shapes
+    assert {k: tuple(v.shape) for k, v in build_toolbox_model(arch, 12).state_dict().items()} == typed
+    # a checkpoint built from the typed data alone converts, and every value lands in the model
+    generator = torch.Generator().manual_seed(3)
+    state = {
+        k: torch.randint(0, 9, s, dtype=torch.long)
+        if k.endswith("num_batches_tracked")
+        else torch.randn(s, generator=generator)
+        for k, s in typed.items()
+    }
+    if arch == "resnet50":
+        state["conv1.weight"] = state["encoder.0.weight"]
+    checkpoint = ToolboxCheckpoint(Path("typed.pth"), "0" * 64, state, arch, 12, 10, None, None)
+    converted = to_package_state_dict(checkpoint)
+    model = sm.build_model(arch, 12)
+    model.load_state_dict(converted, strict=True)
+    unique = [v for k, v in state.items() if k != "conv1.weight"]
+    assert len(converted) == len(unique)
+    assert sorted(float(v.double().sum()) for v in converted.values()) == sorted(
+        float(v.double().sum()) for v in unique
+    )
 
 
 @pytest.mark.parametrize("container", ["model_state_dict", "state_dict", "bare"])
@@ -171,7 +215,7 @@ def test_no_register_leaves_the_registry_alone(released, tmp_path) -> None:
     assert model.spec.source == "original-release-converted"
     assert_same_logits(model, network, "densenet121")
     (out / "densenet121-s1-multi.safetensors").write_bytes(b"\0" * 16)  # tampered: the entry beside it refuses it
-    with pytest.raises(sm.WeightsIntegrityError, match="does not match|bytes, but the manifest"):
+    with pytest.raises(sm.WeightsIntegrityError, match=r"does not match|bytes, but the manifest"):
         sm.load_model("densenet121", "s1", weights=out / "densenet121-s1-multi.safetensors")
 
 

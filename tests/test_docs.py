@@ -1,7 +1,10 @@
-"""The docs that code derives (README model table, CLI reference) are current, and the README's commands exist."""
+"""The docs that code derives (README model table, CLI reference) are current, the README's commands
+exist, its Usage snippet runs as written, and every docstring example runs."""
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import re
 import shlex
 import subprocess
@@ -10,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+import sen12ms_models
 from sen12ms_models.cli.main import main
+from tests.support.published import publish
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,3 +52,32 @@ def test_readme_quotes_what_the_first_command_prints(capsys: pytest.CaptureFixtu
     printed = capsys.readouterr().err
     quoted = re.search(r"```\n(sen12ms-models predict: error: .+?)\n```", readme, re.DOTALL).group(1)
     assert " ".join(quoted.split()) == " ".join(printed.split())
+
+
+def test_readme_usage_snippet_runs_as_written(hub, tmp_path, monkeypatch, capsys) -> None:
+    """Verbatim, from the repository root, once the two models it loads are published (local Hub)."""
+    publish(hub, tmp_path, monkeypatch, "resnet50", "s1s2")
+    publish(hub, tmp_path, monkeypatch, "resnet50", "s2")
+    snippet = re.search(r"## Usage\n\n```python\n(.+?)```", (REPO / "README.md").read_text(), re.DOTALL).group(1)
+    monkeypatch.chdir(REPO)
+    exec(compile(snippet, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1:] == ["(1, 10)", "6 None"]
+    assert printed[0].startswith("[[") or printed[0] == "[[]]"
+
+
+def test_every_docstring_example_runs() -> None:
+    names = sorted(
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for p in (REPO / "sen12ms_models").rglob("*.py")
+        if p.name != "__main__.py"
+    )
+    attempted = 0
+    for name in names:
+        result = doctest.testmod(
+            importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        )
+        assert result.failed == 0, name
+        attempted += result.attempted
+    assert attempted >= 8  # the examples that run without data or weights
+    assert "load_model" in sen12ms_models.__all__

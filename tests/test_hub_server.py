@@ -22,7 +22,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from sen12ms_models.testing.hub_server import HubServer, set_hub_offline, set_hub_timeouts
+from sen12ms_models.testing.hub_env import set_hub_offline, set_hub_timeouts
+from sen12ms_models.testing.hub_server import HubServer
 from tests.support.bounded import run_bounded
 
 REPO = "sen12ms/test-weights"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import warnings
 from pathlib import Path
 
@@ -13,7 +12,8 @@ from safetensors.torch import save, save_file
 
 import sen12ms_models as sm
 from sen12ms_models.hub.registry import register_weights
-from sen12ms_models.testing.hub_server import HubServer, set_hub_offline
+from sen12ms_models.testing.hub_env import set_hub_offline
+from sen12ms_models.testing.hub_server import HubServer
 from sen12ms_models.testing.published import state_digest
 from tests.support.published import publish
 

@@ -25,7 +25,8 @@ from safetensors.torch import save
 import sen12ms_models as sm
 from sen12ms_models.hub.download import DOWNLOAD_TIMEOUT_ENV
 from sen12ms_models.models.spec import WeightsSpec
-from sen12ms_models.testing.hub_server import HubServer, set_hub_timeouts
+from sen12ms_models.testing.hub_env import set_hub_timeouts
+from sen12ms_models.testing.hub_server import HubServer
 from sen12ms_models.testing.published import Published, state_digest
 from tests.support.bounded import run_bounded
 from tests.support.published import publish

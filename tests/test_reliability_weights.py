@@ -22,8 +22,7 @@ import torch
 from safetensors.torch import load, save
 
 import sen12ms_models as sm
-from sen12ms_models.hub.manifest import write_manifest_entry
-from sen12ms_models.hub.manifest import ManifestEntry
+from sen12ms_models.hub.manifest import ManifestEntry, write_manifest_entry
 from sen12ms_models.hub.registry import register_weights
 from sen12ms_models.testing.hub_server import HubServer
 from tests.support.published import publish

@@ -16,8 +16,6 @@ import os
 import shutil
 from pathlib import Path
 
-from huggingface_hub import constants
-
 from sen12ms_models._types import PathLike
 from sen12ms_models.hub.manifest import MANIFEST_FILE, ManifestEntry, read_manifest, write_manifest_entry
 from sen12ms_models.hub.verify import sha256_hex
@@ -27,6 +25,8 @@ REGISTRY_ENV = "SEN12MS_MODELS_HOME"
 
 def registry_dir() -> Path:
     """The local registry folder (see the module docstring); not created by this call."""
+    from huggingface_hub import constants  # its import takes a while; `--help` needs none of it
+
     override = os.environ.get(REGISTRY_ENV)
     return Path(override) if override else Path(constants.HF_HOME) / "sen12ms_models"
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
+from typing import TYPE_CHECKING
 
 from sen12ms_models._types import PathLike
 from sen12ms_models.errors import WeightsIntegrityError
+
+if TYPE_CHECKING:
+    import torch
 
 _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+, torch.save's zip container
 
@@ -46,6 +46,9 @@ def read_verified_bytes(path: PathLike, *, sha256: str, size: int | None, name: 
 
 def parse_safetensors(data: bytes, source: PathLike) -> dict[str, torch.Tensor]:
     """Parse safetensors bytes into tensors; anything else is refused naming ``source``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors  # torch: only when weights are parsed
+
     try:
         return load_safetensors(data)
     except (SafetensorError, ValueError, RuntimeError) as error:
