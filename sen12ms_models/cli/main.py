@@ -37,7 +37,7 @@ def _one_line_warning(message: Warning | str, category: type[Warning], *_: objec
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sen12ms-models`` script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
+    warnings.formatwarning = _one_line_warning
     try:
         return int(args.func(args))
     except (Sen12msError, OSError, ValueError) as error:  # OSError: files, and the Hub's HTTP errors

@@ -75,7 +75,7 @@ def model_card(spec: WeightsSpec, checkpoint: ToolboxCheckpoint, max_abs_diff: f
         f'model = sm.load_model("{spec.arch}", "{spec.modality}", "{spec.label_type}", weights="{spec.filename}")',
         "```",
         "",
-        f"- Input: {spec.in_chans} channels in this order: {', '.join(spec.bands)}; {size}.",
+        f"- Input: {spec.in_chans} channels in this order: {', '.join(spec.bands or ())}; {size}.",
         "- Preprocessing: S1 NaN -> 0 and clipped to [-25, 0] dB; then `(x - mean) / std` per channel",
         f"  with mean {list(spec.mean)} and std {list(spec.std)} (`spec.transforms`).",
         f"- Output: 10 logits; {task}.",

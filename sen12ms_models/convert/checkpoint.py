@@ -173,7 +173,7 @@ def check_against(checkpoint: ToolboxCheckpoint, spec: WeightsSpec) -> None:
         hint = f"; a {checkpoint.in_chans}-channel checkpoint is --modality {' or '.join(fits)}" if fits else ""
         raise WeightsIntegrityError(
             f"{path} has a {checkpoint.in_chans}-channel first convolution (encoder.0.weight {stem}), but "
-            f"--modality {spec.modality} reads {spec.in_chans} channels ({', '.join(spec.bands)}){hint}"
+            f"{spec.name} reads {spec.in_chans} channels ({', '.join(spec.bands or ())}){hint}"
         )
     if checkpoint.num_classes != spec.num_classes:
         key = TOOLBOX_HEADS[checkpoint.arch][0]

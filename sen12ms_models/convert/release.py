@@ -25,6 +25,7 @@ from sen12ms_models.convert.proof import TOLERANCE, logits_difference
 from sen12ms_models.errors import WeightsIntegrityError
 from sen12ms_models.hub.manifest import CONVERTED, MANIFEST_FILE, ManifestEntry, read_manifest, write_manifest_entry
 from sen12ms_models.hub.registry import register_weights, registry_dir
+from sen12ms_models.hub.timm_config import write_timm_config
 from sen12ms_models.hub.verify import parse_safetensors, sha256_hex
 from sen12ms_models.models.spec import WeightsSpec, get_weights
 
@@ -91,6 +92,7 @@ def convert_checkpoint(
     converted_spec = spec.with_entry(entry)
     card = out / "README.md"
     card.write_text(model_card(converted_spec, read, diff), encoding="utf-8")
+    write_timm_config(converted_spec, out)
     registered = None
     if register:
         register_weights(entry, weights)

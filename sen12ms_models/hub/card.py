@@ -50,6 +50,7 @@ def front_matter(spec: WeightsSpec, license_lines: list[str]) -> list[str]:
 
 
 def _tags(spec: WeightsSpec) -> list[str]:
-    sensors = [name for name, used in (("sentinel-1", "VV" in spec.bands), ("sentinel-2", "B2" in spec.bands)) if used]
+    bands = spec.bands or ()
+    sensors = [name for name, used in (("sentinel-1", "VV" in bands), ("sentinel-2", "B2" in bands)) if used]
     task = "multi-label-classification" if spec.label_type == "multi" else "single-label-classification"
     return ["remote-sensing", "earth-observation", *sensors, "sen12ms", "land-cover", task, spec.arch, "safetensors"]

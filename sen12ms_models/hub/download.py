@@ -56,14 +56,15 @@ def fetch_weights(spec: WeightsSpec, *, cache_dir: PathLike | None = None, force
     ``WeightsDownloadError`` when neither the Hub nor the cache can provide it within
     ``download_timeout()`` seconds.
     """
-    if not spec.published:
+    repo_id = spec.repo_id
+    if not spec.published or repo_id is None:
         raise not_published_error(spec)
     seconds = download_timeout()
     try:
         path = call_within(
             seconds,
             lambda: hf_hub_download(
-                spec.repo_id,
+                repo_id,
                 spec.filename,
                 revision=spec.revision,
                 cache_dir=None if cache_dir is None else Path(cache_dir),

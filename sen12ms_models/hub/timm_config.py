@@ -49,9 +49,9 @@ def timm_config(spec: WeightsSpec) -> dict[str, Any] | None:
             "first_conv": "conv1",
             "classifier": "fc",
             "license": spec.license,
-            "sen12ms_bands": list(spec.bands),
-            "sen12ms_label_type": spec.label_type,
         },
+        # not read by timm: what the channels and outputs are
+        "sen12ms": {"model": spec.name, "bands": list(spec.bands), "label_type": spec.label_type},
     }
 
 

@@ -14,7 +14,7 @@ True
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sen12ms_models.models.spec import WeightsSpec, get_weights, known_models
 
@@ -49,9 +49,9 @@ def _weights_enum(class_name: str, arch: str) -> type[Sen12msWeights]:
         if name.split("-")[0] == arch
     }
     members["DEFAULT"] = f"{arch}-{DEFAULT_MODALITY}-{DEFAULT_LABEL_TYPE}"
-    weights = Sen12msWeights(class_name, members)  # type: ignore[call-overload]
+    weights = cast("type[Sen12msWeights]", Sen12msWeights(class_name, members))  # type: ignore[call-arg]
     weights.__module__ = __name__
-    return weights  # type: ignore[no-any-return]
+    return weights
 
 
 ResNet50_Weights = _weights_enum("ResNet50_Weights", "resnet50")
