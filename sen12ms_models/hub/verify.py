@@ -63,7 +63,7 @@ def refuse_non_safetensors(path: Path) -> None:
     renamed_pickle = head.startswith(_PICKLE_MAGIC) and head[8:9] != b"{"
     if path.suffix != ".safetensors" or renamed_pickle:
         raise WeightsIntegrityError(
-            f"{path}: only .safetensors weight files are loaded (pickles are never unpickled); a training "
-            "checkpoint (.pt) becomes one with `sen12ms-models export RUN_DIR`, a toolbox checkpoint (.pth) with "
-            "`sen12ms-models convert CHECKPOINT.pth`"
+            f"{path}: only .safetensors weight files and this package's training checkpoints (.pt) are loaded "
+            "(nothing else is unpickled); a SEN12MS toolbox checkpoint (.pth) becomes safetensors with "
+            "`sen12ms-models convert CHECKPOINT.pth --model NAME -o DIR`"
         )

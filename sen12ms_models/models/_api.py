@@ -23,6 +23,9 @@ from sen12ms_models.models._registry import build_model
 from sen12ms_models.models.base import Sen12msClassifier
 from sen12ms_models.models.spec import WeightsSpec, get_weights, load_entries
 
+#: The trainer's checkpoints (``last.pt``, ``best.pt``); every other weight file is safetensors.
+TRAINING_CHECKPOINT_SUFFIX = ".pt"
+
 
 class UnverifiedWeightsWarning(UserWarning):
     """A local weight file that no manifest knows was loaded without a hash check."""
@@ -49,8 +52,9 @@ def load_model(
     (``load_model("resnet50", "s1s2")``).
 
     - ``pretrained=False``: random (Kaiming) initialization, nothing fetched.
-    - ``weights=PATH``: a local ``.safetensors`` file instead of the Hub's; verified when a
-      manifest beside it, the package's or the local registry's records its hash.
+    - ``weights=PATH``: a local ``.safetensors`` file instead of the Hub's, verified when a
+      manifest beside it, the package's or the local registry's records its hash; or a training
+      checkpoint of this model (``RUN/best.pt``, read with ``torch.load(weights_only=True)``).
     - ``num_classes=K``: keep the pretrained backbone, give a fresh K-class head (``model.spec``
       then has K classes and an unknown decision rule until ``reset_classifier`` names one).
     - ``in_chans=C`` with ``adapt_first_conv=True``: adapt the first convolution to C input
@@ -66,7 +70,9 @@ def load_model(
     """
     spec = get_weights(model, modality, label_type)
     network = build_model(spec.arch, spec.in_chans, spec.num_classes)
-    if weights is not None:
+    if weights is not None and Path(weights).suffix == TRAINING_CHECKPOINT_SUFFIX:
+        network.load_state_dict(_training_checkpoint_state(Path(weights), spec))
+    elif weights is not None:
         entry, data = _read_local_weights(Path(weights), spec)
         _load_into(network, data, Path(weights))
         spec = spec.with_entry(entry)
@@ -86,6 +92,18 @@ def load_model(
         network.reset_classifier(num_classes)
     network.to(device).to(memory_format=torch.channels_last)
     return network.eval()
+
+
+def _training_checkpoint_state(path: Path, spec: WeightsSpec) -> dict[str, torch.Tensor]:
+    """The weights of a ``sen12ms-models train`` checkpoint, refused unless it trained ``spec``'s model."""
+    from sen12ms_models.training.checkpoint import load_checkpoint  # weights-only, no code unpickled
+
+    state = load_checkpoint(path)
+    config = state["config"]
+    trained = "-".join(str(config.get(key)) for key in ("arch", "modality", "label_type"))
+    if trained != spec.name:
+        raise ValueError(f"{path} is a training checkpoint of {trained}, not of {spec.name}; name that model")
+    return dict(state["model"])
 
 
 def _fetch_verified(

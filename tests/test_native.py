@@ -1,0 +1,100 @@
+"""What a torchvision/timm user expects: a spec that follows the model, one name everywhere, a
+training checkpoint usable anywhere, registered weights shown as what they are, one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import sen12ms_models as sm
+from sen12ms_models.cli.main import main
+from sen12ms_models.hub.manifest import MANIFEST_FILE, ManifestEntry, write_manifest_entry
+from sen12ms_models.hub.registry import register_weights
+from sen12ms_models.testing.hub_env import point_hub_at
+from sen12ms_models.training.checkpoint import BEST, save_checkpoint
+from sen12ms_models.training.config import TrainConfig
+
+EXAMPLE_S2 = "examples/data/ROIs1158_spring/s2_63/ROIs1158_spring_s2_63_p100.tif"
+
+
+def test_the_spec_follows_a_new_head_and_new_input_channels() -> None:
+    model = sm.load_model("resnet50-s2-multi", pretrained=False)
+    model.reset_classifier(6, label_type="single", classes=[f"c{i}" for i in range(6)])
+    assert (model.spec.num_classes, model.spec.label_type, model.spec.classes[0]) == (6, "single", "c0")
+    adapted = sm.load_model("resnet50", "s2", pretrained=False, in_chans=4, adapt_first_conv=True)
+    assert adapted.spec.in_chans == 4 and adapted.spec.bands is None
+    with pytest.raises(ValueError, match="adapted to 4 channels without band names"):
+        sm.predict(adapted, s2=np.zeros((1, 13, 32, 32), np.uint16))
+    adapted.adapt_in_chans(4, bands=["B2", "B3", "B4", "B8"])
+    assert sm.predict(adapted, s2=np.full((1, 13, 32, 32), 1000, np.uint16)).probabilities.shape == (1, 10)
+
+
+def test_one_name_everywhere() -> None:
+    for name in sm.list_models():
+        assert sm.get_weights(name).name == name
+    assert sm.load_model(sm.list_models()[-1], pretrained=False).spec.name == sm.list_models()[-1]
+    assert sm.get_weights("densenet121-rgb").name == "densenet121-rgb-multi"
+    with pytest.raises(sm.ManifestError, match=r"unknown model 'bogus'; known: densenet121-rgb-multi"):
+        sm.load_model("bogus")
+
+
+def test_the_cli_names_models_as_python_does(capsys) -> None:
+    assert main(["download", "bogus"]) == 2
+    assert "unknown model 'bogus'; known: densenet121-rgb-multi" in capsys.readouterr().err
+    assert main(["info", "resnet50-s2"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "resnet50-s2-multi"
+
+
+def test_a_training_checkpoint_is_accepted_where_weights_are(tmp_path, capsys) -> None:
+    torch.manual_seed(0)
+    trained = sm.build_model("resnet50", 12)
+    config = TrainConfig(tmp_path, tmp_path, arch="resnet50", modality="s1s2")
+    save_checkpoint(tmp_path / BEST, {"config": config.to_json(), "epoch": 1, "model": trained.state_dict()})
+    loaded = sm.load_model("resnet50-s1s2-multi", weights=tmp_path / BEST)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in trained.state_dict().items())
+    assert main(["predict", EXAMPLE_S2, "--model", "resnet50-s1s2-multi", "--weights", str(tmp_path / BEST)]) == 0
+    assert capsys.readouterr().out.startswith("resnet50-s1s2-multi:\nPrediction(1 patches")
+    with pytest.raises(ValueError, match="training checkpoint of resnet50-s1s2-multi, not of resnet50-s2-multi"):
+        sm.load_model("resnet50-s2-multi", weights=tmp_path / BEST)
+
+
+def test_registered_weights_show_as_what_they_are(tmp_path, capsys) -> None:
+    torch.manual_seed(1)
+    file = tmp_path / "mine.safetensors"
+    save_file(sm.build_model("densenet121", 3).state_dict(), file)
+    entry = ManifestEntry("densenet121-rgb-multi", "me/densenet121-rgb-multi", "original-release-converted", "x")
+    registered = register_weights(entry, file)
+    assert main(["list", "--published"]) == 0
+    assert "densenet121-rgb-multi" in capsys.readouterr().out
+    assert main(["info", "densenet121-rgb-multi"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["registered"]["sha256"] == registered.sha256 and info["registered"]["path"].endswith(".safetensors")
+    assert main(["download", "densenet121-rgb-multi"]) == 0
+    assert "registered locally" in capsys.readouterr().out
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sm.UnverifiedWeightsWarning)  # the registry knows its hash
+        model = sm.load_model("densenet121-rgb-multi", weights=file)
+    assert model.spec.sha256 == registered.sha256
+
+
+def test_publish_without_a_network_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    file = folder / "resnet50-rgb-multi.safetensors"
+    save_file({"w": torch.zeros(1)}, file)
+    data = file.read_bytes()
+    entry = ManifestEntry(
+        "resnet50-rgb-multi", "me/r", "retrained", "CC-BY-4.0", sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+    )
+    write_manifest_entry(entry, folder / MANIFEST_FILE)
+    point_hub_at(monkeypatch, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    assert main(["publish", str(folder)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("sen12ms-models publish: error: could not upload") and error.count("\n") == 1
