@@ -67,7 +67,7 @@ BAND_STD: MappingProxyType[str, float] = MappingProxyType(
 #: baselines were trained on, the window of scene mapping and DenseNet121's fixed input size.
 PATCH_SIZE: int = 256
 
-#: S1 backscatter is clipped to this range in dB after NaN -> 0 (the published preprocessing).
+#: S1 backscatter is clipped to this range in dB after NaN -> 0 (the SEN12MS toolbox's preprocessing).
 S1_CLIP_DB: tuple[float, float] = (-25.0, 0.0)
 
 

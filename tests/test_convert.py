@@ -316,10 +316,16 @@ def test_conv1_copy_that_differs_from_encoder_0_is_refused(tmp_path) -> None:
             10,
             10,
             ("resnet50", "s1s2"),
-            r"c\.pth has a 10-channel first convolution \(encoder\.0\.weight \(64, 10, 7, 7\)\), but --modality "
-            r"s1s2 reads 12 channels \(B2, .*, VV, VH\); a 10-channel checkpoint is --modality s2",
+            r"c\.pth has a 10-channel first convolution \(encoder\.0\.weight \(64, 10, 7, 7\)\), but "
+            r"resnet50-s1s2-multi reads 12 channels \(B2, .*, VV, VH\); a 10-channel checkpoint is resnet50-s2-multi",
         ),
-        ("densenet121", 3, 10, ("resnet50", "rgb"), r"holds a toolbox densenet121 .*\(10, 65536\).* --arch resnet50"),
+        (
+            "densenet121",
+            3,
+            10,
+            ("resnet50", "rgb"),
+            r"holds a toolbox densenet121 .*\(10, 65536\).* resnet50-rgb-multi \(a resnet50\) was named",
+        ),
         ("resnet50", 3, 10, ("densenet121", "rgb"), r"holds a toolbox resnet50 \(FC\.weight \(10, 2048\)\)"),
         ("resnet50", 12, 17, ("resnet50", "s1s2"), r"predicts 17 classes .* 10-class simplified IGBP"),
     ],

@@ -160,7 +160,7 @@ class _CreatesMarker:
 
 def _pickles(marker: Path, folder: Path) -> list[Path]:
     """Files holding the marker payload: raw pickles (protocols 0, 2, 5) and torch.save files,
-    under checkpoint names and renamed to ``.safetensors``."""
+    under checkpoint names, under a training checkpoint's (``.pt``) and renamed to ``.safetensors``."""
     payload = {"model_state_dict": _CreatesMarker(marker)}
     contents = {f"protocol{p}": pickle.dumps(payload, protocol=p) for p in (0, 2, 5)}
     for name, zipped in (("torch-zip", True), ("torch-legacy", False)):
@@ -168,7 +168,7 @@ def _pickles(marker: Path, folder: Path) -> list[Path]:
         contents[name] = (folder / name).read_bytes()
     files = []
     for name, data in contents.items():
-        for suffix in (".pth", ".safetensors"):
+        for suffix in (".pth", ".safetensors", ".pt"):
             files.append(folder / f"{name}{suffix}")
             files[-1].write_bytes(data)
     return files
@@ -193,10 +193,11 @@ def test_a_pickle_given_as_weights_is_never_unpickled(tmp_path: Path) -> None:
     for path in files:
         with pytest.raises(
             sm.WeightsIntegrityError,
-            match=rf"{path}: (only \.safetensors weight files are loaded \(pickles are never unpickled\)|not a valid)",
+            match=rf"{path}: (only \.safetensors weight files and this package's training checkpoints \(\.pt\) are "
+            r"loaded \(nothing else is unpickled\)|not a valid|not a loadable training checkpoint)",
         ):
             _load_unverified(path)
-    assert len(files) == 10 and not marker.exists()
+    assert len(files) == 15 and not marker.exists()
 
 
 def test_a_valid_file_whose_header_length_starts_like_a_pickle_loads(tmp_path: Path, valid_file: bytes) -> None:

@@ -166,11 +166,12 @@ def check_against(checkpoint: ToolboxCheckpoint, spec: WeightsSpec) -> None:
         key = TOOLBOX_HEADS[checkpoint.arch][0]
         raise WeightsIntegrityError(
             f"{path} holds a toolbox {checkpoint.arch} ({key} {tuple(checkpoint.state[key].shape)}), "
-            f"but --arch {spec.arch} was given"
+            f"but {spec.name} (a {spec.arch}) was named"
         )
     if checkpoint.in_chans != spec.in_chans:
         fits = [m for m in MODALITIES if len(modality_bands(m)) == checkpoint.in_chans]
-        hint = f"; a {checkpoint.in_chans}-channel checkpoint is --modality {' or '.join(fits)}" if fits else ""
+        names = [f"{spec.arch}-{modality}-{spec.label_type}" for modality in fits]
+        hint = f"; a {checkpoint.in_chans}-channel checkpoint is {' or '.join(names)}" if fits else ""
         raise WeightsIntegrityError(
             f"{path} has a {checkpoint.in_chans}-channel first convolution (encoder.0.weight {stem}), but "
             f"{spec.name} reads {spec.in_chans} channels ({', '.join(spec.bands or ())}){hint}"

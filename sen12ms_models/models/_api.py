@@ -98,7 +98,10 @@ def _training_checkpoint_state(path: Path, spec: WeightsSpec) -> dict[str, torch
     """The weights of a ``sen12ms-models train`` checkpoint, refused unless it trained ``spec``'s model."""
     from sen12ms_models.training.checkpoint import load_checkpoint  # weights-only, no code unpickled
 
-    state = load_checkpoint(path)
+    try:
+        state = load_checkpoint(path)
+    except ValueError as error:  # anything torch.load(weights_only=True) refuses, or not our format
+        raise WeightsIntegrityError(str(error)) from error
     config = state["config"]
     trained = "-".join(str(config.get(key)) for key in ("arch", "modality", "label_type"))
     if trained != spec.name:
