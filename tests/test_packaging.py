@@ -49,7 +49,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(dist: Path, tmp_path: Path) -
     ).stdout.strip()  # fmt: skip
     (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     check = (
-        "import sen12ms_models as sm, sen12ms_models.splits as s, sys; "
+        "import sen12ms_models as sm, sen12ms_models.datasets.splits as s, sys; "
         "assert sm.__file__.startswith(sys.prefix), sm.__file__; "
         "assert len(s.holdout_scenes()) == 26; "
         "from sen12ms_models.hub.manifest import manifest_path; print(manifest_path()); print(len(sm.list_models()))"
