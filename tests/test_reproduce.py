@@ -95,7 +95,8 @@ def test_the_run_writes_both_tables_and_exports_that_load_model_loads(reproduced
         assert training["test_precision"] == "fp32" and training["performance"]["precision"] == "fp32"
         assert "trained (and validated) in fp32" in (folder / "README.md").read_text()
         run = json.loads((reproduced / "runs" / name / "run.json").read_text())
-        assert run["precision"] == {"training": "fp32", "validation": "fp32"} and run["group"] == list(MODELS)
+        assert run["precision"] == {"training": "fp32", "validation": "fp32", "test": "fp32"}
+        assert run["group"] == list(MODELS)
 
         weights = folder / f"{name}.safetensors"
         with warnings.catch_warnings():

@@ -72,7 +72,7 @@ def export_run(
 
     ``data_dir`` defaults to the run's own; ``repo_id`` to the manifest's for this model;
     ``precision`` (fp32, bf16 or auto) is the one the test scores are computed in, recorded in
-    ``training.json`` and the card.
+    ``training.json``, the card and the run's ``run.json``.
     """
     run_dir, folder = Path(run_dir), Path(output_dir)
     state = load_checkpoint(run_dir / BEST)
@@ -116,7 +116,9 @@ def export_run(
         metrics=manifest_metrics(scores, "test", split.describe()),
     )
     spec = base.with_entry(entry)
-    training = {**_training_record(run_dir, state), "test_precision": Performance.choose(target, precision).precision}
+    test_precision = Performance.choose(target, precision).precision
+    training = {**_training_record(run_dir, state), "test_precision": test_precision}
+    _record_test_precision(run_dir, test_precision)
     (folder / "training.json").write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
     (folder / "metrics.json").write_text(json.dumps(scores.to_json(), indent=2) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(model_card(spec, scores, training), encoding="utf-8")
@@ -126,6 +128,14 @@ def export_run(
     if register:
         register_weights(entry, weights)
     return ExportResult(folder, weights, spec, scores)
+
+
+def _record_test_precision(run_dir: Path, precision: str) -> None:
+    """Add the test scores' precision to the run's ``run.json`` (beside training and validation)."""
+    path = run_dir / RUN_RECORD
+    run = json.loads(path.read_text(encoding="utf-8"))
+    run["precision"] = {**run.get("precision", {}), "test": precision}
+    path.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
 
 
 def _training_record(run_dir: Path, best: dict[str, Any]) -> dict[str, Any]:
