@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from sen12ms_models.cli.train import add_run_arguments, config_from
-from sen12ms_models.training.config import PRECISIONS
+from sen12ms_models.training.config import PRECISIONS, RECIPE_PRECISION
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -34,11 +34,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="table4 (the paper's six multi-label models), all (every model: single-label, s1, s1rgb too) "
         "or NAME,NAME,...",
     )
-    add_run_arguments(parser, "runs/last.pt", precision="fp32")
+    add_run_arguments(parser, "runs/last.pt", precision=RECIPE_PRECISION)
     parser.add_argument(
         "--score-precision",
         choices=PRECISIONS,
-        default="fp32",
+        default=RECIPE_PRECISION,
         help="precision of the test scores (the recipe's: fp32)",
     )
     parser.add_argument("--plan-only", action="store_true", help="print the plan and the estimate, then stop")

@@ -16,7 +16,7 @@ from typing import Any
 
 from sen12ms_models.cli._common import add_model_arguments, model_from
 from sen12ms_models.datasets.splits import SPLITS
-from sen12ms_models.training.config import PRECISIONS, TrainConfig, default_workers
+from sen12ms_models.training.config import PRECISIONS, RECIPE_PRECISION, TrainConfig, default_workers
 
 #: The paper's recipe and the other run defaults, as TrainConfig holds them.
 DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
@@ -62,7 +62,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--repo-id", help="Hub repository (default: the manifest's for this model)")
     export.add_argument("--register", action="store_true", help="also register the file in the local registry")
     export.add_argument("--batch-size", type=int, default=64)
-    add_runtime_arguments(export, precision="fp32")  # the test scores' (the recipe had no autocast)
+    add_runtime_arguments(export, precision=RECIPE_PRECISION)  # of the test scores
     export.set_defaults(func=_export)
 
     publish = commands.add_parser(

@@ -7,7 +7,7 @@
 
 Every Table 4 baseline at once, on one pass over the data per epoch, scored and exported:
 
->>> reproduce(TrainConfig("/data/SEN12MS", "table4", precision="fp32"), select_models("table4"))  # doctest: +SKIP
+>>> reproduce(TrainConfig("/data/SEN12MS", "table4", precision="fp32"), select_models("table4"))    # doctest: +SKIP
 
 The same from the command line: ``sen12ms-models train|reproduce|evaluate|export|publish``;
 several processes with ``torchrun --nproc-per-node=N -m sen12ms_models.training train ...``.

@@ -20,6 +20,9 @@ from sen12ms_models.models.spec import ARCHITECTURE_NAMES, model_name
 
 #: ``--precision`` choices: auto (bf16 on CUDA, else fp32), fp32, bf16.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+#: The published baselines' precision: the SEN12MS toolbox trained and scored in fp32 (no autocast).
+#: ``reproduce`` trains in it, and test scores for tables, cards and the manifest use it, by default.
+RECIPE_PRECISION = "fp32"
 
 #: Fields that determine the result; resuming with other values is refused.
 RESULT_FIELDS: tuple[str, ...] = (

@@ -32,7 +32,7 @@ from sen12ms_models.models._api import UnverifiedWeightsWarning
 from sen12ms_models.models._registry import build_model
 from sen12ms_models.models.spec import WeightsSpec, get_weights
 from sen12ms_models.training.checkpoint import BEST, load_checkpoint
-from sen12ms_models.training.config import TrainConfig
+from sen12ms_models.training.config import RECIPE_PRECISION, TrainConfig
 from sen12ms_models.training.distributed import resolve_device
 from sen12ms_models.training.evaluation import evaluate_split
 from sen12ms_models.training.member import METRICS_LOG, RUN_RECORD
@@ -65,7 +65,7 @@ def export_run(
     batch_size: int = 64,
     workers: int = 0,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = RECIPE_PRECISION,
     progress: bool | None = None,
 ) -> ExportResult:
     """Export ``run_dir/best.pt`` into ``output_dir`` and score it on the test split.

@@ -12,7 +12,7 @@
 Test scores are computed in fp32 unless ``score_precision`` says otherwise (the toolbox had
 no autocast); the precisions used for training and scoring are written into the tables.
 
->>> reproduce(TrainConfig("/data/SEN12MS", "reproduction", precision="fp32"), select_models("table4"))  # doctest: +SKIP
+>>> reproduce(TrainConfig("/data/SEN12MS", "table4", precision="fp32"), select_models("table4"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tqdm import tqdm
 from sen12ms_models.models.spec import known_models, parse_model_name
 from sen12ms_models.paper import TABLE4
 from sen12ms_models.training.checkpoint import LAST
-from sen12ms_models.training.config import TrainConfig, default_workers
+from sen12ms_models.training.config import RECIPE_PRECISION, TrainConfig, default_workers
 from sen12ms_models.training.distributed import Process, broadcast_object, start, stop
 from sen12ms_models.training.export import ExportResult, export_run
 from sen12ms_models.training.group_data import GroupDataset
@@ -83,7 +83,7 @@ def reproduce(
     models: Sequence[str],
     *,
     plan_only: bool = False,
-    score_precision: str = "fp32",
+    score_precision: str = RECIPE_PRECISION,
     timed_steps: int = 3,
 ) -> ReproduceResult:
     """Plan, train ``models`` together with ``template``'s recipe, score and export them (module docstring).
