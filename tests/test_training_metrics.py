@@ -46,6 +46,8 @@ def _check_multi_label(y_true: np.ndarray, y_pred: np.ndarray, shards: int = 1) 
         expected = function(y_true, y_pred, average="macro", labels=present, **kwargs)
         assert getattr(scores, f"{name}_macro") == pytest.approx(expected)
     assert scores.f2_macro == pytest.approx(skm.fbeta_score(y_true, y_pred, beta=2, average="macro", labels=present))
+    # The toolbox's macroF1: scikit-learn's macro over all 10 columns (an absent class counts as 0).
+    assert scores.f1_macro_all_classes == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", **kwargs))
     per_class = skm.f1_score(y_true, y_pred, average=None, **kwargs)
     for k, value in enumerate(scores.f1_per_class):
         if y_true[:, k].any() or y_pred[:, k].any():
@@ -70,6 +72,7 @@ def test_multi_label_matches_sklearn_and_adds_up_over_shards(seed: int) -> None:
     for key, value in whole.to_json().items():  # counts exactly, sums of ratios up to rounding
         assert sharded[key] == (pytest.approx(value) if isinstance(value, float) else value), key
     assert whole.classes_present == [c for c in CLASSES if c != "Snow/Ice"]
+    assert whole.f1_macro_all_classes == pytest.approx(0.9 * whole.f1_macro)  # Snow/Ice absent: 9 of 10 columns
 
 
 def test_multi_label_edge_cases() -> None:

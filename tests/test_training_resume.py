@@ -74,11 +74,14 @@ def test_a_killed_run_resumes_to_the_uninterrupted_runs_exact_weights(data_dir, 
     assert main([*args, "--resume"]) == 0
     resumed, reference = load_checkpoint(run / "last.pt"), load_checkpoint(uninterrupted / "last.pt")
     assert resumed["progress"] == reference["progress"] and resumed["progress"]["global_step"] == 2 * steps
-    for key, tensor in reference["model"].items():
-        assert torch.equal(resumed["model"][key], tensor), key
-    for index, state in reference["optimizer"]["state"].items():
+    (model_name,) = reference["members"]  # a run of one model is a training group of one
+    resumed_model, reference_model = resumed["members"][model_name], reference["members"][model_name]
+    assert resumed_model["progress"] == reference_model["progress"]
+    for key, tensor in reference_model["model"].items():
+        assert torch.equal(resumed_model["model"][key], tensor), key
+    for index, state in reference_model["optimizer"]["state"].items():
         for name in ("exp_avg", "exp_avg_sq", "step"):
-            assert torch.equal(resumed["optimizer"]["state"][index][name], state[name]), (index, name)
+            assert torch.equal(resumed_model["optimizer"]["state"][index][name], state[name]), (index, name)
     assert _log(run) == _log(uninterrupted)  # losses and validation scores of both epochs, once each
     best, reference_best = load_checkpoint(run / "best.pt"), load_checkpoint(uninterrupted / "best.pt")
     assert best["epoch"] == reference_best["epoch"]
@@ -91,6 +94,7 @@ def test_a_run_folder_is_continued_only_on_purpose_and_with_the_same_recipe(data
     assert main([*_train_args(data_dir, uninterrupted, "--resume"), "--lr", "0.01", "--seed", "1"]) == 2
     error = capsys.readouterr().err
     assert "cannot resume" in error and "lr: checkpoint 0.001, now 0.01" in error and "seed: checkpoint 0" in error
+    assert "resnet50-s1s2-multi lr" in error  # the model whose recipe differs is named
     before = (uninterrupted / "last.pt").stat().st_mtime_ns
     assert main(_train_args(data_dir, uninterrupted, "--resume")) == 0  # 2 of 2 epochs done: nothing to train
     assert (uninterrupted / "last.pt").stat().st_mtime_ns == before
@@ -127,7 +131,7 @@ def test_two_processes_with_ddp_split_each_global_batch(data_dir, tmp_path) -> N
     state = load_checkpoint(run / "last.pt")
     assert state["world_size"] == 2 and state["progress"]["global_step"] == 6
     model = sm.build_model("resnet50", 12)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state["members"]["resnet50-s1s2-multi"]["model"])
     assert sorted(p.name for p in run.iterdir()) == ["best.pt", "last.pt", "metrics.jsonl", "run.json"]
 
 

@@ -12,10 +12,11 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from sen12ms_models.cli._common import add_model_arguments, model_from
 from sen12ms_models.datasets.splits import SPLITS
-from sen12ms_models.training.config import PRECISIONS, TrainConfig, default_workers
+from sen12ms_models.training.config import PRECISIONS, RECIPE_PRECISION, TrainConfig, default_workers
 
 #: The paper's recipe and the other run defaults, as TrainConfig holds them.
 DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
@@ -32,34 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--data-dir", type=Path, required=True, help="SEN12MS root (holds ROIs*_<season>/)")
     train.add_argument("--output-dir", type=Path, required=True, help="run folder: run.json, metrics.jsonl, *.pt")
     add_model_arguments(train)
-    _add_split_arguments(train)
-    train.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    train.add_argument(
-        "--batch-size", type=int, default=DEFAULTS["batch_size"], help="global batch, split evenly over the processes"
-    )
-    train.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    train.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
-    train.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seeds the weights and the shuffling")
-    train.add_argument("--patience", type=int, help="stop after this many epochs without a better validation F1")
-    train.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=DEFAULTS["checkpoint_every"],
-        metavar="STEPS",
-        help="also save last.pt mid-epoch",
-    )
-    train.add_argument(
-        "--resume", action="store_true", help="continue the run in --output-dir from its last.pt (start one if none)"
-    )
-    train.add_argument("--deterministic", action="store_true", help="deterministic algorithms (reproducible bits)")
-    train.add_argument("--compile", action="store_true", help="torch.compile the model (faster on GPUs)")
-    train.add_argument(
-        "--channels-last",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="channels-last memory (default: on for CUDA only)",
-    )
-    _add_runtime_arguments(train, precision=True)
+    add_run_arguments(train, "last.pt", precision=str(DEFAULTS["precision"]))
     train.set_defaults(func=_train)
 
     evaluate = commands.add_parser(
@@ -72,10 +46,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--weights", type=Path, help="a .safetensors file or a training checkpoint (.pt); default: the published"
     )
     evaluate.add_argument("--subset", choices=("test", "validation"), default="test")
-    _add_split_arguments(evaluate)
+    add_split_arguments(evaluate)
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--output", type=Path, help="JSON file for every score (default: <model>-<subset>.json)")
-    _add_runtime_arguments(evaluate, precision=True)
+    add_runtime_arguments(evaluate, precision="auto")
     evaluate.set_defaults(func=_evaluate)
 
     export = commands.add_parser(
@@ -88,7 +62,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--repo-id", help="Hub repository (default: the manifest's for this model)")
     export.add_argument("--register", action="store_true", help="also register the file in the local registry")
     export.add_argument("--batch-size", type=int, default=64)
-    _add_runtime_arguments(export, precision=False)
+    add_runtime_arguments(export, precision=RECIPE_PRECISION)  # of the test scores
     export.set_defaults(func=_export)
 
     publish = commands.add_parser(
@@ -101,7 +75,55 @@ def register(commands: argparse._SubParsersAction) -> None:
     publish.set_defaults(func=_publish)
 
 
-def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
+def add_run_arguments(parser: argparse.ArgumentParser, state: str, *, precision: str) -> None:
+    """The recipe, split, resume, speed and output arguments of a training run (``train``, ``reproduce``);
+    ``state`` names the file ``--resume`` continues from, ``precision`` is ``--precision``'s default."""
+    add_split_arguments(parser)
+    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULTS["batch_size"], help="global batch, split evenly over the processes"
+    )
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seeds the weights and the shuffling")
+    parser.add_argument("--patience", type=int, help="stop after this many epochs without a better validation F1")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=DEFAULTS["checkpoint_every"],
+        metavar="STEPS",
+        help=f"also save {state} mid-epoch",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help=f"continue the run in --output-dir from its {state} (start one if none)"
+    )
+    parser.add_argument("--deterministic", action="store_true", help="deterministic algorithms (reproducible bits)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (faster on GPUs)")
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="channels-last memory (default: on for CUDA only)",
+    )
+    add_runtime_arguments(parser, precision=precision)
+    parser.add_argument(
+        "--log-every",
+        type=int,
+        default=DEFAULTS["log_every"],
+        metavar="STEPS",
+        help="when stderr is not a terminal (batch jobs): a log line (loss, images/s) every STEPS steps; 0: none",
+    )
+
+
+def config_from(args: argparse.Namespace, name: str) -> TrainConfig:
+    """The ``TrainConfig`` of model ``name`` from arguments named as its fields (``add_run_arguments``)."""
+    arch, modality, label_type = name.split("-")
+    named = {"arch": arch, "modality": modality, "label_type": label_type}
+    values: dict[str, Any] = {field: named.get(field, getattr(args, field, None)) for field in DEFAULTS}
+    return TrainConfig(**values)
+
+
+def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--split",
         choices=SPLITS,
@@ -113,21 +135,25 @@ def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-validation-scenes", type=int, default=DEFAULTS["num_validation_scenes"])
 
 
-def _add_runtime_arguments(parser: argparse.ArgumentParser, *, precision: bool) -> None:
+def add_runtime_arguments(parser: argparse.ArgumentParser, *, precision: str | None) -> None:
+    """``--workers``, ``--device``, ``--no-progress`` and, unless ``precision`` is None, ``--precision``
+    with that default."""
     parser.add_argument("--workers", type=int, help="DataLoader workers per process (default: the CPUs, shared)")
     parser.add_argument("--device", default="auto", help="auto (this rank's GPU if any, else CPU), cpu, cuda, ...")
-    if precision:
-        parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16 on CUDA, else fp32")
+    if precision is not None:
+        parser.add_argument(
+            "--precision",
+            choices=PRECISIONS,
+            default=precision,
+            help="auto: bf16 on CUDA, else fp32 (the recipe's)",
+        )
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bars")
 
 
 def _train(args: argparse.Namespace) -> int:
     from sen12ms_models.training.loop import train
 
-    arch, modality, label_type = model_from(args).split("-")
-    # every other TrainConfig field is an argument of `train`, under the same name
-    named = {"arch": arch, "modality": modality, "label_type": label_type}
-    config = TrainConfig(**{field: named.get(field, getattr(args, field, None)) for field in DEFAULTS})
+    config = config_from(args, model_from(args))
     result = train(config)
     if result.is_main:
         print(
@@ -179,6 +205,7 @@ def _export(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         workers=default_workers(1) if args.workers is None else args.workers,
         device=args.device,
+        precision=args.precision,
         progress=args.progress,
     )
     print(

@@ -20,6 +20,9 @@ from sen12ms_models.models.spec import ARCHITECTURE_NAMES, model_name
 
 #: ``--precision`` choices: auto (bf16 on CUDA, else fp32), fp32, bf16.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+#: The published baselines' precision: the SEN12MS toolbox trained and scored in fp32 (no autocast).
+#: ``reproduce`` trains in it, and test scores for tables, cards and the manifest use it, by default.
+RECIPE_PRECISION = "fp32"
 
 #: Fields that determine the result; resuming with other values is refused.
 RESULT_FIELDS: tuple[str, ...] = (
@@ -67,6 +70,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     resume: bool = False
     progress: bool | None = None
+    log_every: int = 50
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -85,6 +89,8 @@ class TrainConfig:
             raise ValueError(f"patience must be >= 1 epoch, got {self.patience}")
         if self.workers is not None and self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
+        if self.log_every < 0:
+            raise ValueError(f"log_every must be >= 0 steps (0: no log lines), got {self.log_every}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0 steps, got {self.checkpoint_every}")
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,15 @@ def all_reduce_sum(tensor: torch.Tensor, process: Process) -> torch.Tensor:
     if process.distributed:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def broadcast_object(value: T, process: Process) -> T:
+    """Rank 0's ``value`` on every rank (a picklable object: lists, dicts, numbers, strings)."""
+    if not process.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def broadcast_buffers(model: nn.Module, process: Process) -> None:

@@ -11,7 +11,9 @@ Predictions follow ``labels.decide``, the rule of the published baselines and of
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -40,7 +42,45 @@ def evaluation_loader(dataset: Sen12msDataset, batch_size: int, workers: int, pr
     return make_loader(dataset, sampler, batch_size, workers, process.device)
 
 
+#: A model to score in one pass: the network, the dataset view whose ``to_input`` and
+#: ``label_type`` apply to it, and the function that picks its part of a loader's batch.
+Scored = tuple[torch.nn.Module, Sen12msDataset, Callable[[dict[str, Any]], dict[str, Any]]]
+
+
+def _whole(batch: dict[str, Any]) -> dict[str, Any]:
+    return batch
+
+
 @torch.inference_mode()
+def score_models(
+    models: Sequence[Scored],
+    loader: DataLoader,
+    process: Process,
+    performance: Performance,
+    progress: bool | None = None,
+) -> list[Scores]:
+    """Score every model (eval mode) on each batch of ``loader``, reading the data once for all of
+    them; returns their scores, summed over all ranks, in order."""
+    counts = [MetricCounts(dataset.label_type, device=process.device) for _, dataset, _ in models]
+    for model, _, _ in models:
+        model.eval()
+    batches = tqdm(loader, desc="evaluate", leave=False, disable=process.bar_disabled(progress))
+    for batch in batches:
+        for (model, dataset, select), count in zip(models, counts, strict=True):
+            part = select(batch)
+            x = dataset.to_input(part, process.device, performance.memory_format)
+            with performance.autocast():
+                logits = model(x)
+            target = part["target"].to(process.device, non_blocking=True)
+            count.update(
+                decide(output_probabilities(logits.float(), dataset.label_type), dataset.label_type),
+                target.bool() if dataset.label_type == "multi" else target,
+            )
+    for count in counts:
+        all_reduce_sum(count.tensor, process)
+    return [count.compute() for count in counts]
+
+
 def score_loader(
     model: torch.nn.Module,
     dataset: Sen12msDataset,
@@ -49,21 +89,8 @@ def score_loader(
     performance: Performance,
     progress: bool | None = None,
 ) -> Scores:
-    """Run ``model`` (eval mode) over ``loader`` and return the scores summed over all ranks."""
-    model.eval()
-    counts = MetricCounts(dataset.label_type, device=process.device)
-    batches = tqdm(loader, desc="evaluate", leave=False, disable=process.bar_disabled(progress))
-    for batch in batches:
-        x = dataset.to_input(batch, process.device, performance.memory_format)
-        with performance.autocast():
-            logits = model(x)
-        target = batch["target"].to(process.device, non_blocking=True)
-        counts.update(
-            decide(output_probabilities(logits.float(), dataset.label_type), dataset.label_type),
-            target.bool() if dataset.label_type == "multi" else target,
-        )
-    all_reduce_sum(counts.tensor, process)
-    return counts.compute()
+    """Run ``model`` (eval mode) over ``loader`` of ``dataset`` and return the scores summed over all ranks."""
+    return score_models([(model, dataset, _whole)], loader, process, performance, progress)[0]
 
 
 def evaluate(

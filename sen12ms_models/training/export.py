@@ -4,7 +4,8 @@ The folder holds ``<name>.safetensors`` (weights only, the exact state-dict keys
 ``build_model``), ``README.md`` (the model card), ``metrics.json`` (every test score),
 ``training.json`` (how it was trained: config without local paths, split, best epoch) and
 ``weights_manifest.json`` with the model's entry: sha256 and size filled, ``source`` retrained,
-``metrics`` measured in fp32 on the test split by loading the exported file itself, ``revision`` null
+``metrics`` measured on the test split by loading the exported file itself (in fp32 unless
+``precision`` says otherwise: the recipe had no autocast), ``revision`` null
 until ``publish`` uploads it. Optionally the file is registered in the local registry, so
 ``load_model(arch, modality, label_type)`` finds it without a path.
 
@@ -31,11 +32,13 @@ from sen12ms_models.models._api import UnverifiedWeightsWarning
 from sen12ms_models.models._registry import build_model
 from sen12ms_models.models.spec import WeightsSpec, get_weights
 from sen12ms_models.training.checkpoint import BEST, load_checkpoint
-from sen12ms_models.training.config import TrainConfig
+from sen12ms_models.training.config import RECIPE_PRECISION, TrainConfig
+from sen12ms_models.training.distributed import resolve_device
 from sen12ms_models.training.evaluation import evaluate_split
-from sen12ms_models.training.loop import METRICS_LOG, RUN_RECORD
+from sen12ms_models.training.member import METRICS_LOG, RUN_RECORD
 from sen12ms_models.training.metrics import Scores
 from sen12ms_models.training.model_card import model_card
+from sen12ms_models.training.performance import Performance
 from sen12ms_models.training.report import manifest_metrics
 
 #: The licence of weights we train: the SEN12MS dataset's (CC-BY 4.0), whose terms they inherit.
@@ -62,11 +65,14 @@ def export_run(
     batch_size: int = 64,
     workers: int = 0,
     device: str = "auto",
+    precision: str = RECIPE_PRECISION,
     progress: bool | None = None,
 ) -> ExportResult:
     """Export ``run_dir/best.pt`` into ``output_dir`` and score it on the test split.
 
-    ``data_dir`` defaults to the run's own; ``repo_id`` to the manifest's for this model.
+    ``data_dir`` defaults to the run's own; ``repo_id`` to the manifest's for this model;
+    ``precision`` (fp32, bf16 or auto) is the one the test scores are computed in, recorded in
+    ``training.json``, the card and the run's ``run.json``.
     """
     run_dir, folder = Path(run_dir), Path(output_dir)
     state = load_checkpoint(run_dir / BEST)
@@ -77,6 +83,7 @@ def export_run(
     model = build_model(config.arch, base.in_chans, base.num_classes)
     model.load_state_dict(state["model"])  # strict: exactly build_model's keys and shapes
 
+    target = resolve_device(device)
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / base.filename
     save_file(model.state_dict(), weights, metadata={"model": base.name, "epoch": str(state["epoch"])})
@@ -93,8 +100,8 @@ def export_run(
             num_validation_scenes=config.num_validation_scenes,
             batch_size=batch_size,
             workers=workers,
-            device=device,
-            precision="fp32",  # as predict() runs the published model
+            device=str(target),
+            precision=precision,
             progress=progress,
         )
 
@@ -109,7 +116,9 @@ def export_run(
         metrics=manifest_metrics(scores, "test", split.describe()),
     )
     spec = base.with_entry(entry)
-    training = _training_record(run_dir, state)
+    test_precision = Performance.choose(target, precision).precision
+    training = {**_training_record(run_dir, state), "test_precision": test_precision}
+    _record_test_precision(run_dir, test_precision)
     (folder / "training.json").write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
     (folder / "metrics.json").write_text(json.dumps(scores.to_json(), indent=2) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(model_card(spec, scores, training), encoding="utf-8")
@@ -119,6 +128,14 @@ def export_run(
     if register:
         register_weights(entry, weights)
     return ExportResult(folder, weights, spec, scores)
+
+
+def _record_test_precision(run_dir: Path, precision: str) -> None:
+    """Add the test scores' precision to the run's ``run.json`` (beside training and validation)."""
+    path = run_dir / RUN_RECORD
+    run = json.loads(path.read_text(encoding="utf-8"))
+    run["precision"] = {**run.get("precision", {}), "test": precision}
+    path.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
 
 
 def _training_record(run_dir: Path, best: dict[str, Any]) -> dict[str, Any]:

@@ -1,113 +1,87 @@
-"""The training loop: the paper's recipe, one process or DDP, resumable after a kill.
+"""The training loop: the paper's recipe for a group of models on one pass over the data.
 
-A run writes into its output folder (rank 0 only):
+Each batch is read once (the bands of every member's modality, ``group_data``) and every
+member still training steps on its own channels of it; validation scores them all on one
+pass too. Each member keeps its own Adam state, best epoch and early stopping, and writes its
+own files (``member``). ``train`` is a group of one, ``train_group`` any group; both run as
+one process or under ``torchrun`` (DDP).
 
-- ``run.json``: the config, the split (``Split.describe()`` plus the training scenes), the
-  process count, device and speed settings, versions;
-- ``metrics.jsonl``: one JSON line per epoch (steps, train loss, every validation score);
-- ``last.pt``: the state to resume from (after each epoch, and every ``checkpoint_every``
-  steps): model, optimizer, epoch and step within it, best score so far, RNG states;
-- ``best.pt``: the weights of the epoch with the best validation micro F1 (``export`` input).
-
-Resuming restores all of it and replays the sampler's order from the same position, so a
-killed and resumed run ends with the weights of an uninterrupted one (bitwise on CPU with
-``deterministic=True``).
+The group's ``last.pt`` (after each epoch, and every ``checkpoint_every`` steps) holds the
+shared position (epochs done, step within the epoch), every RNG state and each member's
+state. Resuming restores all of it and replays the sampler's order from the same position,
+so a killed and resumed group ends with the weights of an uninterrupted one (bitwise on CPU
+with ``deterministic=True``), and each member with the weights of a run of it alone.
 
 >>> result = train(TrainConfig("/data/SEN12MS", "runs/r50-s1s2", arch="resnet50", modality="s1s2"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
 import torch
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from sen12ms_models import __version__
-from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
+from sen12ms_models.datasets.sen12ms import make_loader
 from sen12ms_models.datasets.splits import Split, make_split
 from sen12ms_models.datasets.tree import Sen12msIndex
-from sen12ms_models.models._registry import build_model
-from sen12ms_models.models.base import Sen12msClassifier
-from sen12ms_models.models.spec import get_weights
-from sen12ms_models.training.checkpoint import BEST, LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from sen12ms_models.training.checkpoint import LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from sen12ms_models.training.config import TrainConfig, default_workers
 from sen12ms_models.training.distributed import Process, all_reduce_sum, broadcast_buffers, start, stop
-from sen12ms_models.training.evaluation import evaluation_loader, score_loader
-from sen12ms_models.training.metrics import Scores
+from sen12ms_models.training.evaluation import evaluation_loader, score_models
+from sen12ms_models.training.group_data import GroupDataset, to_device
+from sen12ms_models.training.member import METRICS_LOG, RUN_RECORD, Member, TrainResult, train_step
 from sen12ms_models.training.performance import Performance, configure_backends
+from sen12ms_models.training.plan import plan_lines
 from sen12ms_models.training.sampling import ResumableSampler
+from sen12ms_models.training.step_log import StepLog, wants_log_lines
 
-METRICS_LOG = "metrics.jsonl"
-RUN_RECORD = "run.json"
+__all__ = ["METRICS_LOG", "RUN_RECORD", "TrainResult", "load_split", "run_group", "train", "train_group", "train_step"]
 
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a finished run left: its folder, epochs done, the best epoch (1-based) and score.
-
-    ``is_main`` is False on the other ranks of a DDP run (same values; they wrote nothing).
-    """
-
-    output_dir: Path
-    epochs_done: int
-    best_epoch: int | None
-    best_f1_micro: float | None
-    is_main: bool = True
+#: Config fields a group's members may differ in; every other one is the group's.
+MEMBER_FIELDS = ("arch", "modality", "label_type", "output_dir")
 
 
 @dataclass
 class _Progress:
-    """Where a run stands; saved in ``last.pt`` and restored from it."""
+    """Where the group stands in the data; saved in ``last.pt`` and restored from it."""
 
     epochs_done: int = 0
     batches_done: int = 0  # within the epoch in progress
     global_step: int = 0
-    best_epoch: int | None = None
-    best_f1_micro: float | None = None
-    epochs_without_improvement: int = 0
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Train ``config``'s model (see the module docstring); returns where the best epoch is."""
-    process = start(config.device)
+    """Train ``config``'s model (see the module docstring); returns where the best epoch is.
+
+    Files: ``run.json``, ``metrics.jsonl``, ``best.pt`` and ``last.pt`` in ``config.output_dir``.
+    """
+    return train_group([config], config.output_dir / LAST)[0]
+
+
+def train_group(configs: Sequence[TrainConfig], state_path: Path) -> list[TrainResult]:
+    """Train the models of ``configs`` together, one pass over the data per epoch; ``state_path`` is
+    the group's ``last.pt``. The configs may differ only in ``MEMBER_FIELDS``; ``ValueError`` otherwise.
+    """
+    process = start(configs[0].device)
     deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        return _Run(config, process).run()
+        return run_group(configs, state_path, process)
     finally:
         torch.use_deterministic_algorithms(deterministic)
         stop(process)
 
 
-def train_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    criterion: nn.Module,
-    dataset: Sen12msDataset,
-    batch: dict[str, Any],
-    performance: Performance,
-) -> torch.Tensor:
-    """One optimizer step on a collated ``batch`` of raw bands; returns the (device) batch loss.
-
-    The raw bands are standardized on the device, the forward pass runs under the chosen
-    autocast and memory format, the loss in float32; the loss is not read back (no ``.item()``).
-    """
-    x = dataset.to_input(batch, performance.device, performance.memory_format)
-    target = batch["target"].to(performance.device, non_blocking=True)
-    with performance.autocast():
-        logits = model(x)
-    loss = criterion(logits.float(), target)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+def run_group(
+    configs: Sequence[TrainConfig], state_path: Path, process: Process, announce: bool = True
+) -> list[TrainResult]:
+    """``train_group`` in a process (group) that the caller started and will stop; ``announce``
+    prints the plan (models, device, split sizes, steps per epoch) first."""
+    return _GroupRun(configs, state_path, process).run(announce)
 
 
 def load_split(config: TrainConfig) -> tuple[Sen12msIndex, Split]:
@@ -124,11 +98,27 @@ def load_split(config: TrainConfig) -> tuple[Sen12msIndex, Split]:
     return index, split
 
 
-class _Run:
-    """One process's part of a run; rank 0 also writes the files."""
+def check_group(configs: Sequence[TrainConfig]) -> None:
+    """``ValueError`` unless ``configs`` name distinct models that share every other setting."""
+    if not configs:
+        raise ValueError("a training group needs at least one model")
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a training group names each model once, got {names}")
+    shared = {k: v for k, v in configs[0].to_json().items() if k not in MEMBER_FIELDS}
+    for config in configs[1:]:
+        differ = [k for k, v in config.to_json().items() if k not in MEMBER_FIELDS and shared[k] != v]
+        if differ:
+            raise ValueError(f"{config.name} differs from {names[0]} in {differ}: a group shares all but the model")
 
-    def __init__(self, config: TrainConfig, process: Process) -> None:
-        self.config, self.process = config, process
+
+class _GroupRun:
+    """One process's part of a group run; rank 0 also writes the files."""
+
+    def __init__(self, configs: Sequence[TrainConfig], state_path: Path, process: Process) -> None:
+        check_group(configs)
+        self.config, self.state_path, self.process = configs[0], state_path, process
+        config = self.config
         configure_backends(process.device, config.deterministic)
         self.performance = Performance.choose(process.device, config.precision, config.channels_last)
         if config.batch_size % process.world_size:
@@ -137,197 +127,168 @@ class _Run:
             )
         self.rank_batch = config.batch_size // process.world_size
         self.index, self.split = load_split(config)
-        self.train_set = Sen12msDataset(self.index, self.split.train, config.modality, config.label_type)
-        self.val_set = Sen12msDataset(self.index, self.split.validation, config.modality, config.label_type)
+        modalities, label_types = [c.modality for c in configs], [c.label_type for c in configs]
+        self.train_set = GroupDataset(self.index, self.split.train, modalities, label_types)
+        self.val_set = GroupDataset(self.index, self.split.validation, modalities, label_types)
         self.workers = config.workers if config.workers is not None else default_workers(process.world_size)
         self.sampler = ResumableSampler(self.train_set, process.world_size, process.rank, config.seed)
         self.train_loader = make_loader(self.train_set, self.sampler, self.rank_batch, self.workers, process.device)
         self.val_loader = evaluation_loader(self.val_set, self.rank_batch, self.workers, process)
         self.steps_per_epoch = math.ceil(self.sampler.num_samples / self.rank_batch)
-
-        spec = get_weights(config.arch, config.modality, config.label_type)
-        torch.manual_seed(config.seed)
-        self.model: Sen12msClassifier = build_model(config.arch, spec.in_chans, spec.num_classes)
-        self.model.to(process.device).to(memory_format=self.performance.memory_format)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.criterion: nn.Module = nn.BCEWithLogitsLoss() if config.label_type == "multi" else nn.CrossEntropyLoss()
+        self.members = [Member(c, self.train_set, process, self.performance) for c in configs]
         self.progress = _Progress()
-        self.partial_loss = torch.zeros(2, dtype=torch.float64)  # loss sum, samples of the epoch in progress
-        self.history: list[dict[str, Any]] = []  # the metrics log's records, kept in last.pt
         self._restore()
-        self.step_model: nn.Module = self.model
-        if process.distributed:
-            device_ids = [process.device.index] if process.device.type == "cuda" else None
-            self.step_model = DistributedDataParallel(self.model, device_ids=device_ids)
-        if config.compile:
-            self.step_model = cast(nn.Module, torch.compile(self.step_model))
+        for member in self.members:
+            member.wrap(process)
 
-    # -- resume ---------------------------------------------------------------------------
     def _restore(self) -> None:
-        path = self.config.output_dir / LAST
+        path = self.state_path
         if not path.exists():
             return
         if not self.config.resume:
             raise ValueError(
-                f"{self.config.output_dir} already holds a run ({path}); pass --resume to continue it "
+                f"{path.parent} already holds a run ({path}); pass --resume to continue it "
                 "or choose another --output-dir"
             )
         state = load_checkpoint(path)
-        mismatches = self.config.result_mismatches(state["config"])
+        if "members" not in state:
+            raise ValueError(f"{path} was written by an older sen12ms-models (one model per file); start a new run")
+        saved = state["members"]
+        mismatches = []
+        if sorted(saved) != sorted(m.name for m in self.members):
+            mismatches.append(f"models: checkpoint {sorted(saved)}, now {sorted(m.name for m in self.members)}")
+        else:
+            mismatches += [
+                f"{m.name} {d}" for m in self.members for d in m.config.result_mismatches(saved[m.name]["config"])
+            ]
         if state["world_size"] != self.process.world_size:
             mismatches.append(f"processes: checkpoint {state['world_size']}, now {self.process.world_size}")
         if mismatches:
             raise ValueError(f"cannot resume {path} with different settings: " + "; ".join(mismatches))
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        for member in self.members:
+            member.restore(saved[member.name], self.process)
         self.progress = _Progress(**state["progress"])
-        self.history = state["history"]
-        if self.process.is_main:
-            self.partial_loss = state["partial_loss"].clone()
         set_rng_state(state["rng"])
 
     # -- the loop -------------------------------------------------------------------------
-    def run(self) -> TrainResult:
-        if self.process.is_main:
-            self.config.output_dir.mkdir(parents=True, exist_ok=True)
-            self._write_run_record()
-            # The log is rewritten from the checkpoint, so epochs redone after a kill appear once.
-            (self.config.output_dir / METRICS_LOG).write_text(
-                "".join(json.dumps(record) + "\n" for record in self.history), encoding="utf-8"
-            )
-        progress = self.progress
-        while progress.epochs_done < self.config.epochs and not self._patience_exhausted():
+    def run(self, announce: bool) -> list[TrainResult]:
+        progress, process = self.progress, self.process
+        if process.is_main:
+            facts = {
+                "group": [m.name for m in self.members],
+                "world_size": process.world_size,
+                "batch_per_process": self.rank_batch,
+                "steps_per_epoch": self.steps_per_epoch,
+                "workers_per_process": self.workers,
+                "performance": self.performance.describe(),
+                "precision": {"training": self.performance.precision, "validation": self.performance.precision},
+            }
+            resumed = {"epoch": progress.epochs_done + 1, "batch": progress.batches_done}
+            for member in self.members:
+                member.write_run_record(self.split, facts, resumed if progress.global_step else None)
+                member.write_log()
+            if announce:
+                for line in plan_lines(self._shape(), [m.name for m in self.members if m.active()]):
+                    tqdm.write(line)
+        while active := [m for m in self.members if m.active()]:
             started = time.perf_counter()
-            steps = self._train_epoch()
-            train_loss = all_reduce_sum(self.partial_loss.to(self.process.device, copy=True), self.process).cpu()
-            broadcast_buffers(self.model, self.process)
-            scores = score_loader(
-                self.model, self.val_set, self.val_loader, self.process, self.performance, self.config.progress
-            )
+            steps = self._train_epoch(active)
+            losses = [all_reduce_sum(m.loss_sum.to(process.device, copy=True), process).cpu() for m in active]
+            for member in active:
+                broadcast_buffers(member.model, process)
+            scored = [(m.model, m.dataset, m.view) for m in active]
+            scores = score_models(scored, self.val_loader, process, self.performance, self.config.progress)
             progress.epochs_done += 1
             progress.batches_done = 0
-            improved = progress.best_f1_micro is None or scores.f1_micro > progress.best_f1_micro
-            if improved:
-                progress.best_epoch, progress.best_f1_micro = progress.epochs_done, scores.f1_micro
-                progress.epochs_without_improvement = 0
-            else:
-                progress.epochs_without_improvement += 1
-            self.partial_loss.zero_()
-            record = {
-                "epoch": progress.epochs_done,
-                "steps": steps,
-                "global_step": progress.global_step,
-                "train_samples": int(train_loss[1]),
-                "train_loss": float(train_loss[0] / train_loss[1]),
-                "validation": scores.to_json(),
-                "best_epoch": progress.best_epoch,
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-            self.history.append(record)
-            if self.process.is_main:
-                if improved:
-                    self._save_best(scores)
+            seconds = time.perf_counter() - started
+            improved = [m.end_epoch(s, steps, loss, seconds) for m, s, loss in zip(active, scores, losses, strict=True)]
+            if process.is_main:
+                for member, better in zip(active, improved, strict=True):
+                    if better:
+                        member.save_best()
                 self._save_last()
-                self._log(record)
-        return TrainResult(
-            self.config.output_dir,
-            progress.epochs_done,
-            progress.best_epoch,
-            progress.best_f1_micro,
-            self.process.is_main,
-        )
+                for member in active:
+                    member.write_log()
+                    self._report(member)
+        return [m.result(process.is_main) for m in self.members]
 
-    def _patience_exhausted(self) -> bool:
-        patience = self.config.patience
-        return patience is not None and self.progress.epochs_without_improvement >= patience
+    def _shape(self) -> dict[str, object]:
+        return {
+            "device": self.performance.describe(),
+            "world_size": self.process.world_size,
+            "batch_size": self.config.batch_size,
+            "sizes": self.split.describe()["sizes"],
+            "split": self.split.name,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.config.epochs,
+        }
 
-    def _train_epoch(self) -> int:
+    def _train_epoch(self, active: list[Member]) -> int:
         """Train the rest of the current epoch; returns the optimizer steps taken in it in all."""
-        progress = self.progress
+        progress, device = self.progress, self.process.device
         self.sampler.start_epoch(progress.epochs_done, skip=progress.batches_done * self.rank_batch)
-        self.step_model.train()
-        loss_sum = self.partial_loss.to(self.process.device, copy=True)
+        for member in active:
+            member.step_model.train()
+            member.loss_sum = member.partial_loss.to(device, copy=True)
+        label = f"epoch {progress.epochs_done + 1}/{self.config.epochs}"
         bar = tqdm(
             self.train_loader,
-            desc=f"epoch {progress.epochs_done + 1}/{self.config.epochs}",
+            desc=label,
             initial=progress.batches_done,
             total=self.steps_per_epoch,
             disable=self.process.bar_disabled(self.config.progress),
         )
+        enabled = wants_log_lines(self.config.log_every, self.process.is_main, self.config.progress)
+        log = StepLog(label, self.steps_per_epoch, self.config.log_every, self.config.batch_size, enabled)
         for batch in bar:
-            loss = train_step(self.step_model, self.optimizer, self.criterion, self.train_set, batch, self.performance)
-            loss_sum[0] += loss.double() * len(batch["target"])
-            loss_sum[1] += len(batch["target"])
+            on_device = to_device(batch, device)
+            for member in active:
+                member.step(on_device, self.performance)
             progress.batches_done += 1
             progress.global_step += 1
-            if progress.batches_done % 25 == 0:
-                bar.set_postfix(loss=f"{float(loss_sum[0] / loss_sum[1]):.4f}", refresh=False)
+            if progress.batches_done % 25 == 0 and not bar.disable:
+                bar.set_postfix(loss=_mean_losses(active), refresh=False)
+            log.step(progress.batches_done, lambda: _mean_losses(active))
             every = self.config.checkpoint_every
             if every and progress.global_step % every == 0 and progress.batches_done < self.steps_per_epoch:
-                self._checkpoint_mid_epoch(loss_sum)
+                self._checkpoint_mid_epoch(active)
         bar.close()
-        self.partial_loss = loss_sum.cpu()
+        for member in active:
+            member.partial_loss = member.loss_sum.cpu()
         return progress.batches_done
 
-    def _checkpoint_mid_epoch(self, loss_sum: torch.Tensor) -> None:
+    def _checkpoint_mid_epoch(self, active: list[Member]) -> None:
         """Save ``last.pt`` inside an epoch; the epoch's loss sums move to rank 0 first."""
-        all_reduce_sum(loss_sum, self.process)
+        for member in active:
+            all_reduce_sum(member.loss_sum, self.process)
+            if self.process.is_main:
+                member.partial_loss = member.loss_sum.to("cpu", copy=True)
+            else:
+                member.loss_sum.zero_()  # rank 0 now carries this rank's share of the sums
         if self.process.is_main:
-            self.partial_loss = loss_sum.to("cpu", copy=True)
             self._save_last()
-        else:
-            loss_sum.zero_()  # rank 0 now carries this rank's share of the sums
 
     # -- files (rank 0) -------------------------------------------------------------------
     def _save_last(self) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(
-            self.config.output_dir / LAST,
+            self.state_path,
             {
-                "config": self.config.to_json(),
                 "world_size": self.process.world_size,
                 "progress": dict(vars(self.progress)),
-                "partial_loss": self.partial_loss.cpu(),
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
                 "rng": rng_state(),
-                "history": self.history,
+                "members": {m.name: m.state() for m in self.members},
             },
         )
 
-    def _save_best(self, scores: Scores) -> None:
-        save_checkpoint(
-            self.config.output_dir / BEST,
-            {
-                "config": self.config.to_json(),
-                "epoch": self.progress.epochs_done,
-                "model": self.model.state_dict(),
-                "validation": scores.to_json(),
-            },
-        )
-
-    def _log(self, record: dict[str, Any]) -> None:
-        with (self.config.output_dir / METRICS_LOG).open("a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
+    def _report(self, member: Member) -> None:
+        record = member.history[-1]
         tqdm.write(
-            f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, validation micro F1 "
+            f"{member.name} epoch {record['epoch']}: train loss {record['train_loss']:.4f}, validation micro F1 "
             f"{record['validation']['f1_micro']:.4f} (best epoch {record['best_epoch']}), {record['seconds']:.1f}s"
         )
 
-    def _write_run_record(self) -> None:
-        split = self.split.describe()
-        split["train_scenes"] = sorted({str(p.scene_id) for p in self.split.train})
-        record: dict[str, Any] = {
-            "model": self.config.name,
-            "config": self.config.to_json(),
-            "split": split,
-            "world_size": self.process.world_size,
-            "batch_per_process": self.rank_batch,
-            "steps_per_epoch": self.steps_per_epoch,
-            "workers_per_process": self.workers,
-            "performance": self.performance.describe(),
-            "resumed_at": {"epoch": self.progress.epochs_done + 1, "batch": self.progress.batches_done}
-            if self.progress.global_step
-            else None,
-            "versions": {"sen12ms_models": __version__, "torch": torch.__version__},
-        }
-        (self.config.output_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+def _mean_losses(members: list[Member]) -> str:
+    """The epoch's running mean loss of each member, ``/``-separated (reads them back: a sync)."""
+    return "/".join(f"{float(m.loss_sum[0] / m.loss_sum[1]):.4f}" for m in members)

@@ -5,10 +5,14 @@ single-label runs, a confusion matrix. Batches (and DDP ranks) therefore only ad
 ``MetricCounts.update`` per batch on the device, one ``all_reduce`` of ``counts.tensor`` across
 ranks, then ``compute()``. Pure torch, no sklearn at runtime (the tests check against it).
 
-Conventions (the paper's, and scikit-learn's with ``zero_division=0``):
+Conventions (ratios with a zero denominator are 0, as scikit-learn's ``zero_division=0``):
 
-- ``f1_macro`` (the paper's "Average F1") averages the classes present in the reference only,
-  so Snow/Ice, absent from the test set, does not count; ``f1_micro`` is its "Overall F1".
+- ``f1_macro`` is the paper's "Average F1" (Table 4): the mean F1 over the classes present in
+  the reference only, so Snow/Ice, absent from the test set, does not count (scikit-learn's
+  ``f1_score(average="macro", labels=<classes present>)``). ``f1_micro`` is its "Overall F1".
+- ``f1_macro_all_classes`` is the SEN12MS toolbox's ``macroF1``: scikit-learn's
+  ``average="macro"`` over all 10 columns, an absent class counting as 0, so it is 0.9 x
+  ``f1_macro`` when Snow/Ice is absent. It is reported for comparison with the toolbox only.
 - A ratio with a zero denominator is 0; a class absent from both reference and prediction has
   no per-class score (``None``).
 
@@ -46,7 +50,8 @@ def _fbeta(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, beta: float) ->
 class Scores:
     """All scores of one evaluation; per-class lists follow ``classes`` (the model's outputs).
 
-    Ratios are fractions in [0, 1]. ``confusion_matrix`` is ``[true][predicted]`` counts for
+    Ratios are fractions in [0, 1]; ``f1_macro`` is the paper's Average F1, ``f1_macro_all_classes``
+    the toolbox's ``macroF1`` (see the module docstring). ``confusion_matrix`` is ``[true][predicted]`` counts for
     single-label runs and, per class, ``[[tn, fp], [fn, tp]]`` for multi-label runs.
     """
 
@@ -60,6 +65,7 @@ class Scores:
     recall_per_class: list[float | None]
     f1_macro: float
     f1_micro: float
+    f1_macro_all_classes: float
     f1_samples: float
     precision_macro: float
     precision_micro: float
@@ -191,6 +197,7 @@ class MetricCounts:
             recall_per_class=per_class(recall),
             f1_macro=macro(f1),
             f1_micro=float(_fbeta(tp_all, fp_all, fn_all, 1.0)),
+            f1_macro_all_classes=float(f1.mean()),
             f1_samples=sample_mean("f1"),
             precision_macro=macro(precision),
             precision_micro=float(_ratio(tp_all, tp_all + fp_all)),

@@ -18,7 +18,11 @@ def model_card(spec: WeightsSpec, scores: Scores, training: dict[str, Any]) -> s
     config, split = training["config"], training["split"]
     label = "multi-label (classes covering >= 10 % of the patch)" if spec.label_type == "multi" else "single-label"
     table = table4(scores, f"Test set ({scores.num_samples} patches), F1 in %", spec.paper_metrics)
+    performance = training["performance"]
+    trained_in = performance.get("precision") or ("bf16" if performance["bf16"] else "fp32")  # older run.json: no key
     in_train = "inside" if split["validation_in_train"] else "outside"
+    if spec.license is None or spec.bands is None:
+        raise ValueError(f"{spec.name}: a model card needs the entry's licence and the model's bands")
     header = "\n".join(front_matter(spec, [f"license: {spec.license.lower()}"]))
     return f"""{header}
 
@@ -56,6 +60,8 @@ F1, as in the paper's Table 4 (its values in the last column where the paper has
 - Recipe: Adam (lr {config["lr"]}, weight decay {config["weight_decay"]}), global batch
   {config["batch_size"]}, {training["epochs_done"]} epochs run of {config["epochs"]}, best epoch
   {training["best_epoch"]} by validation micro F1 ({training["best_validation_f1_micro"]:.4f}), seed {config["seed"]}.
+- Precision: trained (and validated) in {trained_in}; the test scores above computed in
+  {training["test_precision"]}.
 - Split `{split["name"]}`: {split["sizes"]["train"]} training, {split["sizes"]["validation"]} validation
   ({len(split["validation_scenes"])} scenes, {in_train} the training set) and {split["sizes"]["test"]} test
   patches ({len(split["test_scenes"])} hold-out scenes). The full record is `training.json`.

@@ -46,8 +46,18 @@ class Performance:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
+    @property
+    def precision(self) -> str:
+        """``bf16`` (autocast) or ``fp32``: what the forward passes compute in."""
+        return "bf16" if self.bf16 else "fp32"
+
     def describe(self) -> dict[str, object]:
-        return {"device": str(self.device), "bf16": self.bf16, "channels_last": self.channels_last}
+        return {
+            "device": str(self.device),
+            "precision": self.precision,
+            "bf16": self.bf16,
+            "channels_last": self.channels_last,
+        }
 
 
 def configure_backends(device: torch.device, deterministic: bool) -> None:
