@@ -98,3 +98,28 @@ def test_publish_without_a_network_is_one_line_and_exit_2(tmp_path, monkeypatch,
     assert main(["publish", str(folder)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("sen12ms-models publish: error: could not upload") and error.count("\n") == 1
+
+
+def test_evaluate_names_where_its_weights_came_from(sen12ms_tree, tmp_path, capsys) -> None:
+    root, _ = sen12ms_tree
+    torch.manual_seed(2)
+    file = tmp_path / "mine.safetensors"
+    save_file(sm.build_model("resnet50", 3).state_dict(), file)
+    entry = ManifestEntry("resnet50-rgb-multi", "me/resnet50-rgb-multi", "retrained", "CC-BY-4.0")
+    registered = register_weights(entry, file)
+    output = tmp_path / "scores.json"
+    args = [
+        "evaluate",
+        "--data-dir",
+        str(root),
+        "--model",
+        "resnet50-rgb-multi",
+        "--workers",
+        "0",
+        "--output",
+        str(output),
+    ]
+    assert main(args) == 0
+    heading = capsys.readouterr().out.splitlines()[0]
+    assert f"(registered resnet50-rgb-multi (retrained, sha256 {registered.sha256[:12]}))" in heading
+    assert "published" not in heading

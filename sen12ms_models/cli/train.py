@@ -12,11 +12,14 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sen12ms_models.cli._common import add_model_arguments, model_from
 from sen12ms_models.datasets.splits import SPLITS
 from sen12ms_models.training.config import PRECISIONS, RECIPE_PRECISION, TrainConfig, default_workers
+
+if TYPE_CHECKING:
+    from sen12ms_models.models.spec import WeightsSpec
 
 #: The paper's recipe and the other run defaults, as TrainConfig holds them.
 DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
@@ -163,6 +166,17 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights_origin(spec: WeightsSpec) -> str:
+    """Where ``load_model(spec.name)`` took the weights from: the Hub at a commit, or the registry."""
+    from sen12ms_models.hub.registry import find_registered
+
+    if spec.published:
+        return f"published {spec.name} at {str(spec.revision)[:7]}"
+    registered = find_registered(spec.name)
+    entry = registered[0] if registered else None
+    return f"registered {spec.name} ({entry.source}, sha256 {str(entry.sha256)[:12]})" if entry else spec.name
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from sen12ms_models.models.spec import get_weights
     from sen12ms_models.training.evaluation import evaluate_split
@@ -184,7 +198,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         progress=args.progress,
     )
     spec = get_weights(name)
-    source = str(args.weights) if args.weights else f"published {spec.name}"
+    source = str(args.weights) if args.weights else _weights_origin(spec)
     print(table4(scores, f"{spec.name} ({source}) on the {args.subset} split, F1 in %", spec.paper_metrics))
     output = args.output or Path(f"{spec.name}-{args.subset}.json")
     record = {"model": spec.name, "weights": source, "subset": args.subset, "split": split.describe()}
