@@ -14,22 +14,29 @@ and the training ``Sen12msDataset`` all go through ``datasets.readers.read_patch
 ``prepare`` (batches). ``docs/reliability.md`` lists what is checked, corrected or refused.
 """
 
-from sen12ms_models.inputs.declared import Scaling, declared_scaling
-from sen12ms_models.inputs.identity import bands_from_descriptions, canonical_band, split_stack
-from sen12ms_models.inputs.nodata import MIN_VALID, NoDataError
-from sen12ms_models.inputs.prepare import InputOptions, PreparedBatch, prepare
-from sen12ms_models.inputs.units import InputUnitsError
+from __future__ import annotations
 
-__all__ = [
-    "MIN_VALID",
-    "InputOptions",
-    "InputUnitsError",
-    "NoDataError",
-    "PreparedBatch",
-    "Scaling",
-    "bands_from_descriptions",
-    "canonical_band",
-    "declared_scaling",
-    "prepare",
-    "split_stack",
-]
+import importlib
+from typing import Any
+
+#: Public name -> the module that defines it (imported on first use: the CLI's --help stays light).
+_EXPORTS = {
+    "MIN_VALID": "defaults",
+    "Scaling": "declared",
+    "declared_scaling": "declared",
+    "bands_from_descriptions": "identity",
+    "canonical_band": "identity",
+    "split_stack": "identity",
+    "NoDataError": "nodata",
+    "InputOptions": "prepare",
+    "PreparedBatch": "prepare",
+    "prepare": "prepare",
+    "InputUnitsError": "units",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

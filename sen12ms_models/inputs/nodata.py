@@ -18,11 +18,9 @@ from collections.abc import Sequence
 import torch
 
 from sen12ms_models.errors import Sen12msError
+from sen12ms_models.inputs.defaults import MIN_VALID
 
-#: Smallest valid fraction ``predict`` labels a patch from: the complement of ``map_scene``'s
-#: ``max_nodata`` 0.5. Below half, the label would describe the fill more than the land (an
-#: edge-of-swath patch that is 69 % fill comes out "Water 1.00" from zeros alone).
-MIN_VALID = 0.5
+__all__ = ["MIN_VALID", "NoDataError", "check_valid_fraction", "s1_valid", "s2_valid"]
 
 
 class NoDataError(Sen12msError, ValueError):
