@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sen12ms_models._types import PathLike
-from sen12ms_models.bands import S1_BANDS
+from sen12ms_models.bands import S1_BANDS, S2_BANDS
 from sen12ms_models.inputs.arrays import check_array
 from sen12ms_models.inputs.nodata import MIN_VALID
 from sen12ms_models.inputs.prepare import InputOptions, prepare
@@ -258,7 +258,7 @@ class _ArraySource:
 class _FileSource:
     """GeoTIFF paths, read through ``read_patch`` one batch at a time (bounded memory)."""
 
-    def __init__(self, paths: list[PathLike], name: str, bands: tuple[str, ...], check_units: bool) -> None:
+    def __init__(self, paths: list[PathLike], name: str, bands: tuple[str, ...] | None, check_units: bool) -> None:
         from sen12ms_models.datasets.readers import read_patch  # rasterio: only when paths are given
 
         self._read_patch = read_patch
@@ -300,7 +300,8 @@ def _source(
     paths = [value] if isinstance(value, (str, os.PathLike)) else list(value)
     if not paths:
         raise ValueError(f"{name}: empty list of paths")
-    return _FileSource(paths, name, bands if name == "s2" else S1_BANDS, check_units)
+    # The default band list is read_patch's own, so its errors speak of SEN12MS files, not of bands=.
+    return _FileSource(paths, name, None if name == "s1" or bands == S2_BANDS else bands, check_units)
 
 
 def _check_same_patches(s1: _ArraySource | _FileSource, s2: _ArraySource | _FileSource) -> None:

@@ -26,7 +26,7 @@ from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 
 from sen12ms_models._types import PathLike
-from sen12ms_models.bands import LC_BANDS, S1_BANDS, S2_BANDS
+from sen12ms_models.bands import L2A_BANDS, LC_BANDS, S1_BANDS, S2_BANDS
 from sen12ms_models.datasets.tree import SENSORS, PatchId, Sensor, parse_file_name, sibling_path
 from sen12ms_models.errors import PatchFileError
 from sen12ms_models.inputs.declared import declared_scaling
@@ -135,16 +135,13 @@ def _band_positions(
             notes.append(f"bands taken by their descriptions ({', '.join(described)}) as {', '.join(wanted)}")
         return positions
     if dataset.count != len(wanted):
+        hint = ""
+        if sensor == "s2" and dataset.count == len(L2A_BANDS) and tuple(wanted) != L2A_BANDS:
+            hint = "; for a 12-band Level-2A file pass bands=bands.L2A_BANDS (predict: s2_bands=L2A_BANDS)"
         if named:
             raise PatchFileError(
-                f"{path}: has {dataset.count} bands, but bands= names {len(wanted)} ({', '.join(wanted)})"
+                f"{path}: has {dataset.count} bands, but bands= names {len(wanted)} ({', '.join(wanted)}){hint}"
             )
-        hint = (
-            "; for a 12-band Level-2A file pass bands=bands.L2A_BANDS (predict: transform="
-            "spec.transforms.with_s2_bands(L2A_BANDS))"
-            if sensor == "s2" and dataset.count == 12
-            else ""
-        )
         raise PatchFileError(
             f"{path}: has {dataset.count} bands, a SEN12MS {sensor} file has {len(wanted)} ({', '.join(wanted)})" + hint
         )
