@@ -1,11 +1,13 @@
 """SEN12MS patches as a torch ``Dataset``: raw input bands and the scene label of each triplet.
 
 Items hold the raw pixels the model's modality needs, as they are stored (S2 bands uint16 DN,
-S1 bands float32 dB; S2 float32 DN where the file declared a scale/offset), not standardized: the standardization runs once per batch on the
-training device (``Sen12msDataset.transform``), which on a GPU is nearly free, and raw uint16
-S2 is half the bytes of float32 through pinned memory and the host-to-device copy. Files are
-read with ``io.read_patch``, so a damaged one raises ``PatchFileError`` naming it; labels come
-from band 1 (IGBP) of the LC patch via ``labels.class_probabilities``.
+float32 DN where the file declared a scale/offset; S1 bands float32 dB), not standardized: the
+standardization runs once per batch on the training device (``Sen12msDataset.transform``),
+which on a GPU is nearly free, and raw uint16 S2 is half the bytes of float32 through pinned
+memory and the host-to-device copy. Files are read with ``read_patch`` (through
+``sen12ms_models.inputs``: band descriptions, declared scale/offset and nodata applied, wrong
+units refused), so a damaged or mis-scaled one raises an error naming it; labels come from
+band 1 (IGBP) of the LC patch via ``labels.class_probabilities``.
 
 >>> index = Sen12msIndex.scan("/data/SEN12MS")                             # doctest: +SKIP
 >>> split = make_split(index, "paper")                                     # doctest: +SKIP

@@ -41,6 +41,7 @@ from sen12ms_models.datasets.readers import open_raster
 from sen12ms_models.errors import PatchFileError
 from sen12ms_models.inputs.declared import Scaling, declared_scaling
 from sen12ms_models.inputs.identity import band_positions, bands_from_descriptions, canonical_band
+from sen12ms_models.inputs.units import refuse_uint8
 from sen12ms_models.mapping.grid import WINDOW_SIZE
 from sen12ms_models.transforms import Sen12msTransform
 
@@ -80,11 +81,13 @@ class SceneInputs:
         s2: PathLike | None,
         s1: PathLike | None,
         s2_bands: Sequence[str],
+        check_units: bool = True,
     ) -> SceneInputs:
         """Check the files a model with ``preprocess`` needs; raise naming the file on a problem.
 
         ``s2_bands`` names the S2 file's bands in order (band descriptions naming every band
-        win). Declared scale/offset are taken up (applied to each window read). Files the model
+        win). Declared scale/offset are taken up (applied to each window read); an 8-bit S2 file
+        is refused unless ``check_units`` is False (other units are checked per batch). Files the model
         does not read are not opened, except an S2 file that sets the grid for an S1-only model.
         """
         s2_path = _required(s2, "s2", preprocess.s2_bands_used)
@@ -102,6 +105,8 @@ class SceneInputs:
             s2_indexes: tuple[int, ...] = ()
             s2_scaling = None
             if s2_path:
+                if check_units and np.dtype(ref.dtypes[0]) == np.uint8:
+                    refuse_uint8(str(reference))
                 s2_indexes = _s2_indexes(ref, reference, preprocess, s2_bands, notes)
                 s2_scaling = _scaling(ref, reference, "s2", s2_indexes, notes)
         s1_warp = False

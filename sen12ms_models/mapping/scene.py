@@ -139,7 +139,7 @@ def map_scene(
     _check_options(batch_size, resolution, dtype, max_nodata)
     _check_outputs([out, class_map], [s2, s1])
     preprocess = spec.transforms.with_s2_offset(s2_offset)
-    inputs = SceneInputs.inspect(preprocess, s2=s2, s1=s1, s2_bands=s2_bands)
+    inputs = SceneInputs.inspect(preprocess, s2=s2, s1=s1, s2_bands=s2_bands, check_units=check_units)
     grid = WindowGrid(inputs.height, inputs.width, stride)
     # The reader hands over exactly the S2 bands the model reads, in its order.
     window_preprocess = preprocess.with_s2_bands(preprocess.s2_bands_used)
