@@ -51,9 +51,9 @@ def test_cli_predicts_s1_s2_pairs_with_any_names(tmp_path: Path, weights: Path, 
     result = json.loads(capsys.readouterr().out)
     assert [p["source"] for p in result["patches"]] == [str(tmp_path / f"optical {i}.tif") for i in range(3)]
     assert all(p["valid_fraction"] == 1.0 and p["corrections"] == [] for p in result["patches"])
-    same = sm.predict(
-        sm.load_model("resnet50", "s1s2", weights=weights), s1=s1, s2=s2
-    ).probabilities  # the CLI reads the files into exactly these arrays
+    with pytest.warns(sm.UnverifiedWeightsWarning):
+        model = sm.load_model("resnet50", "s1s2", weights=weights)
+    same = sm.predict(model, s1=s1, s2=s2).probabilities  # the CLI reads the files into exactly these arrays
     got = np.array([[p["probabilities"][c] for c in sm.CLASSES] for p in result["patches"]])
     np.testing.assert_allclose(got, same, atol=1e-5)
     unpaired = [*pairs[:4], "--s2", pairs[3]]
