@@ -52,7 +52,8 @@ def main() -> None:
     args = parser.parse_args()
 
     images, targets, classes = load_folder(args.folder, args.s2_bands)
-    model = sm.load_model("resnet50", "s2", num_classes=len(classes))
+    model = sm.load_model("resnet50", "s2")
+    model.reset_classifier(len(classes), label_type="single", classes=classes)  # one class per patch: argmax
     transform = model.spec.transforms.with_s2_bands(args.s2_bands)
     x, y = transform(s2=images), torch.from_numpy(targets)
 
@@ -67,7 +68,7 @@ def main() -> None:
             loss.backward()
             optimizer.step()
         print(f"epoch {epoch + 1}: loss {loss.item():.3f}")
-    prediction = sm.predict(model.eval(), s2=images, transform=transform, class_names=classes)
+    prediction = sm.predict(model.eval(), s2=images, transform=transform)
     accuracy = float((prediction.probabilities.argmax(axis=1) == targets).mean())
     print(f"training accuracy {accuracy:.2f} on {len(x)} patches of {len(classes)} classes")
 

@@ -73,7 +73,7 @@ def test_cli_s2_offset_and_refusals(tmp_path: Path, weights: Path, capsys) -> No
     edge[:, :, :22] = 0  # 69 % fill
     edge_file = write_geotiff(tmp_path / "edge.tif", edge, nodata=0)
     assert cli(weights, "--s1", str(s1_file), "--s2", str(edge_file)) == 2
-    assert "edge.tif (31% valid): less than 50% of the pixels hold data" in capsys.readouterr().err
+    assert f"edge.tif + {s1_file} (31% valid): less than 50% of the pixels hold data" in capsys.readouterr().err
     assert cli(weights, "--s1", str(s1_file), "--s2", str(edge_file), "--min-valid", "0") == 0
     assert "31% valid pixels" in capsys.readouterr().out
 

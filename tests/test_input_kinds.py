@@ -205,7 +205,7 @@ def test_declared_nodata_other_than_zero_is_fill(tmp_path: Path, s2_model) -> No
 def test_mostly_nan_s1_is_refused(s1s2_model) -> None:
     s1, s2 = class_patches([2])
     s1[:, :, :, : int(SIZE * 0.69)] = np.nan
-    with pytest.raises(NoDataError, match=r"s2 \(31% valid\)"):
+    with pytest.raises(NoDataError, match=r"s2 \+ s1 \(31% valid\)"):
         sm.predict(s1s2_model, s1=s1[0], s2=s2[0])
 
 

@@ -101,8 +101,12 @@ def prepare(
     assert valid is not None
     fraction = valid.flatten(1).float().mean(dim=1)
     if options.min_valid > 0:
-        names = [_name(s2_names if "s2" in parts else s1_names, i, "s2" if "s2" in parts else "s1", count)
-                 for i in range(count)]  # fmt: skip
+        names = [
+            " + ".join(
+                _name(n, i, sensor, count) for sensor, n in (("s2", s2_names), ("s1", s1_names)) if sensor in parts
+            )
+            for i in range(count)
+        ]
         check_valid_fraction(fraction, options.min_valid, names)
     for i in range(count):
         patch_notes = []
