@@ -198,3 +198,25 @@ def test_dataparallel_checkpoint_converts_with_the_prefix_reported(tmp_path: Pat
     assert "removed the 'module.' prefix of every key (a DataParallel save)" in capsys.readouterr().out
     model = sm.load_model("resnet50", "rgb", weights=out / sm.get_weights("resnet50", "rgb").filename)
     assert_same_logits(model, network, "resnet50")
+
+
+# -- predict streams files batch by batch ------------------------------------------------------------
+
+
+def test_predict_reads_each_batchs_files_when_that_batch_is_predicted(tmp_path: Path, monkeypatch) -> None:
+    from sen12ms_models.datasets import readers
+    from tests.test_input_kinds import SpectrumModel
+
+    _, s2 = class_patches([0, 1, 2, 3, 4])
+    paths = [write_geotiff(tmp_path / f"p{i}.tif", patch) for i, patch in enumerate(s2)]
+    events: list[str] = []
+    original_read = readers.read_patch
+    monkeypatch.setattr(
+        readers, "read_patch", lambda path, *a, **k: events.append("read") or original_read(path, *a, **k)
+    )
+    model = SpectrumModel("s2")
+    original_forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda x: events.append(f"model {len(x)}") or original_forward(x))
+    result = sm.predict(model, s2=paths, batch_size=2, progress=True)
+    assert events == ["read", "read", "model 2", "read", "read", "model 2", "read", "model 1"]
+    assert [names[0] for names in result.labels] == list(sm.CLASSES[:5])
