@@ -29,6 +29,32 @@ S2_SURFACE_BANDS: tuple[str, ...] = (
 #: Blue, green, red: the original scripts' ``rgb`` order (NOT red, green, blue).
 S2_BGR_BANDS: tuple[str, ...] = ("B2", "B3", "B4")
 
+#: Ready-made band lists of other products and datasets, to pass as ``s2_bands``
+#: (``Sen12msTransform.with_s2_bands``, ``predict(..., transform=...)``, ``map_scene(s2_bands=...)``,
+#: ``read_patch(bands=...)``) so each band is taken by name, not by position.
+#:
+#: Sentinel-2 Level-2A: 12 bands, B10 (cirrus) dropped, otherwise in SEN12MS order.
+L2A_BANDS: tuple[str, ...] = tuple(b for b in S2_BANDS if b != "B10")
+
+#: EuroSAT's multispectral GeoTIFFs: 13 bands with B8A LAST (torchgeo's corrected order; the
+#: EuroSAT paper lists another). Feeding them in SEN12MS order would read B9 as B8A, B12 as B11.
+EUROSAT_BANDS: tuple[str, ...] = (
+    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12", "B8A",
+)  # fmt: skip
+
+#: BigEarthNet (v1/v2) S2: the 12 Level-2A bands in ascending order, B8A after B8 (the order of
+#: the dataset's band files and of reference loaders that stack them by name).
+BIGEARTHNET_BANDS: tuple[str, ...] = L2A_BANDS
+
+#: torchgeo's ``BigEarthNet`` dataset stacks the same 12 bands with B8A last.
+TORCHGEO_BIGEARTHNET_BANDS: tuple[str, ...] = (
+    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B11", "B12", "B8A",
+)  # fmt: skip
+
+#: torchgeo's ``SEN12MS`` dataset: ``image`` holds 15 bands, S1 FIRST (VV, VH), then the 13 S2
+#: bands B1..B12. Split it with ``sen12ms_models.inputs.split_stack(image, TORCHGEO_SEN12MS_BANDS)``.
+TORCHGEO_SEN12MS_BANDS: tuple[str, ...] = S1_BANDS + S2_BANDS
+
 Modality = Literal["rgb", "s2", "s1s2", "s1", "s1rgb"]
 
 #: Model input channels of each modality, in the order the network sees them.

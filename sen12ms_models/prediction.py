@@ -23,6 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 from sen12ms_models._types import PathLike
+from sen12ms_models.bands import S1_BANDS, S2_BANDS
+from sen12ms_models.inputs.arrays import check_array
+from sen12ms_models.inputs.nodata import MIN_VALID
+from sen12ms_models.inputs.prepare import InputOptions, prepare
 from sen12ms_models.labels import DECISION_THRESHOLD, decide, output_probabilities
 from sen12ms_models.models.base import Sen12msClassifier
 from sen12ms_models.transforms import ArrayLike, Sen12msTransform
@@ -39,6 +43,10 @@ class Prediction:
     label_type: str  # "multi" or "single"
     threshold: float | None  # multi-label decision threshold
     sources: tuple[str, ...] | None = None  # the files the patches came from, if any
+    #: Per patch, the share of its pixels that held data (not fill/NaN/nodata) in every input read.
+    valid_fraction: np.ndarray | None = None  # (N,) float32
+    #: Per patch, what was corrected on the way in (declared offset applied, bands reordered, ...).
+    corrections: tuple[tuple[str, ...], ...] | None = None
 
     def __len__(self) -> int:
         return len(self.probabilities)
@@ -69,6 +77,8 @@ class Prediction:
                 {
                     "source": self.sources[i] if self.sources else None,
                     "labels": labels,
+                    "valid_fraction": None if self.valid_fraction is None else round(float(self.valid_fraction[i]), 4),
+                    "corrections": list(self.corrections[i]) if self.corrections else [],
                     "probabilities": {
                         name: round(float(p), 6)
                         for name, p in zip(self.class_names, self.probabilities[i], strict=True)
@@ -84,7 +94,12 @@ class Prediction:
         for i, labels in enumerate(self.labels[:10]):
             name = os.path.basename(self.sources[i]) if self.sources else f"[{i}]"
             shown = ", ".join(f"{c} {self.probabilities[i, self.class_names.index(c)]:.2f}" for c in labels)
-            lines.append(f"  {name}: {shown or '(no class above threshold)'}")
+            valid = ""
+            if self.valid_fraction is not None and self.valid_fraction[i] < 1:
+                valid = f" [{self.valid_fraction[i]:.0%} valid pixels]"
+            lines.append(f"  {name}: {shown or '(no class above threshold)'}{valid}")
+            for note in self.corrections[i] if self.corrections else ():
+                lines.append(f"    corrected: {note}")
         if len(self) > 10:
             lines.append(f"  ... {len(self) - 10} more")
         return "\n".join(lines)
@@ -100,24 +115,45 @@ def predict(
     transform: Sen12msTransform | None = None,
     class_names: Sequence[str] | None = None,
     progress: bool = False,
+    s2_offset: float | None = None,
+    s2_bands: Sequence[str] | None = None,
+    check_units: bool = True,
+    min_valid: float = MIN_VALID,
 ) -> Prediction:
     """Predict land-cover labels for raw S1 (dB) and/or S2 (DN) patches.
 
     ``s1``/``s2``: an array or tensor ``(C, H, W)``/``(N, C, H, W)``, a GeoTIFF path, or a list
-    of paths. ``threshold`` overrides the multi-label 0.5; ``transform`` overrides the spec's
-    preprocessing (e.g. ``spec.transforms.with_s2_bands(...)`` for a 12-band L2A product);
-    ``class_names`` names the outputs of a fine-tuned head.
+    of paths (read batch by batch, so memory does not grow with the number of files).
+    ``threshold`` overrides the multi-label 0.5; ``transform`` overrides the spec's
+    preprocessing; ``class_names`` names the outputs of a fine-tuned head.
+
+    Real Sentinel data (see ``sen12ms_models.inputs`` and docs/reliability.md):
+
+    - ``s2_offset``: DN to subtract from S2, 1000 for products of processing baseline >= 04.00
+      (every product since 25 January 2022) unless the file declares the offset itself;
+    - ``s2_bands``: the S2 bands of the arrays/files in order, e.g. ``bands.L2A_BANDS``,
+      ``bands.EUROSAT_BANDS`` (GeoTIFF band descriptions, when present, are used instead);
+    - ``check_units=False`` accepts S2 that looks like reflectance or 8-bit and S1 that looks
+      linear, which are refused by default;
+    - ``min_valid``: patches with a smaller share of valid (non-fill) pixels are refused; 0
+      labels every patch. ``Prediction.valid_fraction`` holds each patch's share.
     """
     spec = model.spec
     if spec is None and (transform is None or class_names is None):
         raise ValueError("this model carries no WeightsSpec: pass transform= and class_names=")
     transform = transform or spec.transforms  # type: ignore[union-attr]
+    if s2_bands is not None:
+        transform = transform.with_s2_bands(s2_bands)
+    if s2_offset is not None:
+        transform = transform.with_s2_offset(s2_offset)
+    options = InputOptions(check_units=check_units, min_valid=min_valid)
     names = tuple(class_names) if class_names is not None else spec.classes  # type: ignore[union-attr]
     if len(names) != model.num_classes:
         raise ValueError(
             f"the model has {model.num_classes} outputs but {len(names)} class names; "
             "pass class_names= for a fine-tuned head"
         )
+    _check_channels(model, transform)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     label_type = spec.label_type if spec is not None else "multi"
@@ -131,73 +167,150 @@ def predict(
     elif not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
 
-    s1_array, s1_sources = _load_input(s1, "s1") if transform.s1_bands_used else (None, None)
-    s2_array, s2_sources = _load_input(s2, "s2") if transform.s2_bands_used else (None, None)
-    present = [a for a in (s1_array, s2_array) if a is not None]
-    if len(present) == 2 and tuple(present[0].shape[:-3]) != tuple(present[1].shape[:-3]):
-        raise ValueError(
-            f"s1 and s2 must hold the same patches: s1 has shape {tuple(present[0].shape)}, "
-            f"s2 has shape {tuple(present[1].shape)}"
-        )
-    single = present[0].ndim == 3
-    count = 1 if single else len(present[0])
-    if count == 0:
-        name = "s2" if s2_array is not None else "s1"
-        raise ValueError(f"{name} is empty (shape {tuple(present[-1].shape)}): no patch to predict")
+    s2_source = _source(s2, "s2", transform.s2_bands, check_units) if transform.s2_bands_used else None
+    s1_source = _source(s1, "s1", S1_BANDS, check_units) if transform.s1_bands_used else None
+    present = [source for source in (s1_source, s2_source) if source is not None]
+    if len(present) == 2:
+        _check_same_patches(*present)  # type: ignore[arg-type]
+    count = present[0].count
 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    chunks = []
+    chunks, fractions, corrections = [], [], []
     try:
         with torch.inference_mode():
             starts = range(0, count, batch_size)
             for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
-                part = slice(start, start + batch_size)
-                x = (
-                    transform(s1=_batch(s1_array, single, part), s2=_batch(s2_array, single, part))
-                    .to(device, non_blocking=True)
-                    .contiguous(memory_format=torch.channels_last)
+                part = slice(start, min(start + batch_size, count))
+                s1_part = s1_source.read(part) if s1_source is not None else None
+                s2_part = s2_source.read(part) if s2_source is not None else None
+                batch = prepare(
+                    transform,
+                    s1=s1_part.array if s1_part else None,
+                    s2=s2_part.array if s2_part else None,
+                    options=options,
+                    s1_names=s1_part.names if s1_part else None,
+                    s2_names=s2_part.names if s2_part else None,
                 )
+                x = batch.x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 logits = model(x).float()
                 if not bool(torch.isfinite(logits).all()):
                     raise RuntimeError(f"the model gave non-finite outputs for patches {start}..{start + len(x) - 1}")
-                chunks.append(output_probabilities(logits, label_type))
+                chunks.append(output_probabilities(logits, label_type).cpu())
+                fractions.append(batch.valid_fraction)
+                for i, notes in enumerate(batch.corrections):
+                    read_notes = [n for part_ in (s2_part, s1_part) if part_ for n in part_.corrections[i]]
+                    corrections.append(tuple(read_notes) + notes)
     finally:
         model.train(was_training)
+    sources = (s2_source.sources if s2_source else None) or (s1_source.sources if s1_source else None)
     return Prediction(
-        probabilities=torch.cat(chunks).cpu().numpy(),
+        probabilities=torch.cat(chunks).numpy(),
         class_names=names,
         label_type=label_type,
         threshold=threshold,
-        sources=s2_sources or s1_sources,
+        sources=sources,
+        valid_fraction=np.concatenate(fractions),
+        corrections=tuple(corrections),
     )
 
 
-def _load_input(value: PatchInput | None, name: str) -> tuple[ArrayLike | None, tuple[str, ...] | None]:
-    """Arrays pass through; paths are read (with checks) and stacked into ``(N, C, H, W)``."""
+def _check_channels(model: Sen12msClassifier, transform: Sen12msTransform) -> None:
+    """The transform must give the model as many channels as its first convolution reads."""
+    in_chans = getattr(model, "in_chans", None)
+    if isinstance(in_chans, int) and in_chans != len(transform.bands):
+        raise ValueError(
+            f"the model reads {in_chans} input channels (its first convolution was adapted), but the "
+            f"preprocessing gives {len(transform.bands)} ({', '.join(transform.bands)}): pass transform= a "
+            f"Sen12msTransform whose bands are the {in_chans} the model was adapted to, e.g. "
+            f"Sen12msTransform(bands=..., mean=..., std=..., s2_bands=...) built from bands.BAND_MEAN/BAND_STD"
+        )
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One batch of one sensor: ``(n, C, H, W)`` pixels, a name per patch, corrections per patch."""
+
+    array: ArrayLike
+    names: list[str]
+    corrections: list[tuple[str, ...]]
+
+
+class _ArraySource:
+    """An array or tensor the user passed; checked as given (so errors show the user's shape)."""
+
+    def __init__(self, array: ArrayLike, name: str, bands: tuple[str, ...]) -> None:
+        check_array(array, name, bands)
+        self.array, self.name = array, name
+        self.single = array.ndim == 3
+        self.count = 1 if self.single else len(array)
+        self.shape = tuple(array.shape)
+        self.sources: tuple[str, ...] | None = None
+
+    def read(self, part: slice) -> _Part:
+        if self.single:
+            return _Part(self.array[None], [self.name], [()])
+        names = [f"{self.name}[{i}]" for i in range(part.start, part.stop)]
+        return _Part(self.array[part], names, [()] * len(names))
+
+
+class _FileSource:
+    """GeoTIFF paths, read through ``read_patch`` one batch at a time (bounded memory)."""
+
+    def __init__(self, paths: list[PathLike], name: str, bands: tuple[str, ...] | None, check_units: bool) -> None:
+        from sen12ms_models.datasets.readers import read_patch  # rasterio: only when paths are given
+
+        self._read_patch = read_patch
+        self.paths, self.name, self.bands, self.check_units = paths, name, bands, check_units
+        self.single = False
+        self.count = len(paths)
+        self.shape: tuple[int, ...] | None = None
+        self.sources: tuple[str, ...] | None = tuple(os.fspath(p) for p in paths)
+
+    def read(self, part: slice) -> _Part:
+        patches = [
+            self._read_patch(path, self.name, bands=self.bands, check_units=self.check_units)  # type: ignore[arg-type]
+            for path in self.paths[part]
+        ]
+        for patch in patches:
+            if self.shape is None:
+                self.shape = patch.array.shape
+            elif patch.array.shape != self.shape:
+                raise ValueError(
+                    f"{self.name}: the files have different shapes: {patch.path} is {patch.array.shape}, "
+                    f"{self.paths[0]} {self.shape}"
+                )
+        arrays = [p.array for p in patches]
+        dtype = np.result_type(*arrays)
+        return _Part(
+            np.stack([a.astype(dtype, copy=False) for a in arrays]),
+            [str(p.path) for p in patches],
+            [p.corrections for p in patches],
+        )
+
+
+def _source(
+    value: PatchInput | None, name: str, bands: tuple[str, ...], check_units: bool
+) -> _ArraySource | _FileSource:
     if value is None:
         raise ValueError(f"{name} is required by this model")
     if isinstance(value, (np.ndarray, torch.Tensor)):
-        return value, None
+        return _ArraySource(value, name, bands)
     paths = [value] if isinstance(value, (str, os.PathLike)) else list(value)
     if not paths:
         raise ValueError(f"{name}: empty list of paths")
-    from sen12ms_models.datasets.readers import read_patch  # rasterio: only when paths are given
-
-    patches = [read_patch(p, name) for p in paths]  # type: ignore[arg-type]
-    shapes = {p.array.shape for p in patches}
-    if len(shapes) > 1:
-        raise ValueError(f"{name}: the files have different shapes {sorted(shapes)}")
-    stacked = np.stack([p.array for p in patches])
-    return stacked, tuple(os.fspath(p) for p in paths)
+    # The default band list is read_patch's own, so its errors speak of SEN12MS files, not of bands=.
+    return _FileSource(paths, name, None if name == "s1" or bands == S2_BANDS else bands, check_units)
 
 
-def _batch(array: ArrayLike | None, single: bool, part: slice) -> ArrayLike | None:
-    if array is None:
-        return None
-    if single:
-        return array[None]
-    if array.ndim == 3:
-        raise ValueError(f"s1 and s2 must both be single patches or both batches, got shape {tuple(array.shape)}")
-    return array[part]
+def _check_same_patches(s1: _ArraySource | _FileSource, s2: _ArraySource | _FileSource) -> None:
+    if isinstance(s1, _ArraySource) and isinstance(s2, _ArraySource):
+        if s1.single != s2.single:
+            raise ValueError(
+                f"s1 and s2 must both be single patches or both batches, got shapes {s1.shape} and {s2.shape}"
+            )
+        if s1.shape[:-3] + s1.shape[-2:] != s2.shape[:-3] + s2.shape[-2:]:
+            raise ValueError(f"s1 and s2 must hold the same patches: s1 has shape {s1.shape}, s2 has shape {s2.shape}")
+    elif s1.count != s2.count:
+        raise ValueError(f"s1 and s2 must hold the same patches: s1 holds {s1.count}, s2 {s2.count}")

@@ -12,7 +12,12 @@ batch ``(N, C, H, W)``, in one vectorized pass.
 If your Sentinel-2 product has another band list (say 12-band L2A without B10), name it so
 the right bands are picked instead of silently shifted ones::
 
-    transform = Sen12msTransform.for_modality("s2", s2_bands=L2A_BANDS)
+    transform = Sen12msTransform.for_modality("s2", s2_bands=L2A_BANDS)   # bands.L2A_BANDS
+
+Sentinel-2 products of processing baseline 04.00 and later (every product since 25 January
+2022) carry +1000 on every DN; SEN12MS does not. Subtract it with ``s2_offset=1000``
+(``with_s2_offset(1000)``) unless the file declares it (then ``read_patch`` already applied it).
+Checks of units and no-data, and the corrections they make, live in ``sen12ms_models.inputs``.
 """
 
 from __future__ import annotations
@@ -25,8 +30,7 @@ import numpy as np
 import torch
 
 from sen12ms_models.bands import BAND_MEAN, BAND_STD, S1_BANDS, S1_CLIP_DB, S2_BANDS, is_s1_band, modality_bands
-
-ArrayLike = np.ndarray | torch.Tensor
+from sen12ms_models.inputs.arrays import ArrayLike, as_float_tensor
 
 
 @dataclass(frozen=True)
@@ -34,13 +38,15 @@ class Sen12msTransform:
     """Channel selection and standardization for one set of model input ``bands``.
 
     ``mean``/``std`` hold one value per entry of ``bands``. ``s2_bands`` names the bands of the
-    S2 arrays you pass, in their order (default: the 13 SEN12MS bands, B1..B12).
+    S2 arrays you pass, in their order (default: the 13 SEN12MS bands, B1..B12). ``s2_offset``
+    is subtracted from every S2 value before standardization (1000 for baseline >= 04.00 DN).
     """
 
     bands: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     s2_bands: tuple[str, ...] = S2_BANDS
+    s2_offset: float = 0
 
     def __post_init__(self) -> None:
         if not (len(self.bands) == len(self.mean) == len(self.std)):
@@ -48,6 +54,8 @@ class Sen12msTransform:
                 f"bands, mean and std must have the same length, got {len(self.bands)}, "
                 f"{len(self.mean)} and {len(self.std)}"
             )
+        if not np.isfinite(self.s2_offset) or self.s2_offset < 0:
+            raise ValueError(f"s2_offset must be a finite number >= 0 (e.g. 1000), got {self.s2_offset}")
         if any(s <= 0 for s in self.std):
             raise ValueError(f"std must be positive, got {self.std}")
         unknown = [b for b in self.bands if not is_s1_band(b) and b not in S2_BANDS]
@@ -60,7 +68,9 @@ class Sen12msTransform:
             )
 
     @classmethod
-    def for_modality(cls, modality: str, s2_bands: Sequence[str] = S2_BANDS) -> Sen12msTransform:
+    def for_modality(
+        cls, modality: str, s2_bands: Sequence[str] = S2_BANDS, *, s2_offset: float = 0
+    ) -> Sen12msTransform:
         """The published preprocessing of ``modality`` (``rgb``, ``s2``, ``s1s2``, ``s1``, ``s1rgb``)."""
         bands = modality_bands(modality)
         return cls(
@@ -68,11 +78,16 @@ class Sen12msTransform:
             mean=tuple(BAND_MEAN[b] for b in bands),
             std=tuple(BAND_STD[b] for b in bands),
             s2_bands=tuple(s2_bands),
+            s2_offset=s2_offset,
         )
 
     def with_s2_bands(self, s2_bands: Sequence[str]) -> Sen12msTransform:
         """The same transform for S2 arrays whose bands are ``s2_bands``, in that order."""
         return dataclasses.replace(self, s2_bands=tuple(s2_bands))
+
+    def with_s2_offset(self, s2_offset: float) -> Sen12msTransform:
+        """The same transform for S2 DN that carry ``s2_offset`` (1000: processing baseline >= 04.00)."""
+        return dataclasses.replace(self, s2_offset=s2_offset)
 
     @property
     def s1_bands_used(self) -> tuple[str, ...]:
@@ -97,7 +112,7 @@ class Sen12msTransform:
             index = [self.s2_bands.index(b) for b in self.s2_bands_used]
             selected = s2_tensor[..., index, :, :]
             _require_finite(selected, "s2", self.s2_bands_used)
-            parts["s2"] = selected
+            parts["s2"] = selected - self.s2_offset if self.s2_offset else selected
         if self.s1_bands_used:
             s1_tensor = _as_float_tensor(s1, "s1", S1_BANDS)
             index = [S1_BANDS.index(b) for b in self.s1_bands_used]
@@ -122,31 +137,7 @@ class Sen12msTransform:
 
 def _as_float_tensor(array: ArrayLike | None, name: str, band_names: tuple[str, ...]) -> torch.Tensor:
     """Validate ``array`` as ``(C, H, W)``/``(N, C, H, W)`` with ``len(band_names)`` bands."""
-    if array is None:
-        raise ValueError(f"{name} is required: this model reads its bands {list(band_names)}")
-    if isinstance(array, torch.Tensor):
-        tensor = array
-    elif isinstance(array, np.ndarray):
-        if array.dtype.kind not in "iuf":
-            raise TypeError(f"{name} must hold numbers, got numpy dtype {array.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    else:
-        raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(array).__name__}")
-    if tensor.dtype == torch.bool or tensor.is_complex():
-        raise TypeError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
-    if tensor.ndim not in (3, 4):
-        raise ValueError(f"{name} must be (C, H, W) or (N, C, H, W), got shape {tuple(tensor.shape)}")
-    if tensor.shape[-3] != len(band_names):
-        hint = ""
-        if tensor.shape[-1] == len(band_names):
-            hint = " (it looks channels-last: move the band axis with np.moveaxis(x, -1, -3))"
-        raise ValueError(
-            f"{name} has {tensor.shape[-3]} bands on axis -3 (shape {tuple(tensor.shape)}), "
-            f"expected {len(band_names)}: {list(band_names)}{hint}"
-        )
-    if tensor.numel() == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(tensor.shape)})")
-    return tensor.to(torch.float32)
+    return as_float_tensor(array, name, band_names)
 
 
 def _require_finite(tensor: torch.Tensor, name: str, band_names: tuple[str, ...]) -> None:

@@ -79,7 +79,7 @@ def test_to_dict_and_repr_are_readable(model, sen12ms_tree) -> None:
 
 
 def test_training_mode_is_restored_and_eval_is_used(model) -> None:
-    s1 = np.zeros((2, 2, 32, 32), np.float32)
+    s1 = np.full((2, 2, 32, 32), -12, np.float32)
     s2 = np.full((2, 13, 32, 32), 1000, np.uint16)
     expected = sm.predict(model, s1=s1, s2=s2).probabilities
     model.train()
@@ -99,7 +99,7 @@ def test_bad_inputs_are_named(model) -> None:
     with pytest.raises(ValueError, match="s1 and s2 must hold the same patches"):
         sm.predict(model, s1=s1, s2=np.zeros((3, 13, 32, 32), np.uint16))
     with pytest.raises(ValueError, match="threshold must be in"):
-        sm.predict(model, s1=s1, s2=np.zeros((2, 13, 32, 32), np.uint16), threshold=5)
+        sm.predict(model, s1=s1, s2=np.full((2, 13, 32, 32), 1000, np.uint16), threshold=5)
     with pytest.raises(sm.PatchFileError, match="no such file"):
         sm.predict(model, s1="ROIs1158_spring_s1_1_p1.tif", s2="ROIs1158_spring_s2_1_p1.tif")
 
@@ -107,7 +107,7 @@ def test_bad_inputs_are_named(model) -> None:
 def test_a_new_head_is_predicted_with_the_rule_its_spec_names_never_a_guessed_one() -> None:
     tuned = sm.load_model("resnet50", "s2", pretrained=False, num_classes=3)
     assert tuned.spec.num_classes == 3 and tuned.spec.label_type is None and tuned.spec.entry is None
-    s2 = np.zeros((2, 13, 32, 32), np.uint16)
+    s2 = np.full((2, 13, 32, 32), 1000, np.uint16)
     with pytest.raises(ValueError, match="without saying how to decide"):
         sm.predict(tuned, s2=s2, class_names=["a", "b", "c"])
     tuned.reset_classifier(3, label_type="single", classes=["a", "b", "c"])
@@ -122,4 +122,4 @@ def test_non_finite_model_output_is_an_error_not_nan_probabilities() -> None:
     with torch.no_grad():
         broken.fc.bias.fill_(float("nan"))
     with pytest.raises(RuntimeError, match="non-finite outputs"):
-        sm.predict(broken, s2=np.zeros((1, 13, 32, 32), np.uint16))
+        sm.predict(broken, s2=np.full((1, 13, 32, 32), 1000, np.uint16))

@@ -306,22 +306,42 @@ def patch_pairs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
 def test_any_numeric_patch_gives_the_models_probabilities_or_a_clear_error(
     model: sm.Sen12msClassifier, pair: tuple[np.ndarray, np.ndarray], as_tensor: bool
 ) -> None:
+    """With the unit and no-data checks off (they have their own tests, tests/test_input_*.py), any
+    numbers give the published preprocessing, no-data S2 pixels (NaN, all 0) set to the band means."""
     s1, s2 = pair
+    s2 = _s2_no_data_filled(s2, model.spec.transforms)
     problems = _problems(s2, "s2", len(S2_BANDS), [S2_BANDS.index(b) for b in model.spec.transforms.s2_bands_used])
+    s1, s2 = pair
     try:
-        prediction = sm.predict(model, s1=_as_passed(s1, as_tensor), s2=_as_passed(s2, as_tensor))
+        prediction = sm.predict(
+            model, s1=_as_passed(s1, as_tensor), s2=_as_passed(s2, as_tensor), check_units=False, min_valid=0
+        )
     except ValueError as error:
         assert any(re.search(text, str(error)) for _, text in problems), f"{error}; expected one of {problems}"
         event("refused: ValueError")
         return
     event("predicted")
     assert not problems, f"accepted an input that deserves {problems}"
-    x = torch.from_numpy(_expected_input(model.spec.transforms, s1, s2).astype(np.float32))
+    x = torch.from_numpy(
+        _expected_input(model.spec.transforms, s1, _s2_no_data_filled(s2, model.spec.transforms)).astype(np.float32)
+    )
     with torch.inference_mode():
         expected = torch.sigmoid(model(x if x.ndim == 4 else x[None])).numpy()
     probabilities = prediction.probabilities
     assert np.isfinite(probabilities).all() and ((probabilities >= 0) & (probabilities <= 1)).all()
     np.testing.assert_allclose(probabilities, expected, rtol=1e-4, atol=1e-4)
+
+
+def _s2_no_data_filled(s2: np.ndarray, transform: Sen12msTransform) -> np.ndarray:
+    """``s2`` as float32 with its no-data pixels (a read band NaN, or all read bands 0) set to the band means."""
+    used = [S2_BANDS.index(b) for b in transform.s2_bands_used]
+    out = _float32(s2).copy()
+    read = out[..., used, :, :]
+    no_data = np.isnan(read).any(axis=-3) | (read == 0).all(axis=-3)
+    means = dict(zip(transform.bands, transform.mean, strict=True))
+    for band, position in zip(transform.s2_bands_used, used, strict=True):
+        out[..., position, :, :][no_data] = means[band]
+    return out
 
 
 def test_weights_holding_nan_make_predict_fail_not_answer_nan(tmp_path: Path, model: sm.Sen12msClassifier) -> None:
@@ -332,7 +352,7 @@ def test_weights_holding_nan_make_predict_fail_not_answer_nan(tmp_path: Path, mo
     with pytest.warns(sm.UnverifiedWeightsWarning):
         broken = sm.load_model(*MODEL, weights=path)
     with pytest.raises(RuntimeError, match=r"the model gave non-finite outputs for patches 0\.\.0"):
-        sm.predict(broken, s1=np.zeros((2, 8, 8), np.float32), s2=np.zeros((13, 8, 8), np.uint16))
+        sm.predict(broken, s1=np.full((2, 8, 8), -12, np.float32), s2=np.full((13, 8, 8), 1000, np.uint16))
 
 
 # -- gaps this suite found, now fixed ---------------------------------------------------------------

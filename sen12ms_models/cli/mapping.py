@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sen12ms_models.bands import PATCH_SIZE, S2_BANDS
 from sen12ms_models.cli._common import add_device_argument, add_model_arguments, model_from
+from sen12ms_models.cli.predict import add_input_arguments
 from sen12ms_models.mapping.options import DEFAULT_BATCH_SIZE, DEFAULT_MAX_NODATA, OUTPUT_DTYPES, RESOLUTIONS
 
 
@@ -40,18 +41,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dtype", choices=OUTPUT_DTYPES, default="float32", help="uint8 stores round(p * 255)")
     parser.add_argument(
-        "--s2-bands",
-        type=lambda text: tuple(b.strip() for b in text.split(",")),
-        default=S2_BANDS,
-        metavar="NAMES",
-        help=f"the S2 file's band names in order, comma-separated (default {','.join(S2_BANDS)})",
-    )
-    parser.add_argument(
         "--max-nodata",
         type=float,
         default=DEFAULT_MAX_NODATA,
         help=f"skip windows with a larger no-data fraction (default {DEFAULT_MAX_NODATA})",
     )
+    add_input_arguments(parser, min_valid=False)
     add_device_argument(parser)
     parser.set_defaults(func=_map)
 
@@ -72,8 +67,10 @@ def _map(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         resolution=args.resolution,
         dtype=args.dtype,
-        s2_bands=args.s2_bands,
+        s2_bands=args.s2_bands or S2_BANDS,
         max_nodata=args.max_nodata,
+        s2_offset=args.s2_offset,
+        check_units=args.check_units,
     )
     print(result)
     return 0

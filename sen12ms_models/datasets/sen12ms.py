@@ -1,11 +1,13 @@
 """SEN12MS patches as a torch ``Dataset``: raw input bands and the scene label of each triplet.
 
 Items hold the raw pixels the model's modality needs, as they are stored (S2 bands uint16 DN,
-S1 bands float32 dB), not standardized: the standardization runs once per batch on the
-training device (``Sen12msDataset.transform``), which on a GPU is nearly free, and raw uint16
-S2 is half the bytes of float32 through pinned memory and the host-to-device copy. Files are
-read with ``io.read_patch``, so a damaged one raises ``PatchFileError`` naming it; labels come
-from band 1 (IGBP) of the LC patch via ``labels.class_probabilities``.
+float32 DN where the file declared a scale/offset; S1 bands float32 dB), not standardized: the
+standardization runs once per batch on the training device (``Sen12msDataset.transform``),
+which on a GPU is nearly free, and raw uint16 S2 is half the bytes of float32 through pinned
+memory and the host-to-device copy. Files are read with ``read_patch`` (through
+``sen12ms_models.inputs``: band descriptions, declared scale/offset and nodata applied, wrong
+units refused), so a damaged or mis-scaled one raises an error naming it; labels come from
+band 1 (IGBP) of the LC patch via ``labels.class_probabilities``.
 
 >>> index = Sen12msIndex.scan("/data/SEN12MS")                             # doctest: +SKIP
 >>> split = make_split(index, "paper")                                     # doctest: +SKIP
@@ -66,6 +68,8 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, position: int) -> dict[str, Any]:
         patch = self.patches[position]
         item: dict[str, Any] = {"index": position}
+        # read_patch takes the files through sen12ms_models.inputs: band descriptions, declared
+        # scale/offset and nodata applied, reflectance/8-bit S2 and linear S1 refused, naming the file.
         if self._s2_rows:
             item["s2"] = read_patch(self.index.path(patch, "s2"), "s2").array[self._s2_rows]
         if self._reads_s1:

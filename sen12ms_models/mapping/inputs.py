@@ -9,6 +9,10 @@ No-data rule: a pixel is no-data where a read S2 band holds the file's nodata va
 where all read S2 bands are 0 (Sentinel-2's fill value), or, for models that read S1, where
 both S1 bands are NaN or the S1 file's nodata value (outside the S1 footprint). The remaining
 scattered NaN of S1 follow the published preprocessing (NaN -> 0 dB).
+
+Through ``sen12ms_models.inputs``: band descriptions that name every band decide the band
+order; a declared scale/offset is applied to each window (S2 to DN, e.g. the -1000 of baseline
+>= 04.00). Units are checked per batch of windows by ``inputs.prepare`` (through ``predict``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from sen12ms_models._types import PathLike
 from sen12ms_models.bands import S1_BANDS
 from sen12ms_models.datasets.readers import open_raster
 from sen12ms_models.errors import PatchFileError
+from sen12ms_models.inputs.declared import Scaling, declared_scaling
+from sen12ms_models.inputs.identity import band_positions, bands_from_descriptions, canonical_band
+from sen12ms_models.inputs.units import refuse_uint8
 from sen12ms_models.mapping.grid import WINDOW_SIZE
 from sen12ms_models.transforms import Sen12msTransform
 
@@ -61,6 +68,10 @@ class SceneInputs:
     transform: Affine
     height: int
     width: int
+    s1_indexes: tuple[int, ...] = (1, 2)  # 1-based S1 file bands of VV, VH
+    s2_scaling: Scaling | None = None  # declared scale/offset of the read S2 bands
+    s1_scaling: Scaling | None = None
+    corrections: tuple[str, ...] = ()  # what the files' metadata made us correct
 
     @classmethod
     def inspect(
@@ -70,11 +81,14 @@ class SceneInputs:
         s2: PathLike | None,
         s1: PathLike | None,
         s2_bands: Sequence[str],
+        check_units: bool = True,
     ) -> SceneInputs:
         """Check the files a model with ``preprocess`` needs; raise naming the file on a problem.
 
-        ``s2_bands`` names the S2 file's bands in order. Files the model does not read are not
-        opened, except an S2 file that sets the grid for an S1-only model.
+        ``s2_bands`` names the S2 file's bands in order (band descriptions naming every band
+        win). Declared scale/offset are taken up (applied to each window read); an 8-bit S2 file
+        is refused unless ``check_units`` is False (other units are checked per batch). Files the model
+        does not read are not opened, except an S2 file that sets the grid for an S1-only model.
         """
         s2_path = _required(s2, "s2", preprocess.s2_bands_used)
         s1_path = _required(s1, "s1", preprocess.s1_bands_used)
@@ -87,11 +101,21 @@ class SceneInputs:
                     f"{reference}: {ref.height}x{ref.width} pixels, smaller than one {WINDOW_SIZE}x{WINDOW_SIZE} window"
                 )
             crs, transform, height, width = ref.crs, ref.transform, ref.height, ref.width
-            s2_indexes = _s2_indexes(ref, reference, preprocess, s2_bands) if s2_path else ()
+            notes: list[str] = []
+            s2_indexes: tuple[int, ...] = ()
+            s2_scaling = None
+            if s2_path:
+                if check_units and np.dtype(ref.dtypes[0]) == np.uint8:
+                    refuse_uint8(str(reference))
+                s2_indexes = _s2_indexes(ref, reference, preprocess, s2_bands, notes)
+                s2_scaling = _scaling(ref, reference, "s2", s2_indexes, notes)
         s1_warp = False
+        s1_indexes: tuple[int, ...] = (1, 2)
+        s1_scaling = None
         if s1_path is not None:
             with open_raster(s1_path) as s1_file:
-                _check_s1(s1_file, s1_path)
+                s1_indexes = _check_s1(s1_file, s1_path, notes)
+                s1_scaling = _scaling(s1_file, s1_path, "s1", s1_indexes, notes)
                 s1_warp = not (
                     s1_file.crs == crs
                     and s1_file.transform.almost_equals(transform)
@@ -99,7 +123,20 @@ class SceneInputs:
                 )
                 if s1_warp:
                     _check_overlap(s1_file, s1_path, array_bounds(height, width, transform), crs, reference)
-        return cls(s2_path, s1_path, s2_indexes, s1_warp, crs, transform, height, width)
+        return cls(
+            s2_path,
+            s1_path,
+            s2_indexes,
+            s1_warp,
+            crs,
+            transform,
+            height,
+            width,
+            s1_indexes,
+            s2_scaling,
+            s1_scaling,
+            tuple(notes),
+        )
 
     @contextlib.contextmanager
     def open(self) -> Iterator[WindowReader]:
@@ -121,18 +158,26 @@ class SceneInputs:
                         dtype="float32",
                     )
                 )
-            yield WindowReader(s2, self.s2_indexes, s1)
+            yield WindowReader(s2, self.s2_indexes, s1, self.s1_indexes, self.s2_scaling, self.s1_scaling)
 
 
 class WindowReader:
-    """Reads the model's bands of one 256x256 window and finds its no-data pixels."""
+    """Reads the model's bands of one 256x256 window in model units and finds its no-data pixels."""
 
     def __init__(
-        self, s2: DatasetReader | None, s2_indexes: tuple[int, ...], s1: DatasetReader | WarpedVRT | None
+        self,
+        s2: DatasetReader | None,
+        s2_indexes: tuple[int, ...],
+        s1: DatasetReader | WarpedVRT | None,
+        s1_indexes: tuple[int, ...] = (1, 2),
+        s2_scaling: Scaling | None = None,
+        s1_scaling: Scaling | None = None,
     ) -> None:
-        self._s2, self._s2_indexes, self._s1 = s2, list(s2_indexes), s1
+        self._s2, self._s2_indexes, self._s1, self._s1_indexes = s2, list(s2_indexes), s1, list(s1_indexes)
+        self._s2_scaling, self._s1_scaling = s2_scaling, s1_scaling
 
     def read(self, window: Window) -> WindowData:
+        """The window's bands; no-data S2 pixels are set to 0 (the fill) in every band."""
         nodata = np.zeros((WINDOW_SIZE, WINDOW_SIZE), dtype=bool)
         s2 = s1 = None
         if self._s2 is not None:
@@ -140,11 +185,17 @@ class WindowReader:
             nodata |= np.isnan(s2).any(axis=0) | (s2 == 0).all(axis=0)
             if self._s2.nodata is not None:
                 nodata |= (s2 == self._s2.nodata).any(axis=0)
+            if self._s2_scaling is not None:
+                s2 = self._s2_scaling.apply(s2, nodata)
         if self._s1 is not None:
-            s1 = _read(self._s1, window)
+            s1 = _read(self._s1, window, self._s1_indexes)
             if self._s1.nodata is not None and not math.isnan(self._s1.nodata):
                 s1[s1 == self._s1.nodata] = np.nan
+            if self._s1_scaling is not None:
+                s1 = self._s1_scaling.apply(s1)
             nodata |= np.isnan(s1).all(axis=0)
+        if s2 is not None:
+            s2[:, nodata] = 0.0
         return WindowData(s2, s1, nodata)
 
 
@@ -171,21 +222,32 @@ def _check_georeferenced(dataset: DatasetReader, path: Path) -> None:
 
 
 def _s2_indexes(
-    dataset: DatasetReader, path: Path, preprocess: Sen12msTransform, s2_bands: Sequence[str]
+    dataset: DatasetReader, path: Path, preprocess: Sen12msTransform, s2_bands: Sequence[str], notes: list[str]
 ) -> tuple[int, ...]:
-    """1-based indexes of the model's S2 bands in the file whose bands are ``s2_bands``."""
+    """1-based indexes of the model's S2 bands in the file whose bands are ``s2_bands`` (or
+    those its band descriptions name, when they name every band)."""
+    described = bands_from_descriptions(dataset.descriptions, "s2")
+    if described is not None:
+        try:
+            positions = band_positions(described, preprocess.s2_bands_used, str(path))
+        except ValueError as error:
+            raise PatchFileError(f"{error} (from its band descriptions)") from None
+        if tuple(described) != tuple(s2_bands):
+            notes.append(f"{path}: S2 bands taken by their descriptions ({', '.join(described)})")
+        return tuple(p + 1 for p in positions)
     preprocess.with_s2_bands(s2_bands)  # raises naming any band the model needs but s2_bands lacks
     if len(set(s2_bands)) != len(s2_bands):
         raise ValueError(f"s2_bands names a band twice: {list(s2_bands)}")
     if dataset.count != len(s2_bands):
         raise PatchFileError(
             f"{path}: has {dataset.count} bands, but s2_bands names {len(s2_bands)} ({', '.join(s2_bands)}); "
-            "pass the file's band names in order as s2_bands"
+            "pass the file's band names in order as s2_bands (ready-made lists: sen12ms_models.bands)"
         )
     return tuple(list(s2_bands).index(band) + 1 for band in preprocess.s2_bands_used)
 
 
-def _check_s1(dataset: DatasetReader, path: Path) -> None:
+def _check_s1(dataset: DatasetReader, path: Path, notes: list[str]) -> tuple[int, ...]:
+    """Check an S1 scene; the 1-based indexes of VV, VH (by band descriptions when they name both)."""
     _check_georeferenced(dataset, path)
     if dataset.count != len(S1_BANDS):
         raise PatchFileError(
@@ -193,6 +255,33 @@ def _check_s1(dataset: DatasetReader, path: Path) -> None:
         )
     if np.dtype(dataset.dtypes[0]).kind != "f":
         raise PatchFileError(f"{path}: holds {dataset.dtypes[0]}; S1 backscatter must be in dB as floating point")
+    described = [canonical_band(d, "s1") for d in dataset.descriptions]
+    if any(p in ("HH", "HV") for p in described):
+        raise PatchFileError(
+            f"{path}: its band descriptions name {described}; the models were trained on VV, VH "
+            "(HH/HV polar-region products do not fit them)"
+        )
+    if set(described) == set(S1_BANDS):
+        positions = band_positions(described, S1_BANDS, str(path))  # type: ignore[arg-type]
+        if positions != [0, 1]:
+            notes.append(f"{path}: S1 bands taken by their descriptions ({', '.join(described)})")  # type: ignore[arg-type]
+        return tuple(p + 1 for p in positions)
+    return (1, 2)
+
+
+def _scaling(
+    dataset: DatasetReader, path: Path, sensor: str, indexes: tuple[int, ...], notes: list[str]
+) -> Scaling | None:
+    """The declared scale/offset of the read bands (``inputs.declared``), noted in ``notes``."""
+    try:
+        scaling = declared_scaling(
+            [dataset.scales[i - 1] for i in indexes], [dataset.offsets[i - 1] for i in indexes], sensor, str(path)
+        )
+    except ValueError as error:
+        raise PatchFileError(str(error)) from None
+    if scaling is not None:
+        notes.append(f"{path}: {scaling.note}")
+    return scaling
 
 
 def _check_overlap(

@@ -2,8 +2,9 @@
 
 Each batch holds ``batch_size`` consecutive windows (row-major). A window with more than
 ``max_nodata`` of its pixels no-data (see ``mapping_inputs``) is skipped: it is read but never
-shown to the model. In the windows that are kept, no-data S2 pixels are set to the band's
-training mean, i.e. to 0 after standardization, so fill values do not pass for reflectance.
+shown to the model. In the windows that are kept, no-data S2 pixels hold the fill 0, which
+``inputs.prepare`` (through ``predict``) sets to the band's training mean, i.e. to 0 after
+standardization, so fill values do not pass for reflectance.
 ``_threads.prefetch`` runs it in a thread a bounded number of batches ahead, so memory stays
 constant whatever the scene size.
 """
@@ -39,8 +40,6 @@ def read_batches(
     max_nodata: float,
 ) -> Generator[WindowBatch, None, None]:
     """Read every window of ``grid`` from ``inputs`` into ``WindowBatch``es, in order."""
-    band_mean = dict(zip(preprocess.bands, preprocess.mean, strict=True))
-    s2_fill = np.array([band_mean[b] for b in preprocess.s2_bands_used], dtype=np.float32)[:, None]
     with inputs.open() as reader:
         cells: list[tuple[int, int]] = []
         valid: list[bool] = []
@@ -52,8 +51,7 @@ def read_batches(
             cells.append(cell)
             valid.append(keep)
             if keep and data.s2 is not None:
-                data.s2[:, data.nodata] = s2_fill
-                s2.append(data.s2)
+                s2.append(data.s2)  # no-data pixels hold 0: inputs.prepare sets them to the band means
             if keep and data.s1 is not None:
                 s1.append(data.s1)
             if len(cells) == batch_size:

@@ -19,6 +19,8 @@ The rules, in detail where they are implemented:
   no-data pixels (S2 nodata value or NaN, all-zero S2 DN, or outside the S1 footprint) are
   skipped and written as no-data; in kept windows no-data S2 pixels get the band's mean.
 - S1 on another grid is reprojected onto the S2 grid on the fly (``WarpedVRT``, bilinear).
+- Units, band identity, declared scale/offset (``sen12ms_models.inputs``): as for ``predict``;
+  ``s2_offset=1000`` for undeclared baseline >= 04.00 DN.
 - Output encoding (``mapping_output``): float32 (NaN = no-data) or uint8 ``round(p * 255)``
   with an internal mask; class map uint8 with the class colours, 255 = no-data.
 
@@ -46,6 +48,7 @@ from sen12ms_models._threads import prefetch
 from sen12ms_models._types import PathLike
 from sen12ms_models.bands import S2_BANDS
 from sen12ms_models.classes import NUM_CLASSES
+from sen12ms_models.inputs.units import InputUnitsError
 from sen12ms_models.mapping.grid import WINDOW_SIZE, WindowGrid
 from sen12ms_models.mapping.inputs import SceneInputs
 from sen12ms_models.mapping.options import (
@@ -83,6 +86,7 @@ class SceneMap:
     windows: int
     skipped: int  # windows written as no-data
     seconds: float
+    corrections: tuple[str, ...] = ()  # what the inputs' metadata or s2_offset made map_scene correct
 
     @property
     def windows_per_second(self) -> float:
@@ -93,7 +97,7 @@ class SceneMap:
         return (
             f"wrote {written}: {self.height}x{self.width} pixels, {self.windows} windows "
             f"({self.skipped} no-data), {self.windows_per_second:.1f} windows/s"
-        )
+        ) + "".join(f"\n  corrected: {note}" for note in self.corrections)
 
 
 def map_scene(
@@ -110,6 +114,8 @@ def map_scene(
     s2_bands: Sequence[str] = S2_BANDS,
     max_nodata: float = DEFAULT_MAX_NODATA,
     progress: bool = True,
+    s2_offset: float = 0,
+    check_units: bool = True,
 ) -> SceneMap:
     """Classify every 256x256 window of a scene and write the class probabilities to ``out``.
 
@@ -119,7 +125,11 @@ def map_scene(
     the grid). ``stride`` (1-256 pixels) is the output pixel size in source pixels: smaller
     strides map finer at ``(256 / stride)**2`` times the cost. ``class_map``: also write the
     argmax class as a colour-mapped uint8 GeoTIFF. See the module docstring for the grid,
-    border and no-data rules. Returns a ``SceneMap`` summary.
+    border and no-data rules. ``s2_offset``: DN to subtract from S2 (1000 for processing
+    baseline >= 04.00, unless the file declares the offset, which is then applied by itself).
+    Inputs go through ``sen12ms_models.inputs``: band descriptions, declared scale/offset and
+    nodata are applied (listed in ``SceneMap.corrections``); reflectance or 8-bit S2 and linear
+    S1 are refused (``check_units=False`` to map anyway). Returns a ``SceneMap`` summary.
 
     >>> map_scene(model, s2="scene_s2.tif", s1="scene_s1.tif", out="probs.tif", stride=128)  # doctest: +SKIP
     """
@@ -128,11 +138,14 @@ def map_scene(
     class_map = Path(class_map) if class_map is not None else None
     _check_options(batch_size, resolution, dtype, max_nodata)
     _check_outputs([out, class_map], [s2, s1])
-    preprocess = spec.transforms
-    inputs = SceneInputs.inspect(preprocess, s2=s2, s1=s1, s2_bands=s2_bands)
+    preprocess = spec.transforms.with_s2_offset(s2_offset)
+    inputs = SceneInputs.inspect(preprocess, s2=s2, s1=s1, s2_bands=s2_bands, check_units=check_units)
     grid = WindowGrid(inputs.height, inputs.width, stride)
     # The reader hands over exactly the S2 bands the model reads, in its order.
     window_preprocess = preprocess.with_s2_bands(preprocess.s2_bands_used)
+    corrections = inputs.corrections + (
+        (f"subtracted s2_offset={s2_offset:g} from every S2 value",) if s2_offset and preprocess.s2_bands_used else ()
+    )
     started = time.perf_counter()
     with (
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_TIFF_INTERNAL_MASK=True),
@@ -155,7 +168,11 @@ def map_scene(
         ) as batches,
         tqdm(total=len(grid), desc=f"map {spec.name}", unit="window", disable=not progress) as bar,
     ):
-        skipped = _predict_rows(model, batches, grid, window_preprocess, writer, bar)
+        try:
+            skipped = _predict_rows(model, batches, grid, window_preprocess, writer, bar, check_units)
+        except InputUnitsError as error:
+            files = ", ".join(f"{name}={path}" for name, path in (("s2", inputs.s2), ("s1", inputs.s1)) if path)
+            raise InputUnitsError(f"map_scene({files}): a window of {error!s}") from None
     return SceneMap(
         out=out,
         class_map=class_map,
@@ -166,6 +183,7 @@ def map_scene(
         windows=len(grid),
         skipped=skipped,
         seconds=time.perf_counter() - started,
+        corrections=corrections,
     )
 
 
@@ -176,6 +194,7 @@ def _predict_rows(
     preprocess: Sen12msTransform,
     writer: MapWriter,
     bar: tqdm,
+    check_units: bool = True,
 ) -> int:
     """Run the model on each batch's kept windows and write output rows as they complete.
 
@@ -187,7 +206,13 @@ def _predict_rows(
         probabilities = np.full((len(batch.cells), NUM_CLASSES), np.nan, dtype=np.float32)
         if batch.valid.any():
             probabilities[batch.valid] = predict(
-                model, s1=batch.s1, s2=batch.s2, batch_size=int(batch.valid.sum()), transform=preprocess
+                model,
+                s1=batch.s1,
+                s2=batch.s2,
+                batch_size=int(batch.valid.sum()),
+                transform=preprocess,
+                check_units=check_units,
+                min_valid=0.0,  # windows above max_nodata were skipped by the reader already
             ).probabilities
         for (r, c), values in zip(batch.cells, probabilities, strict=True):
             row[:, c] = values
