@@ -171,7 +171,7 @@ def predict(
     s1_source = _source(s1, "s1", S1_BANDS, check_units) if transform.s1_bands_used else None
     present = [source for source in (s1_source, s2_source) if source is not None]
     if len(present) == 2:
-        _check_same_patches(*present)  # type: ignore[arg-type]
+        _check_same_patches(*present)
     count = present[0].count
 
     device = next(model.parameters()).device
