@@ -31,6 +31,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--data-dir", type=Path, required=True, help="SEN12MS root (holds ROIs*_<season>/)")
     train.add_argument("--output-dir", type=Path, required=True, help="run folder: run.json, metrics.jsonl, *.pt")
+    train.add_argument(
+        "--store", type=Path, help="read patches from this store (sen12ms-models prepare), not the GeoTIFFs"
+    )
     add_model_arguments(train)
     _add_split_arguments(train)
     train.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])

@@ -32,7 +32,7 @@ from torch.utils.data import Sampler
 
 from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
 from sen12ms_models.datasets.store import S2_ROWS, PreparedStore
-from sen12ms_models.datasets.tree import PatchId
+from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
 from sen12ms_models.labels import multi_label, single_label
 
 Batch = dict[str, Any]
@@ -156,3 +156,16 @@ def make_batches(
     if isinstance(dataset, StoreDataset):
         return StoreLoader(dataset, sampler, batch_size, max(1, workers), device)
     return make_loader(dataset, sampler, batch_size, workers, device)
+
+
+def make_dataset(
+    index: Sen12msIndex,
+    patches: Sequence[PatchId],
+    modality: str,
+    label_type: str = "multi",
+    store: PreparedStore | None = None,
+) -> Sen12msDataset:
+    """``patches`` read from ``store`` when given (``StoreDataset``), else from ``index``'s GeoTIFFs."""
+    if store is not None:
+        return StoreDataset(store, patches, modality, label_type)
+    return Sen12msDataset(index, patches, modality, label_type)

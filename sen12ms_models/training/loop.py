@@ -31,8 +31,10 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from sen12ms_models import __version__
-from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
+from sen12ms_models.datasets.loader import make_batches, make_dataset
+from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import Split, make_split
+from sen12ms_models.datasets.store import open_store
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.models._registry import build_model
 from sen12ms_models.models.base import Sen12msClassifier
@@ -112,7 +114,7 @@ def train_step(
 
 def load_split(config: TrainConfig) -> tuple[Sen12msIndex, Split]:
     """Index ``config.data_dir`` and split it as ``config`` says; refuses an empty train/validation set."""
-    index = Sen12msIndex.scan(config.data_dir)
+    index = open_store(config.store).index(config.data_dir) if config.store else Sen12msIndex.scan(config.data_dir)
     split = make_split(index, config.split, seed=config.split_seed, num_validation_scenes=config.num_validation_scenes)
     if not split.train:
         raise ValueError(f"split {config.split!r} of {config.data_dir} has no training patch")
@@ -137,11 +139,12 @@ class _Run:
             )
         self.rank_batch = config.batch_size // process.world_size
         self.index, self.split = load_split(config)
-        self.train_set = Sen12msDataset(self.index, self.split.train, config.modality, config.label_type)
-        self.val_set = Sen12msDataset(self.index, self.split.validation, config.modality, config.label_type)
+        store = open_store(config.store) if config.store else None
+        self.train_set = make_dataset(self.index, self.split.train, config.modality, config.label_type, store)
+        self.val_set = make_dataset(self.index, self.split.validation, config.modality, config.label_type, store)
         self.workers = config.workers if config.workers is not None else default_workers(process.world_size)
         self.sampler = ResumableSampler(self.train_set, process.world_size, process.rank, config.seed)
-        self.train_loader = make_loader(self.train_set, self.sampler, self.rank_batch, self.workers, process.device)
+        self.train_loader = make_batches(self.train_set, self.sampler, self.rank_batch, self.workers, process.device)
         self.val_loader = evaluation_loader(self.val_set, self.rank_batch, self.workers, process)
         self.steps_per_epoch = math.ceil(self.sampler.num_samples / self.rank_batch)
 
