@@ -138,3 +138,18 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]
 def save_json(path: Path | None, payload: dict[str, Any]) -> None:
     if path is not None:
         path.write_text(json.dumps({"machine": machine(), "commit": commit(), **payload}, indent=2) + "\n")
+
+
+def write_tree_parallel(root: Path, patches_per_scene: int, size: int, processes: int) -> None:
+    """``testing.synthetic.write_tree`` of the default 8 scenes, one process per scene (seeded by scene)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sen12ms_models.testing.synthetic import DEFAULT_SCENES, write_tree
+
+    with ProcessPoolExecutor(max(1, min(processes, len(DEFAULT_SCENES)))) as pool:
+        jobs = [
+            pool.submit(write_tree, root, scenes=(scene,), patches_per_scene=patches_per_scene, size=size, seed=seed)
+            for seed, scene in enumerate(DEFAULT_SCENES)
+        ]
+        for job in jobs:
+            job.result()

@@ -28,15 +28,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _util import best_rate, loader_rate, machine, print_table, save_json
+from _util import best_rate, loader_rate, machine, print_table, save_json, write_tree_parallel
 from torch import nn
 
-from sen12ms_models.datasets import Sen12msIndex
+from sen12ms_models.datasets import Sen12msIndex, read_patch
 from sen12ms_models.datasets.loader import StoreDataset, StoreLoader
 from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
 from sen12ms_models.datasets.store import prepare_store
 from sen12ms_models.models._registry import build_model
-from sen12ms_models.testing.synthetic import DEFAULT_SCENES, write_tree
+from sen12ms_models.testing.synthetic import DEFAULT_SCENES
 from sen12ms_models.training.loop import train_step
 from sen12ms_models.training.performance import Performance
 from sen12ms_models.training.sampling import ResumableSampler
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="GeoTIFF loader and prepare processes")
     parser.add_argument("--threads", type=int, default=2, help="store loader threads")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps (2 with --quick)")
+    parser.add_argument("--tree", type=Path, help="an existing synthetic tree to read (default: write one)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     patches = args.patches or (64 if args.quick else 512)
@@ -124,10 +125,11 @@ def main() -> None:
         figures["pinned_to_device_GBps"] = host_to_device_bandwidth()
 
     with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder) / "tree"
-        scenes = DEFAULT_SCENES[4:]
-        write_tree(root, scenes=scenes, patches_per_scene=math.ceil(patches / len(scenes)), size=size)
+        root = args.tree or Path(folder) / "tree"
+        if args.tree is None:
+            write_tree_parallel(root, math.ceil(patches / len(DEFAULT_SCENES)), size, args.workers)
         index = Sen12msIndex.scan(root)
+        size = read_patch(index.path(index.patches[0], "s2")).array.shape[-1]
         chosen = index.patches[:patches]
         started = time.perf_counter()
         store = prepare_store(index, Path(folder) / "store", chosen, workers=args.workers, progress=False)

@@ -14,6 +14,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from sen12ms_models.labels import output_probabilities
 from sen12ms_models.models.base import Sen12msClassifier
+from sen12ms_models.transforms import Sen12msTransform
 
 
 def optimize_for_inference(model: Sen12msClassifier) -> Sen12msClassifier:
@@ -75,6 +76,7 @@ def predict_on_device(
     *,
     batch_size: int = 256,
     precision: str = "fp32",
+    transform: Sen12msTransform | None = None,
 ) -> torch.Tensor:
     """Output probabilities ``(N, classes)`` float32, on the model's device, of raw patch batches.
 
@@ -82,7 +84,8 @@ def predict_on_device(
     bands). Raw bands go to the device and are standardized there (``spec.transforms``); the
     model runs channels-last under ``inference_precision(precision)``; nothing is read back
     before the end, where ``RuntimeError`` reports non-finite outputs. ``model`` may be an
-    ``optimize_for_inference`` copy; it must carry a spec.
+    ``optimize_for_inference`` copy; it must carry a spec. ``transform`` overrides the spec's
+    (e.g. ``spec.transforms.with_s2_bands(S2_SURFACE_BANDS)`` for a prepared store's 10 bands).
     """
     if model.spec is None or model.spec.label_type is None:
         raise ValueError("predict_on_device needs a model with a WeightsSpec that names its label type")
@@ -92,7 +95,7 @@ def predict_on_device(
     if present is None:
         raise ValueError("give s1 and/or s2")
     device = next(model.parameters()).device
-    transform, label_type = model.spec.transforms, model.spec.label_type
+    transform, label_type = transform or model.spec.transforms, model.spec.label_type
     out = torch.empty((len(present), model.num_classes), device=device)
     finite = torch.ones((), dtype=torch.bool, device=device)
     model.eval()
