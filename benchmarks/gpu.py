@@ -27,7 +27,6 @@ import dataclasses
 import json
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ import sen12ms_models as sm
 from sen12ms_models.bands import S2_SURFACE_BANDS
 from sen12ms_models.datasets import Sen12msIndex
 from sen12ms_models.datasets.loader import StoreDataset, StoreLoader
-from sen12ms_models.datasets.store import PreparedStore, open_store, prepare_store
+from sen12ms_models.datasets.store import PreparedStore, prepare_store
 from sen12ms_models.labels import decide
 from sen12ms_models.mapping.scene import map_scene
 from sen12ms_models.models._registry import build_model
@@ -65,57 +64,72 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def make_step(
-    arch: str, variant: tuple, data: StoreDataset, device: torch.device, seed: int = 0
-) -> Callable[[dict], torch.Tensor]:
-    """A fresh seeded model and optimizer; returns ``train_step`` on a batch under ``variant``."""
-    _, bf16, channels_last, fused, mode = variant
-    performance = Performance(device, bf16, channels_last)
-    torch.manual_seed(seed)
-    model = build_model(arch, 12).to(device, memory_format=performance.memory_format).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5, fused=fused or None)
-    stepped = torch.compile(model, mode=mode) if mode else model
-    criterion = nn.BCEWithLogitsLoss()
-    return lambda batch: loop.train_step(stepped, optimizer, criterion, data, batch, performance)
+class Stepper:
+    """``train_step`` under ``variant`` on a model (compiled once) whose weights and optimizer ``reset`` renews."""
+
+    def __init__(self, arch: str, variant: tuple, data: StoreDataset, device: torch.device) -> None:
+        _, bf16, channels_last, self.fused, mode = variant
+        self.arch, self.data, self.performance = arch, data, Performance(device, bf16, channels_last)
+        self.model = build_model(arch, 12).to(device, memory_format=self.performance.memory_format).train()
+        self.stepped = torch.compile(self.model, mode=mode) if mode else self.model
+        self.criterion = nn.BCEWithLogitsLoss()
+        self.reset(0)
+
+    def reset(self, seed: int) -> None:
+        """The seeded initial weights (copied in place: compiled graphs stay valid) and a fresh Adam."""
+        torch.manual_seed(seed)
+        self.model.load_state_dict(build_model(self.arch, 12).state_dict())
+        params = self.model.parameters()
+        self.optimizer = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-5, fused=self.fused or None)
+
+    def __call__(self, batch: dict) -> torch.Tensor:
+        return loop.train_step(self.stepped, self.optimizer, self.criterion, self.data, batch, self.performance)
 
 
-def steps_part(args: argparse.Namespace, store: PreparedStore, device: torch.device) -> dict:
-    data = StoreDataset(store, store.patches, "s1s2", "multi")
-    batches = list(StoreLoader(data, ShardSampler(len(data)), args.batch_size, args.threads, device))
-    batches = [b for b in batches if len(b["index"]) == args.batch_size]
-    variants = [v for v in VARIANTS if not (v[4] and args.no_compile) and (device.type == "cuda" or not v[3])]
+def step_rates(args: argparse.Namespace, data: StoreDataset, batch: dict, variants: list[tuple]) -> dict:
+    """Images/s of each variant and architecture on ``batch``; the resnet50 steppers are kept in ``args``."""
     rates: dict[str, dict[str, float]] = {}
     for arch in ("resnet50", "densenet121"):
         rates[arch] = {}
         for variant in variants:
-            step = make_step(arch, variant, data, device)
+            stepper = Stepper(arch, variant, data, args.device)
             warmup = 3 if variant[4] else 1
-            rates[arch][variant[0]] = best_rate(lambda step=step: step(batches[0]), args.batch_size, args.steps, warmup)
+            rates[arch][variant[0]] = best_rate(lambda s=stepper: s(batch), args.batch_size, args.steps, warmup)
             print(f"  step {arch} {variant[0]}: {rates[arch][variant[0]]:.4g} images/s", flush=True)
-    rows = [(arch, name, rate, rate / rates[arch]["fp32 NCHW"]) for arch in rates for name, rate in rates[arch].items()]
-    print_table(
-        f"Training step, s1s2 256x256, batch {args.batch_size}, {device} (images/s, best of {args.steps})",
-        ("arch", "variant", "images/s", "vs fp32"),
-        rows,
-    )
-    fastest = max(variants, key=lambda v: rates["resnet50"][v[0]])
+            if arch == "resnet50":
+                args.steppers[variant[0]] = stepper
+    return rates
+
+
+def loss_curves(args: argparse.Namespace, batches: list[dict], fastest: str) -> dict:
+    """Loss per step over ``batches`` (cycled): fp32 seeds 0 and 1, and ``fastest`` seed 0."""
     curves = {}
-    for label, variant, seed in (
-        ("fp32 seed 0", VARIANTS[0], 0),
-        ("fp32 seed 1", VARIANTS[0], 1),
+    for label, name, seed in (
+        ("fp32 seed 0", "fp32 NCHW", 0),
+        ("fp32 seed 1", "fp32 NCHW", 1),
         ("fastest", fastest, 0),
     ):
-        step = make_step("resnet50", variant, data, device, seed)
-        losses = [step(batches[i % len(batches)]) for i in range(args.curve_steps)]
+        stepper = args.steppers[name]
+        stepper.reset(seed)
+        losses = [stepper(batches[i % len(batches)]) for i in range(args.curve_steps)]
         curves[label] = [float(loss) for loss in losses]
     base = np.array(curves["fp32 seed 0"])
     fast_gap = float(np.abs(np.array(curves["fastest"]) - base).mean())
     seed_gap = float(np.abs(np.array(curves["fp32 seed 1"]) - base).mean())
     print(
-        f"loss curves over {args.curve_steps} steps, resnet50: fastest ({fastest[0]}) vs fp32 {fast_gap:.4f}, "
+        f"loss curves over {args.curve_steps} steps, resnet50: fastest ({fastest}) vs fp32 {fast_gap:.4f}, "
         f"fp32 seed 1 vs seed 0 {seed_gap:.4f}: {'within' if fast_gap <= seed_gap else 'OUTSIDE'} noise\n"
     )
-    return {"step_rates": rates, "fastest": fastest[0], "curves": curves, "curve_gap": fast_gap, "seed_gap": seed_gap}
+    return {"fastest": fastest, "curves": curves, "curve_gap": fast_gap, "seed_gap": seed_gap}
+
+
+def print_steps(args: argparse.Namespace, rates: dict) -> None:
+    rows = [(arch, name, rate, rate / rates[arch]["fp32 NCHW"]) for arch in rates for name, rate in rates[arch].items()]
+    print_table(
+        f"Training step, s1s2 256x256, batch {args.batch_size}, {args.device} (images/s, best of {args.steps})",
+        ("arch", "variant", "images/s", "vs fp32"),
+        rows,
+    )
 
 
 def end_to_end_part(args: argparse.Namespace, store: PreparedStore, folder: Path, step_rate: float) -> dict:
@@ -208,21 +222,38 @@ def main() -> None:
     args.batch_size = 2 if quick else 64
     args.steps, args.curve_steps, args.epochs = (1, 3, 2) if quick else (10, 60, 4)
     args.predict_patches, args.scene_size = (8, 1024) if quick else (2048, 6144)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = args.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    args.steppers = {}
     print(f"machine: {machine()}\n", flush=True)
     figures: dict = {"device": str(device), "batch_size": args.batch_size}
+    cuda = device.type == "cuda"
+    # fused Adam is timed on CUDA only; compile variants run last, so a timeout leaves the other figures
+    variants = [v for v in VARIANTS if cuda or not v[3]]
+    plain = [v for v in variants if not v[4]]
+    compiled = [v for v in variants if v[4] and not args.no_compile]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        store_dir = folder / "store"
-        prepare_store(Sen12msIndex.scan(args.tree), store_dir, workers=min(8, args.threads), progress=False)
-        store = open_store(store_dir)
-        figures["steps"] = steps_part(args, store, device)
-        trainer_rate = figures["steps"]["step_rates"]["resnet50"]["bf16 + channels-last (trainer auto)"]
-        if device.type != "cuda":
-            trainer_rate = figures["steps"]["step_rates"]["resnet50"]["fp32 NCHW"]  # the trainer's auto on a CPU
-        figures["end_to_end"] = end_to_end_part(args, store, folder, trainer_rate)
+        store = prepare_store(
+            Sen12msIndex.scan(args.tree), folder / "store", workers=min(8, args.threads), progress=False
+        )
+        data = StoreDataset(store, store.patches, "s1s2", "multi")
+        batches = list(StoreLoader(data, ShardSampler(len(data)), args.batch_size, args.threads, device))
+        batches = [b for b in batches if len(b["index"]) == args.batch_size]
+        rates = step_rates(args, data, batches[0], plain)
+        figures["step_rates"] = rates
+        save_json(args.json, figures)
+        trainer = rates["resnet50"][plain[1 if cuda else 0][0]]  # the trainer's auto: bf16 + CL on CUDA, fp32 on CPU
+        figures["end_to_end"] = end_to_end_part(args, store, folder, trainer)
+        save_json(args.json, figures)
         figures["inference"] = inference_part(args, store, Path(figures["end_to_end"]["run"]), device)
+        save_json(args.json, figures)
         figures["map_scene"] = mapping_part(args, folder, device)
+        save_json(args.json, figures)
+        if compiled:
+            for arch, more in step_rates(args, data, batches[0], compiled).items():
+                rates[arch].update(more)
+        print_steps(args, rates)
+        figures["loss_curves"] = loss_curves(args, batches, max(rates["resnet50"], key=rates["resnet50"].get))
     save_json(args.json, figures)
 
 
