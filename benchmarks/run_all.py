@@ -30,6 +30,7 @@ from _util import REPO, commit, machine, write_tree_parallel
 SCRIPTS = (
     ("Inference", "inference.py"),
     ("Data loading", "data_loading.py"),
+    ("Data path: loaders against the training step", "data_path.py"),
     ("load_model", "load_model.py"),
     ("Scaling with batch size", "scaling.py"),
     ("Training throughput", "train_throughput.py"),
@@ -69,10 +70,15 @@ def main() -> int:
             "channels-last). torch.compile is timed only by `train_throughput.py --compile`, which this script "
             "does not pass.\n"
         )
-    args.output.write_text(header + "\n" + "\n".join(sections))
+    old = args.output.read_text() if args.output.exists() else ""
+    kept = old[old.index(GPU_SECTION) :] if GPU_SECTION in old else ""  # written by hand from --gpu runs
+    args.output.write_text(header + "\n" + "\n".join(sections) + ("\n" + kept if kept else ""))
     print(f"wrote {args.output}")
     return 0
 
+
+#: The part of docs/benchmarks.md that a CPU run keeps: GPU figures, recorded from ``--gpu`` runs.
+GPU_SECTION = "## GPU figures"
 
 #: --gpu: (script, arguments, arguments with --quick, seconds allowed)
 GPU_SCRIPTS = (
