@@ -124,7 +124,8 @@ def prepare_store(
 ) -> PreparedStore:
     """Pack ``patches`` (default: all) of ``index`` (built with a root) into a store at ``output``.
 
-    ``workers`` processes read and write (0: this process). Resumes an interrupted store of the
+    ``workers`` processes read and write (0: this process). ``progress``: a bar (None: on a
+    terminal, else a log line on stderr every 30 s; False: silent). Resumes an interrupted store of the
     same patches; refuses a folder holding another store. Raises ``PatchFileError`` naming a
     damaged file or a patch whose size differs from the first one's, ``ValueError`` for an
     empty selection. Returns the opened store.
@@ -152,7 +153,11 @@ def prepare_store(
     chunks = [[(int(row), chosen[row]) for row in todo[i : i + CHUNK]] for i in range(0, len(todo), CHUNK)]
     probabilities = np.load(output / "probabilities.npy", mmap_mode="r+")
     bar = tqdm(
-        total=len(chosen), initial=len(chosen) - len(todo), desc="prepare", unit="patch", disable=progress is False
+        total=len(chosen),
+        initial=len(chosen) - len(todo),
+        desc="prepare",
+        unit="patch",
+        disable=None if progress is None else not progress,
     )
     started, logged = time.perf_counter(), 0.0
     for rows, shares in _pack_all(index.root, output, chunks, manifest["size"], workers):

@@ -57,13 +57,13 @@ def inference_precision(precision: str, device: torch.device) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
 
 
-def to_device(array: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
-    """Raw bands as they are (uint16 DN, float32 dB) onto ``device``: through pinned memory, without
-    waiting, on CUDA. Half the bytes of standardized float32 for S2."""
+def to_device(array: np.ndarray | torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    """Raw bands as they are (uint16 DN, float32 dB; an array or tensor) onto ``device``: through
+    pinned memory and without waiting on CUDA. Half the bytes of standardized float32 for S2."""
     if array is None:
         return None
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    if device.type == "cuda":
+    tensor = torch.as_tensor(array).contiguous()
+    if device.type == "cuda" and tensor.device.type == "cpu":
         tensor = tensor.pin_memory()
     return tensor.to(device, non_blocking=True)
 
