@@ -252,6 +252,7 @@ def main() -> None:
         if compiled:
             for arch, more in step_rates(args, data, batches[0], compiled).items():
                 rates[arch].update(more)
+            save_json(args.json, figures)
         print_steps(args, rates)
         figures["loss_curves"] = loss_curves(args, batches, max(rates["resnet50"], key=rates["resnet50"].get))
     save_json(args.json, figures)

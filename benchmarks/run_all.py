@@ -82,8 +82,8 @@ GPU_SECTION = "## GPU figures"
 
 #: --gpu: (script, arguments, arguments with --quick, seconds allowed on a GPU; a --quick CPU run has no limit)
 GPU_SCRIPTS = (
-    ("data_path.py", ["--workers", "15", "--threads", "8"], ["--quick", "--threads", "2"], 150),
-    ("gpu.py", ["--threads", "8"], ["--quick", "--no-compile", "--threads", "2"], 330),
+    ("data_path.py", ["--workers", "15", "--threads", "8"], ["--quick", "--threads", "2"], 120),
+    ("gpu.py", ["--threads", "8"], ["--quick", "--no-compile", "--threads", "2"], 340),
 )
 
 

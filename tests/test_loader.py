@@ -12,6 +12,7 @@ from sen12ms_models.datasets import Sen12msIndex
 from sen12ms_models.datasets.loader import StoreDataset, StoreLoader, make_batches
 from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
 from sen12ms_models.datasets.store import PreparedStore, prepare_store
+from sen12ms_models.testing.synthetic import write_tree
 from sen12ms_models.training.checkpoint import load_checkpoint
 from sen12ms_models.training.sampling import ResumableSampler, ShardSampler
 
@@ -21,8 +22,6 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sen12msIndex, PreparedStore]:
     """8 scenes x 4 triplets of 32x32 (NaN in S1) and a store of them all."""
-    from sen12ms_models.testing.synthetic import write_tree
-
     root = tmp_path_factory.mktemp("SEN12MS-loader")
     write_tree(root, patches_per_scene=4, size=32, nan_fraction=0.05)
     index = Sen12msIndex.scan(root)
