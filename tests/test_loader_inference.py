@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import sen12ms_models as sm
-from sen12ms_models.models.optimize import inference_precision, predict_on_device
+from sen12ms_models.models.optimize import device_batches, inference_precision, predict_on_device
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +44,21 @@ def test_precision_flags_are_restored_and_unknown_precisions_refused() -> None:
         inference_precision("fp16", torch.device("cpu")),
     ):
         pass
+
+
+def test_staged_device_batches_are_the_arrays_slices() -> None:
+    rng = np.random.default_rng(1)
+    arrays = {
+        "s1": rng.normal(size=(11, 2, 8, 8)).astype(np.float32),
+        "s2": rng.integers(0, 9, (11, 13, 8, 8), np.uint16),
+    }
+    cpu = torch.device("cpu")
+    views = list(device_batches(arrays, 4, cpu))
+    staged = list(device_batches(arrays, 4, cpu, threads=3, stage=True))  # the threaded copy CUDA uses
+    assert [len(b["s2"]) for b in staged] == [4, 4, 3]
+    for view, copy in zip(views, staged, strict=True):
+        assert {k: (v.dtype, v.numpy().tobytes()) for k, v in view.items()} == {
+            k: (v.dtype, v.numpy().tobytes()) for k, v in copy.items()
+        }
+    assert np.shares_memory(views[0]["s2"].numpy(), arrays["s2"])  # without staging: views, no copy
+    assert not np.shares_memory(staged[0]["s2"].numpy(), arrays["s2"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -57,15 +58,50 @@ def inference_precision(precision: str, device: torch.device) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
 
 
-def to_device(array: np.ndarray | torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-    """Raw bands as they are (uint16 DN, float32 dB; an array or tensor) onto ``device``: through
-    pinned memory and without waiting on CUDA. Half the bytes of standardized float32 for S2."""
-    if array is None:
-        return None
-    tensor = torch.as_tensor(array).contiguous()
-    if device.type == "cuda" and tensor.device.type == "cpu":
-        tensor = tensor.pin_memory()
-    return tensor.to(device, non_blocking=True)
+def device_batches(
+    arrays: dict[str, np.ndarray],
+    batch_size: int,
+    device: torch.device,
+    threads: int = 8,
+    stage: bool | None = None,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Consecutive ``batch_size`` slices of same-length raw ``arrays`` (uint16 DN, float32 dB), on ``device``.
+
+    With ``stage`` (default: on CUDA), ``threads`` copy the next slice into a staging batch -
+    pinned on CUDA, from torch's caching host allocator, so the blocks are reused - while the
+    current one is copied and used, and the copy to the device does not wait. Without, the
+    slices are views. Raw S2 is half the bytes of standardized float32.
+    """
+    length = len(next(iter(arrays.values())))
+    starts = range(0, length, batch_size)
+    pin = device.type == "cuda"
+    if not (pin if stage is None else stage):
+        for start in starts:
+            yield {name: torch.from_numpy(a[start : start + batch_size]) for name, a in arrays.items()}
+        return
+
+    def start_copy(pool: ThreadPoolExecutor, start: int) -> tuple[dict[str, torch.Tensor], list[Future[None]]]:
+        """Allocate the staging batch at ``start`` and start the threads copying into it."""
+        pinned: dict[str, torch.Tensor] = {}
+        futures: list[Future[None]] = []
+        for name, array in arrays.items():
+            part = array[start : start + batch_size]
+            dtype = torch.from_numpy(part[:0]).dtype
+            pinned[name] = torch.empty(part.shape, dtype=dtype, pin_memory=pin)
+            target = pinned[name].numpy()
+            for rows in np.array_split(np.arange(len(part)), min(threads, len(part))):
+                futures.append(pool.submit(np.copyto, target[rows[0] : rows[-1] + 1], part[rows[0] : rows[-1] + 1]))
+        return pinned, futures
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="device-batches") as pool:
+        staged = start_copy(pool, 0)
+        for start in starts:
+            pinned, futures = staged
+            for future in futures:
+                future.result()
+            if start + batch_size < length:
+                staged = start_copy(pool, start + batch_size)
+            yield {name: tensor.to(device, non_blocking=True) for name, tensor in pinned.items()}
 
 
 @torch.inference_mode()
@@ -81,11 +117,12 @@ def predict_on_device(
     """Output probabilities ``(N, classes)`` float32, on the model's device, of raw patch batches.
 
     ``s1``: ``(N, 2, H, W)`` float32 dB; ``s2``: ``(N, 13, H, W)`` uint16 DN (``spec.transforms``'s
-    bands). Raw bands go to the device and are standardized there (``spec.transforms``); the
-    model runs channels-last under ``inference_precision(precision)``; nothing is read back
-    before the end, where ``RuntimeError`` reports non-finite outputs. ``model`` may be an
-    ``optimize_for_inference`` copy; it must carry a spec. ``transform`` overrides the spec's
-    (e.g. ``spec.transforms.with_s2_bands(S2_SURFACE_BANDS)`` for a prepared store's 10 bands).
+    bands), numpy arrays. Raw bands go to the device (``device_batches``) and are standardized
+    there (``spec.transforms``); the model runs channels-last under
+    ``inference_precision(precision)``; nothing is read back before the end, where
+    ``RuntimeError`` reports non-finite outputs. ``model`` may be an ``optimize_for_inference``
+    copy; it must carry a spec. ``transform`` overrides the spec's (e.g.
+    ``spec.transforms.with_s2_bands(S2_SURFACE_BANDS)`` for a prepared store's 10 bands).
     """
     if model.spec is None or model.spec.label_type is None:
         raise ValueError("predict_on_device needs a model with a WeightsSpec that names its label type")
@@ -99,14 +136,15 @@ def predict_on_device(
     out = torch.empty((len(present), model.num_classes), device=device)
     finite = torch.ones((), dtype=torch.bool, device=device)
     model.eval()
+    arrays = {name: np.ascontiguousarray(a) for name, a in (("s1", s1), ("s2", s2)) if a is not None}
     with inference_precision(precision, device):
-        for start in range(0, len(present), batch_size):
-            part = slice(start, start + batch_size)
-            raw = {name: to_device(a[part] if a is not None else None, device) for name, a in (("s1", s1), ("s2", s2))}
+        for start, raw in zip(
+            range(0, len(present), batch_size), device_batches(arrays, batch_size, device), strict=True
+        ):
             x = transform(**raw).contiguous(memory_format=torch.channels_last)
             logits = model(x).float()
             finite &= torch.isfinite(logits).all()
-            out[part] = output_probabilities(logits, label_type)
+            out[start : start + len(x)] = output_probabilities(logits, label_type)
     if not bool(finite):
         raise RuntimeError("the model gave non-finite outputs")
     return out
