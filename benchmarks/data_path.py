@@ -38,7 +38,7 @@ from sen12ms_models.datasets.store import prepare_store
 from sen12ms_models.models._registry import build_model
 from sen12ms_models.testing.synthetic import DEFAULT_SCENES
 from sen12ms_models.training.loop import train_step
-from sen12ms_models.training.performance import Performance
+from sen12ms_models.training.performance import Performance, configure_backends
 from sen12ms_models.training.sampling import ResumableSampler
 
 GB = 1e9
@@ -115,6 +115,7 @@ def main() -> None:
     steps = 2 if args.quick else args.steps
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.type == "cuda"
+    configure_backends(device, deterministic=False)  # cuDNN autotuning on CUDA, as the trainer sets it
     passes = 1 if args.quick else 3
     figures: dict[str, float] = {
         "memcpy_1_thread_GBps": copy_bandwidth(1),

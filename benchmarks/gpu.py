@@ -47,7 +47,7 @@ from sen12ms_models.models.optimize import INFERENCE_PRECISIONS, predict_on_devi
 from sen12ms_models.training import loop
 from sen12ms_models.training.config import TrainConfig
 from sen12ms_models.training.evaluation import load_for_evaluation
-from sen12ms_models.training.performance import Performance
+from sen12ms_models.training.performance import Performance, configure_backends
 from sen12ms_models.training.sampling import ShardSampler
 
 #: (name, bf16, channels-last, fused Adam, compile mode)
@@ -224,6 +224,7 @@ def main() -> None:
     args.predict_patches, args.scene_size = (8, 1024) if quick else (2048, 6144)
     device = args.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     args.steppers = {}
+    configure_backends(device, deterministic=False)  # cuDNN autotuning on CUDA, as the trainer sets it
     print(f"machine: {machine()}\n", flush=True)
     figures: dict = {"device": str(device), "batch_size": args.batch_size}
     cuda = device.type == "cuda"
