@@ -81,6 +81,8 @@ def test_a_thread_error_reaches_the_consumer(prepared) -> None:
     packed.rows[5] = len(store.patches) + 10  # a row past the end of the arrays
     with pytest.raises(IndexError):
         list(StoreLoader(packed, range(len(packed)), 4, threads=2, device=CPU))
+    with pytest.raises(ValueError, match="device_copy needs a CUDA device, got cpu"):
+        StoreLoader(packed, range(len(packed)), 4, threads=2, device=CPU, device_copy=True)
 
 
 def test_training_from_the_store_gives_the_weights_of_training_from_geotiffs(prepared, tmp_path, one_thread) -> None:

@@ -81,7 +81,10 @@ class StoreLoader:
     """Batches of ``dataset`` in ``sampler``'s order (the last one smaller), gathered by ``threads``.
 
     Up to ``prefetch`` batches are gathered ahead of the one being consumed. Pinned memory on
-    CUDA. Iterable any number of times (once per epoch); ``len`` is the number of batches.
+    CUDA. With ``device_copy`` (default: on CUDA) the loader also copies ``s2``, ``s1`` and
+    ``target`` to ``device`` one batch ahead on a side stream, so the copy overlaps the step
+    that runs on the batch before (``index`` stays on the host); the consumer's stream waits
+    for the copy. Iterable any number of times (once per epoch); ``len`` is the number of batches.
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class StoreLoader:
         threads: int,
         device: torch.device,
         prefetch: int = 2,
+        device_copy: bool | None = None,
     ) -> None:
         if batch_size < 1 or threads < 1 or prefetch < 0:
             raise ValueError(
@@ -99,12 +103,41 @@ class StoreLoader:
             )
         self.dataset, self.sampler, self.batch_size = dataset, sampler, batch_size
         self.threads, self.prefetch = threads, prefetch
-        self.pin = device.type == "cuda"
+        self.device, self.pin = device, device.type == "cuda"
+        self.device_copy = self.pin if device_copy is None else device_copy
+        if self.device_copy and not self.pin:
+            raise ValueError(f"device_copy needs a CUDA device, got {device}")
 
     def __len__(self) -> int:
         return math.ceil(len(self.sampler) / self.batch_size)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Batch]:
+        batches = self._host_batches()
+        if not self.device_copy:
+            yield from batches
+            return
+        stream = torch.cuda.Stream(self.device)
+        ahead: tuple[Batch, torch.cuda.Event] | None = None
+        for batch in batches:
+            with torch.cuda.stream(stream):
+                moved = {k: v if k == "index" else v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                copied = stream.record_event()
+            if ahead is not None:
+                yield self._ready(*ahead)
+            ahead = moved, copied
+        if ahead is not None:
+            yield self._ready(*ahead)
+
+    def _ready(self, batch: Batch, copied: torch.cuda.Event) -> Batch:
+        """Make the consumer's stream wait for ``batch``'s copy, and keep its memory until it is done."""
+        current = torch.cuda.current_stream(self.device)
+        current.wait_event(copied)
+        for key, tensor in batch.items():
+            if key != "index":
+                tensor.record_stream(current)
+        return batch
+
+    def _host_batches(self) -> Iterator[Batch]:
         positions = np.fromiter(iter(self.sampler), dtype=np.int64)
         starts = range(0, len(positions), self.batch_size)
         with ThreadPoolExecutor(self.threads, thread_name_prefix="store-loader") as pool:
