@@ -100,3 +100,13 @@ def test_training_from_the_store_gives_the_weights_of_training_from_geotiffs(pre
     weights = {name: load_checkpoint(run / "last.pt")["model"] for name, run in runs.items()}
     assert all(torch.equal(weights["tiff"][k], weights["store"][k]) for k in weights["tiff"])
     assert json.loads((runs["store"] / "run.json").read_text())["config"]["store"] == str(store.path)
+
+
+def test_cpu_batch_memory_is_reused_once_no_tensor_uses_it(prepared) -> None:
+    index, store = prepared
+    packed = StoreDataset(store, index.patches, "s1s2")
+    loader = StoreLoader(packed, range(len(packed)), 2, threads=2, device=CPU, prefetch=2)
+    # each batch is dropped before the next is taken: at most prefetch + 2 arrays ever exist
+    assert len({batch["s2"].data_ptr() for batch in loader}) <= 4
+    kept = list(loader)  # kept batches never share memory (their values are checked above)
+    assert len({batch["s2"].data_ptr() for batch in kept}) == len(kept)

@@ -10,9 +10,10 @@ tensors are pinned, taken from torch's caching host allocator, so after the firs
 same pinned blocks are reused, and a block is handed out again only once the non-blocking
 copies that read it are done. One copy per byte (page cache -> pinned batch), against a
 DataLoader's three (worker array -> shared memory -> collated batch -> pinned batch). On a CPU
-device each batch is a fresh allocation whose first touch page-faults: gathering 64 patches of
-256x256 into fresh memory ran 10x slower here than into reused memory (234 against 2,420
-patches/s on one thread), which does not matter next to a CPU training step (a few images/s).
+device the batch arrays come from a pool and go back to it once no tensor uses them any more
+(the consumer dropped the batch and every view of it), because fresh memory page-faults on
+first touch: gathering 64 patches of 256x256 into fresh memory ran 10x slower here than into
+reused memory (234 against 2,420 patches/s on one thread).
 
 ``make_batches`` picks the loader a dataset needs; training and evaluation call it.
 
@@ -24,6 +25,7 @@ patches/s on one thread), which does not matter next to a CPU training step (a f
 from __future__ import annotations
 
 import math
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -104,6 +106,8 @@ class StoreLoader:
         self.dataset, self.sampler, self.batch_size = dataset, sampler, batch_size
         self.threads, self.prefetch = threads, prefetch
         self.device, self.pin = device, device.type == "cuda"
+        #: CPU batch arrays no tensor uses any more, by (shape, dtype); see ``_empty``.
+        self._free: dict[tuple[tuple[int, ...], torch.dtype], list[np.ndarray]] = {}
         self.device_copy = self.pin if device_copy is None else device_copy
         if self.device_copy and not self.pin:
             raise ValueError(f"device_copy needs a CUDA device, got {device}")
@@ -168,7 +172,15 @@ class StoreLoader:
         return batch, futures
 
     def _empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        return torch.empty(shape, dtype=dtype, pin_memory=self.pin)
+        """A batch tensor: pinned from torch's caching host allocator on CUDA, else from ``_free``."""
+        if self.pin:
+            return torch.empty(shape, dtype=dtype, pin_memory=True)
+        full = (self.batch_size, *shape[1:])
+        free = self._free.setdefault((full, dtype), [])
+        base = free.pop() if free else torch.empty(full, dtype=dtype).numpy()
+        view = base[: shape[0]]  # the tensor's storage keeps this view alive, and only it
+        weakref.finalize(view, free.append, base)  # back to the pool when the last tensor on it is gone
+        return torch.from_numpy(view)
 
 
 def _gather(sources: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, piece: np.ndarray) -> None:
