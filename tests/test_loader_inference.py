@@ -62,3 +62,12 @@ def test_staged_device_batches_are_the_arrays_slices() -> None:
         }
     assert np.shares_memory(views[0]["s2"].numpy(), arrays["s2"])  # without staging: views, no copy
     assert not np.shares_memory(staged[0]["s2"].numpy(), arrays["s2"])
+
+
+def test_non_finite_outputs_are_reported_with_the_first_patch(model_and_patches) -> None:
+    model, s1, s2 = model_and_patches
+    broken = sm.optimize_for_inference(model)
+    with torch.no_grad():
+        broken.fc.bias[3] = float("nan")
+    with pytest.raises(RuntimeError, match="non-finite outputs for patch 0"):
+        predict_on_device(broken, s1, s2, batch_size=4)

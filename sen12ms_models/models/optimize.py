@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from tqdm import tqdm
 
 from sen12ms_models.labels import output_probabilities
 from sen12ms_models.models.base import Sen12msClassifier
@@ -113,6 +114,7 @@ def predict_on_device(
     batch_size: int = 256,
     precision: str = "fp32",
     transform: Sen12msTransform | None = None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Output probabilities ``(N, classes)`` float32, on the model's device, of raw patch batches.
 
@@ -123,6 +125,7 @@ def predict_on_device(
     ``RuntimeError`` reports non-finite outputs. ``model`` may be an ``optimize_for_inference``
     copy; it must carry a spec. ``transform`` overrides the spec's (e.g.
     ``spec.transforms.with_s2_bands(S2_SURFACE_BANDS)`` for a prepared store's 10 bands).
+    ``progress``: a bar over the batches.
     """
     if model.spec is None or model.spec.label_type is None:
         raise ValueError("predict_on_device needs a model with a WeightsSpec that names its label type")
@@ -134,17 +137,19 @@ def predict_on_device(
     device = next(model.parameters()).device
     transform, label_type = transform or model.spec.transforms, model.spec.label_type
     out = torch.empty((len(present), model.num_classes), device=device)
-    finite = torch.ones((), dtype=torch.bool, device=device)
+    finite = torch.empty(len(present), dtype=torch.bool, device=device)
     model.eval()
     arrays = {name: np.ascontiguousarray(a) for name, a in (("s1", s1), ("s2", s2)) if a is not None}
     with inference_precision(precision, device):
+        batches = device_batches(arrays, batch_size, device)
+        starts = range(0, len(present), batch_size)
         for start, raw in zip(
-            range(0, len(present), batch_size), device_batches(arrays, batch_size, device), strict=True
+            starts, tqdm(batches, desc="predict", total=len(starts), disable=not progress), strict=True
         ):
             x = transform(**raw).contiguous(memory_format=torch.channels_last)
             logits = model(x).float()
-            finite &= torch.isfinite(logits).all()
+            finite[start : start + len(x)] = torch.isfinite(logits).all(1)
             out[start : start + len(x)] = output_probabilities(logits, label_type)
-    if not bool(finite):
-        raise RuntimeError("the model gave non-finite outputs")
+    if not bool(finite.all()):  # the only read-back: no wait for the device per batch
+        raise RuntimeError(f"the model gave non-finite outputs for patch {int((~finite).nonzero()[0])}")
     return out
