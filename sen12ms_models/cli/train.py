@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from sen12ms_models.cli._common import add_model_arguments, model_from
 from sen12ms_models.datasets.splits import SPLITS
@@ -130,7 +131,8 @@ def _train(args: argparse.Namespace) -> int:
     arch, modality, label_type = model_from(args).split("-")
     # every other TrainConfig field is an argument of `train`, under the same name
     named = {"arch": arch, "modality": modality, "label_type": label_type}
-    config = TrainConfig(**{field: named.get(field, getattr(args, field, None)) for field in DEFAULTS})
+    values: dict[str, Any] = {field: named.get(field, getattr(args, field, None)) for field in DEFAULTS}
+    config = TrainConfig(**values)
     result = train(config)
     if result.is_main:
         print(
