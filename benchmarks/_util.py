@@ -13,7 +13,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def best_rate(run: Callable[[], Any], items: int, repeats: int, warmup: int = 1)
     return items / best
 
 
-def loader_rate(loader: DataLoader, repeats: int = 1) -> float:
+def loader_rate(loader: Iterable[Mapping[str, Any]], repeats: int = 1) -> float:
     """Patches/s of a full pass over ``loader`` in steady state, the best of ``repeats`` passes.
 
     One untimed pass first starts the workers and warms the page cache; worker start-up is
@@ -99,7 +99,7 @@ def loader_rate(loader: DataLoader, repeats: int = 1) -> float:
     So a loader with workers must keep them (``persistent_workers=True``). A batch's size is
     the length of its first field.
     """
-    if loader.num_workers > 0 and not loader.persistent_workers:
+    if isinstance(loader, DataLoader) and loader.num_workers > 0 and not loader.persistent_workers:
         raise ValueError("a loader with workers must keep them (persistent_workers=True) to time steady state")
 
     def one_pass() -> int:
@@ -138,3 +138,18 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]
 def save_json(path: Path | None, payload: dict[str, Any]) -> None:
     if path is not None:
         path.write_text(json.dumps({"machine": machine(), "commit": commit(), **payload}, indent=2) + "\n")
+
+
+def write_tree_parallel(root: Path, patches_per_scene: int, size: int, processes: int) -> None:
+    """``testing.synthetic.write_tree`` of the default 8 scenes, one process per scene (seeded by scene)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sen12ms_models.testing.synthetic import DEFAULT_SCENES, write_tree
+
+    with ProcessPoolExecutor(max(1, min(processes, len(DEFAULT_SCENES)))) as pool:
+        jobs = [
+            pool.submit(write_tree, root, scenes=(scene,), patches_per_scene=patches_per_scene, size=size, seed=seed)
+            for seed, scene in enumerate(DEFAULT_SCENES)
+        ]
+        for job in jobs:
+            job.result()

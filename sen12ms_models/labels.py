@@ -98,6 +98,14 @@ def multi_label(probabilities: np.ndarray, threshold: float = MULTI_LABEL_THRESH
     return _check_probabilities(probabilities) >= threshold
 
 
+def label_target(probabilities: np.ndarray, label_type: str) -> np.ndarray:
+    """The training target of class shares ``(..., 10)``: multi-label float32 0/1 ``(..., 10)``,
+    single-label the int64 class index ``(...)``, as the baselines were trained."""
+    if check_label_type(label_type) == "multi":
+        return multi_label(probabilities).astype(np.float32)
+    return np.asarray(single_label(probabilities), dtype=np.int64)
+
+
 def _check_probabilities(probabilities: np.ndarray) -> np.ndarray:
     array = np.asarray(probabilities)
     if array.shape[-1:] != (NUM_CLASSES,):

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 
 from sen12ms_models import __version__
-from sen12ms_models.cli import convert, mapping, models, predict, reproduce, train
+from sen12ms_models.cli import convert, mapping, models, predict, prepare, reproduce, train
 from sen12ms_models.errors import Sen12msError
 
 
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (models, predict, mapping, convert, train, reproduce):
+    for module in (models, predict, mapping, convert, prepare, train, reproduce):
         module.register(commands)
     return parser
 

@@ -82,6 +82,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, state: str, *, precision:
     """The recipe, split, resume, speed and output arguments of a training run (``train``, ``reproduce``);
     ``state`` names the file ``--resume`` continues from, ``precision`` is ``--precision``'s default."""
     add_split_arguments(parser)
+    parser.add_argument(
+        "--store", type=Path, help="read patches from this store (sen12ms-models prepare), not the GeoTIFFs"
+    )
     parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     parser.add_argument(
         "--batch-size", type=int, default=DEFAULTS["batch_size"], help="global batch, split evenly over the processes"

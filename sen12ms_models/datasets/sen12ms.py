@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -29,7 +28,7 @@ from sen12ms_models.bands import S2_BANDS
 from sen12ms_models.datasets.readers import read_patch
 from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
 from sen12ms_models.errors import PatchFileError
-from sen12ms_models.labels import check_label_type, class_probabilities, multi_label, single_label
+from sen12ms_models.labels import check_label_type, class_probabilities, label_target
 from sen12ms_models.transforms import Sen12msTransform
 
 
@@ -82,10 +81,7 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
                     f"{patch}: {sensor} is {item[sensor].shape[1:]} pixels, its LC patch {lc_path} {igbp.shape}"
                 )
         probabilities = class_probabilities(igbp, name=str(lc_path))
-        if self.label_type == "multi":
-            item["target"] = multi_label(probabilities).astype(np.float32)
-        else:
-            item["target"] = np.asarray(single_label(probabilities), dtype=np.int64)
+        item["target"] = label_target(probabilities, self.label_type)
         return item
 
     def to_input(

@@ -62,6 +62,7 @@ class TrainConfig:
     seed: int = 0
     patience: int | None = None
     workers: int | None = None
+    store: Path | None = None
     device: str = "auto"
     precision: str = "auto"
     channels_last: bool | None = None
@@ -75,6 +76,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "output_dir", Path(self.output_dir))
+        object.__setattr__(self, "store", Path(self.store) if self.store is not None else None)
         choices = {"arch": ARCHITECTURE_NAMES, "label_type": LABEL_TYPES, "split": SPLITS, "precision": PRECISIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -11,16 +11,16 @@ Predictions follow ``labels.decide``, the rule of the published baselines and of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from sen12ms_models._types import PathLike
-from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
+from sen12ms_models.datasets.loader import make_batches
+from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import Split, SplitName, make_split
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.labels import decide, output_probabilities
@@ -36,10 +36,12 @@ from sen12ms_models.training.performance import Performance
 from sen12ms_models.training.sampling import ShardSampler
 
 
-def evaluation_loader(dataset: Sen12msDataset, batch_size: int, workers: int, process: Process) -> DataLoader:
+def evaluation_loader(
+    dataset: Sen12msDataset, batch_size: int, workers: int, process: Process
+) -> Iterable[dict[str, Any]]:
     """This rank's exact shard of ``dataset``, in order, in batches of ``batch_size``."""
     sampler = ShardSampler(len(dataset), process.rank, process.world_size)
-    return make_loader(dataset, sampler, batch_size, workers, process.device)
+    return make_batches(dataset, sampler, batch_size, workers, process.device)
 
 
 #: A model to score in one pass: the network, the dataset view whose ``to_input`` and
@@ -54,7 +56,7 @@ def _whole(batch: dict[str, Any]) -> dict[str, Any]:
 @torch.inference_mode()
 def score_models(
     models: Sequence[Scored],
-    loader: DataLoader,
+    loader: Iterable[dict[str, Any]],
     process: Process,
     performance: Performance,
     progress: bool | None = None,
@@ -84,7 +86,7 @@ def score_models(
 def score_loader(
     model: torch.nn.Module,
     dataset: Sen12msDataset,
-    loader: DataLoader,
+    loader: Iterable[dict[str, Any]],
     process: Process,
     performance: Performance,
     progress: bool | None = None,

@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from sen12ms_models.bands import MODALITIES, modality_bands
+from sen12ms_models.datasets.loader import StoreDataset
 from sen12ms_models.datasets.readers import read_patch
 from sen12ms_models.datasets.sen12ms import Sen12msDataset
+from sen12ms_models.datasets.store import PreparedStore
 from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
-from sen12ms_models.labels import class_probabilities, multi_label, single_label
+from sen12ms_models.labels import class_probabilities, label_target
 
 
 def covering_modality(modalities: Sequence[str]) -> str:
@@ -30,6 +31,11 @@ def covering_modality(modalities: Sequence[str]) -> str:
     if not covering:
         raise ValueError(f"no modality holds all bands of {list(modalities)}; known: {', '.join(MODALITIES)}")
     return min(covering, key=lambda m: len(modality_bands(m)))
+
+
+def target_key(first: str, label_type: str) -> str:
+    """The batch key of ``label_type``'s targets in a group whose ``target`` is ``first``'s."""
+    return "target" if label_type == first else f"target_{label_type}"
 
 
 class GroupDataset(Sen12msDataset):
@@ -47,7 +53,7 @@ class GroupDataset(Sen12msDataset):
 
     def target_key(self, label_type: str) -> str:
         """The batch key holding the targets of ``label_type``."""
-        return "target" if label_type == self.label_type else f"target_{label_type}"
+        return target_key(self.label_type, label_type)
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         item = super().__getitem__(position)
@@ -55,11 +61,40 @@ class GroupDataset(Sen12msDataset):
             lc_path = self.index.path(self.patches[position], "lc")
             probabilities = class_probabilities(read_patch(lc_path, "lc").array[0], name=str(lc_path))
             for label_type in self.extra_label_types:
-                target = multi_label(probabilities) if label_type == "multi" else single_label(probabilities)
-                item[self.target_key(label_type)] = np.asarray(
-                    target, dtype=np.float32 if label_type == "multi" else np.int64
-                )
+                item[self.target_key(label_type)] = label_target(probabilities, label_type)
         return item
+
+
+class StoreGroupDataset(StoreDataset):
+    """``GroupDataset`` read from a prepared store: the extra targets come from its class shares."""
+
+    def __init__(
+        self, store: PreparedStore, patches: Sequence[PatchId], modalities: Sequence[str], label_types: Sequence[str]
+    ) -> None:
+        super().__init__(store, patches, covering_modality(modalities), label_types[0])
+        self.extra_label_types = tuple(sorted(set(label_types) - {self.label_type}))
+        self.extra_targets = {self.target_key(t): label_target(self.shares, t) for t in self.extra_label_types}
+
+    def target_key(self, label_type: str) -> str:
+        """The batch key holding the targets of ``label_type``."""
+        return target_key(self.label_type, label_type)
+
+
+#: What a group trains on: the same items from GeoTIFFs or from a store.
+AnyGroupDataset = GroupDataset | StoreGroupDataset
+
+
+def group_dataset(
+    index: Sen12msIndex,
+    patches: Sequence[PatchId],
+    modalities: Sequence[str],
+    label_types: Sequence[str],
+    store: PreparedStore | None = None,
+) -> AnyGroupDataset:
+    """The group's data, read from ``store`` when given, else from ``index``'s GeoTIFFs."""
+    if store is not None:
+        return StoreGroupDataset(store, patches, modalities, label_types)
+    return GroupDataset(index, patches, modalities, label_types)
 
 
 @dataclass(frozen=True)
@@ -71,7 +106,7 @@ class MemberView:
     target_key: str
 
     @classmethod
-    def of(cls, group: GroupDataset, member: Sen12msDataset) -> MemberView:
+    def of(cls, group: AnyGroupDataset, member: Sen12msDataset) -> MemberView:
         """The view that turns ``group``'s batches into ``member``'s (same patches, fewer bands)."""
         mine, theirs = member.transform.s2_bands_used, group.transform.s2_bands_used
         rows = tuple(theirs.index(band) for band in mine)

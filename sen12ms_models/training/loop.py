@@ -26,14 +26,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from sen12ms_models.datasets.sen12ms import make_loader
+from sen12ms_models.datasets.loader import make_batches
 from sen12ms_models.datasets.splits import Split, make_split
+from sen12ms_models.datasets.store import open_store
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.training.checkpoint import LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from sen12ms_models.training.config import TrainConfig, default_workers
 from sen12ms_models.training.distributed import Process, all_reduce_sum, broadcast_buffers, start, stop
 from sen12ms_models.training.evaluation import evaluation_loader, score_models
-from sen12ms_models.training.group_data import GroupDataset, to_device
+from sen12ms_models.training.group_data import group_dataset, to_device
 from sen12ms_models.training.member import METRICS_LOG, RUN_RECORD, Member, TrainResult, train_step
 from sen12ms_models.training.performance import Performance, configure_backends
 from sen12ms_models.training.plan import plan_lines
@@ -86,7 +87,7 @@ def run_group(
 
 def load_split(config: TrainConfig) -> tuple[Sen12msIndex, Split]:
     """Index ``config.data_dir`` and split it as ``config`` says; refuses an empty train/validation set."""
-    index = Sen12msIndex.scan(config.data_dir)
+    index = open_store(config.store).index(config.data_dir) if config.store else Sen12msIndex.scan(config.data_dir)
     split = make_split(index, config.split, seed=config.split_seed, num_validation_scenes=config.num_validation_scenes)
     if not split.train:
         raise ValueError(f"split {config.split!r} of {config.data_dir} has no training patch")
@@ -128,11 +129,12 @@ class _GroupRun:
         self.rank_batch = config.batch_size // process.world_size
         self.index, self.split = load_split(config)
         modalities, label_types = [c.modality for c in configs], [c.label_type for c in configs]
-        self.train_set = GroupDataset(self.index, self.split.train, modalities, label_types)
-        self.val_set = GroupDataset(self.index, self.split.validation, modalities, label_types)
+        store = open_store(config.store) if config.store else None
+        self.train_set = group_dataset(self.index, self.split.train, modalities, label_types, store)
+        self.val_set = group_dataset(self.index, self.split.validation, modalities, label_types, store)
         self.workers = config.workers if config.workers is not None else default_workers(process.world_size)
         self.sampler = ResumableSampler(self.train_set, process.world_size, process.rank, config.seed)
-        self.train_loader = make_loader(self.train_set, self.sampler, self.rank_batch, self.workers, process.device)
+        self.train_loader = make_batches(self.train_set, self.sampler, self.rank_batch, self.workers, process.device)
         self.val_loader = evaluation_loader(self.val_set, self.rank_batch, self.workers, process)
         self.steps_per_epoch = math.ceil(self.sampler.num_samples / self.rank_batch)
         self.members = [Member(c, self.train_set, process, self.performance) for c in configs]

@@ -31,7 +31,7 @@ from sen12ms_models.models.spec import get_weights
 from sen12ms_models.training.checkpoint import BEST, save_checkpoint
 from sen12ms_models.training.config import TrainConfig
 from sen12ms_models.training.distributed import Process
-from sen12ms_models.training.group_data import GroupDataset, MemberView
+from sen12ms_models.training.group_data import AnyGroupDataset, MemberView
 from sen12ms_models.training.metrics import Scores
 from sen12ms_models.training.performance import Performance
 
@@ -92,7 +92,7 @@ class Member:
     """One model of a group: built from ``config.seed`` exactly as a run of it alone would be."""
 
     def __init__(
-        self, config: TrainConfig, train_set: GroupDataset, process: Process, performance: Performance
+        self, config: TrainConfig, train_set: AnyGroupDataset, process: Process, performance: Performance
     ) -> None:
         self.config = config
         #: The model's own dataset over the same patches: never read, it standardizes its channels.

@@ -20,11 +20,12 @@ from typing import Any
 
 import torch
 
-from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
+from sen12ms_models.datasets.loader import make_batches
+from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.models._registry import build_model
 from sen12ms_models.models.spec import get_weights
 from sen12ms_models.training.config import TrainConfig
-from sen12ms_models.training.group_data import GroupDataset, MemberView, to_device
+from sen12ms_models.training.group_data import AnyGroupDataset, MemberView, to_device
 from sen12ms_models.training.member import train_step
 from sen12ms_models.training.performance import Performance
 from sen12ms_models.training.sampling import ShardSampler
@@ -63,11 +64,11 @@ class ModelCost:
 
 
 def measure(
-    configs: Sequence[TrainConfig], data: GroupDataset, batch_size: int, performance: Performance, steps: int = 3
+    configs: Sequence[TrainConfig], data: AnyGroupDataset, batch_size: int, performance: Performance, steps: int = 3
 ) -> tuple[float, list[ModelCost]]:
     """Seconds to read one patch in one process, and each model's ``ModelCost`` over ``steps`` timed steps."""
     device = performance.device
-    loader = make_loader(data, ShardSampler(len(data)), batch_size, 0, device)
+    loader = make_batches(data, ShardSampler(len(data)), batch_size, 0, device)
     started = time.perf_counter()
     batch = next(iter(loader))
     read_seconds = (time.perf_counter() - started) / len(batch["index"])

@@ -28,13 +28,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from sen12ms_models.datasets.store import open_store
 from sen12ms_models.models.spec import known_models, parse_model_name
 from sen12ms_models.paper import TABLE4
 from sen12ms_models.training.checkpoint import LAST
 from sen12ms_models.training.config import RECIPE_PRECISION, TrainConfig, default_workers
 from sen12ms_models.training.distributed import Process, broadcast_object, start, stop
 from sen12ms_models.training.export import ExportResult, export_run
-from sen12ms_models.training.group_data import GroupDataset
+from sen12ms_models.training.group_data import group_dataset
 from sen12ms_models.training.loop import load_split, run_group
 from sen12ms_models.training.member import TrainResult
 from sen12ms_models.training.performance import Performance, configure_backends
@@ -139,7 +140,8 @@ def _plan(
     rank_batch = template.batch_size // process.world_size
     index, split = load_split(template)
     modalities, label_types = [c.modality for c in configs], [c.label_type for c in configs]
-    train_set = GroupDataset(index, split.train, modalities, label_types)
+    store = open_store(template.store) if template.store else None
+    train_set = group_dataset(index, split.train, modalities, label_types, store)
     read_seconds, costs = measure(configs, train_set, rank_batch, performance, timed_steps)
     passes = broadcast_object(split_passes(costs, memory_budget(process.device)), process)
     workers = template.workers if template.workers is not None else default_workers(process.world_size)

@@ -1,0 +1,141 @@
+"""The prepared store: it holds exactly what read_patch reads, resumes after SIGKILL, refuses what it must."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+import sen12ms_models.datasets.store as store_module
+from sen12ms_models.bands import S2_BANDS, S2_SURFACE_BANDS
+from sen12ms_models.cli.main import main
+from sen12ms_models.datasets import BROKEN_PATCHES, Sen12msIndex, read_patch
+from sen12ms_models.datasets.splits import make_split
+from sen12ms_models.datasets.store import open_store, prepare_store
+from sen12ms_models.errors import PatchFileError
+from sen12ms_models.labels import class_probabilities
+from sen12ms_models.testing.synthetic import write_tree
+
+S2_ROWS = [S2_BANDS.index(band) for band in S2_SURFACE_BANDS]
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 scenes x 4 triplets of 32x32, S1 with NaN in places."""
+    root = tmp_path_factory.mktemp("SEN12MS-store")
+    write_tree(root, patches_per_scene=4, size=32, nan_fraction=0.05)
+    return root
+
+
+def assert_store_matches_tree(store_dir: Path, root: Path) -> None:
+    """Every stored patch is, bit for bit, what read_patch reads from its three GeoTIFFs."""
+    store = open_store(store_dir)
+    index = Sen12msIndex((), root)
+    assert store.s2.dtype == np.uint16 and store.s1.dtype == np.float32
+    for row, patch in enumerate(store.patches):
+        s2 = read_patch(index.path(patch, "s2")).array[S2_ROWS]
+        s1 = read_patch(index.path(patch, "s1")).array
+        igbp = read_patch(index.path(patch, "lc")).array[0]
+        assert store.s2[row].tobytes() == s2.tobytes(), patch
+        assert store.s1[row].tobytes() == s1.tobytes(), patch  # NaN included, by its bits
+        assert np.array_equal(store.probabilities[row], class_probabilities(igbp)), patch
+
+
+def test_the_store_holds_exactly_what_read_patch_reads(tree: Path, tmp_path: Path) -> None:
+    index = Sen12msIndex.scan(tree)
+    store = prepare_store(index, tmp_path / "store", workers=2, progress=False)
+    assert store.patches == index.patches and store.size == 32
+    assert store.bytes_per_patch == 32 * 32 * (10 * 2 + 2 * 4)
+    assert np.isnan(store.s1).any(), "the tree has NaN in S1; the store must keep them"
+    assert_store_matches_tree(tmp_path / "store", tree)
+    manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["s2_bands"] == list(S2_SURFACE_BANDS)
+    assert manifest["source"] == str(tree)
+
+
+KILLED_CHILD = """
+import sys, time
+import sen12ms_models.datasets.store as store
+from sen12ms_models.datasets import Sen12msIndex
+read = store.read_patch
+store.read_patch = lambda *a: (time.sleep(0.02), read(*a))[1]   # slow enough to be killed mid-way
+store.CHUNK = 2
+store.prepare_store(Sen12msIndex.scan(sys.argv[1]), sys.argv[2], progress=False)
+"""
+
+
+def test_prepare_resumes_after_sigkill_and_rewrites_only_what_was_not_done(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "store"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(tree), str(output)])
+    written = output / "written.npy"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if written.exists() and (done := int(np.load(written).sum())) >= 4:
+            break
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    done = int(np.load(written).sum())
+    total = len(Sen12msIndex.scan(tree))
+    assert 4 <= done < total, f"the child wrote {done} of {total} before the kill"
+    with pytest.raises(ValueError, match=r"incomplete.*rerun"):
+        open_store(output)
+    before = np.load(output / "s2.npy", mmap_mode="r")[np.load(written).astype(bool)].copy()
+    flags = np.load(written).astype(bool)
+    # A patch already written is not read again: count the files the resumed run reads.
+    calls: list[str] = []
+
+    def counting(path, sensor=None):  # type: ignore[no-untyped-def]
+        calls.append(Path(path).name)
+        return read_patch(path, sensor)
+
+    monkeypatch.setattr(store_module, "read_patch", counting)
+    prepare_store(Sen12msIndex.scan(tree), output, progress=False)
+    assert len(calls) == 3 * (total - done)
+    assert np.array_equal(np.load(output / "s2.npy", mmap_mode="r")[flags], before)
+    assert_store_matches_tree(output, tree)
+
+
+def test_prepare_refuses_another_stores_folder_and_names_missing_patches(tree: Path, tmp_path: Path) -> None:
+    index = Sen12msIndex.scan(tree)
+    store = prepare_store(index, tmp_path / "store", index.patches[:5], progress=False)
+    with pytest.raises(ValueError, match=r"other patches.*another output folder"):
+        prepare_store(index, tmp_path / "store", index.patches[:6], progress=False)
+    with pytest.raises(ValueError, match=r"lacks 1 of the 2 patches.*sen12ms-models prepare"):
+        store.rows(index.patches[4:6])
+    with pytest.raises(ValueError, match="not a prepared store"):
+        open_store(tmp_path)
+
+
+def test_a_patch_of_another_size_is_refused_naming_its_file(tree: Path, tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    write_tree(root, scenes=(make_split(Sen12msIndex.scan(tree), "paper").train[0].scene_id,), size=32)
+    odd = sorted(root.rglob("*_s1_*.tif"))[1]
+    with rasterio.open(odd) as source:
+        profile = source.profile | {"width": 16, "height": 16}
+    with rasterio.open(odd, "w", **profile) as target:
+        target.write(np.zeros((2, 16, 16), np.float32))
+    with pytest.raises(PatchFileError, match=rf"{odd.name}: 16x16 pixels, the store's patches are 32x32"):
+        prepare_store(Sen12msIndex.scan(root), tmp_path / "store", progress=False)
+
+
+def test_the_prepare_command_packs_the_chosen_subsets_of_a_split(tree: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "test-store"
+    args = ["prepare", "--data-dir", str(tree), "--output", str(output), "--subsets", "test", "--no-progress"]
+    assert main(args) == 0
+    split = make_split(Sen12msIndex.scan(tree), "paper")
+    assert open_store(output).patches == tuple(sorted(split.test))
+    assert f"{len(split.test)} patches of 32x32" in capsys.readouterr().out
+    assert main(["prepare", "--data-dir", str(tree), "--output", str(tmp_path / "all"), "--no-progress"]) == 0
+    everything = open_store(tmp_path / "all").patches
+    assert set(everything) == set(Sen12msIndex.scan(tree).patches) - BROKEN_PATCHES
