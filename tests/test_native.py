@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +23,7 @@ from sen12ms_models.testing.hub_env import point_hub_at
 from sen12ms_models.training.checkpoint import BEST, save_checkpoint
 from sen12ms_models.training.config import TrainConfig
 
+REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_S2 = "examples/data/ROIs1158_spring/s2_63/ROIs1158_spring_s2_63_p100.tif"
 
 
@@ -58,7 +62,7 @@ def test_a_training_checkpoint_is_accepted_where_weights_are(tmp_path, capsys) -
     save_checkpoint(tmp_path / BEST, {"config": config.to_json(), "epoch": 1, "model": trained.state_dict()})
     loaded = sm.load_model("resnet50-s1s2-multi", weights=tmp_path / BEST)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in trained.state_dict().items())
-    assert main(["predict", EXAMPLE_S2, "--model", "resnet50-s1s2-multi", "--weights", str(tmp_path / BEST)]) == 0
+    assert main(["predict", str(REPO / EXAMPLE_S2), "--model", "resnet50-s1s2-multi", "--weights", str(tmp_path / BEST)]) == 0
     assert capsys.readouterr().out.startswith("resnet50-s1s2-multi:\nPrediction(1 patches")
     with pytest.raises(ValueError, match="training checkpoint of resnet50-s1s2-multi, not of resnet50-s2-multi"):
         sm.load_model("resnet50-s2-multi", weights=tmp_path / BEST)
@@ -123,3 +127,14 @@ def test_evaluate_names_where_its_weights_came_from(sen12ms_tree, tmp_path, caps
     heading = capsys.readouterr().out.splitlines()[0]
     assert f"(registered resnet50-rgb-multi (retrained, sha256 {registered.sha256[:12]}))" in heading
     assert "published" not in heading
+
+
+def test_a_warning_on_the_command_line_is_one_line(tmp_path) -> None:
+    torch.manual_seed(3)
+    file = tmp_path / "mine.safetensors"
+    save_file(sm.build_model("resnet50", 12).state_dict(), file)
+    command = [sys.executable, "-m", "sen12ms_models", "predict", EXAMPLE_S2, "--model", "resnet50-s1s2-multi"]
+    result = subprocess.run([*command, "--weights", str(file)], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "warning" in line.lower()]
+    assert len(lines) == 1 and lines[0].startswith("sen12ms-models: warning: ") and "warnings.warn" not in result.stderr

@@ -30,16 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
+def _one_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
+    """A warning as one line, without the Python source line behind it."""
     return f"sen12ms-models: warning: {message}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sen12ms-models`` script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = _one_line_warning
+    shown, warnings.formatwarning = warnings.formatwarning, _one_line
     try:
         return int(args.func(args))
     except (Sen12msError, OSError, ValueError) as error:  # OSError: files, and the Hub's HTTP errors
         print(f"sen12ms-models {args.command}: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = shown  # an in-process caller keeps its own warning format
