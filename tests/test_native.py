@@ -62,7 +62,10 @@ def test_a_training_checkpoint_is_accepted_where_weights_are(tmp_path, capsys) -
     save_checkpoint(tmp_path / BEST, {"config": config.to_json(), "epoch": 1, "model": trained.state_dict()})
     loaded = sm.load_model("resnet50-s1s2-multi", weights=tmp_path / BEST)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in trained.state_dict().items())
-    assert main(["predict", str(REPO / EXAMPLE_S2), "--model", "resnet50-s1s2-multi", "--weights", str(tmp_path / BEST)]) == 0
+    assert (
+        main(["predict", str(REPO / EXAMPLE_S2), "--model", "resnet50-s1s2-multi", "--weights", str(tmp_path / BEST)])
+        == 0
+    )
     assert capsys.readouterr().out.startswith("resnet50-s1s2-multi:\nPrediction(1 patches")
     with pytest.raises(ValueError, match="training checkpoint of resnet50-s1s2-multi, not of resnet50-s2-multi"):
         sm.load_model("resnet50-s2-multi", weights=tmp_path / BEST)
