@@ -14,7 +14,7 @@ a CPU (``--quick``) everything runs at toy sizes, to prove the script, not to me
 2. The trainer end to end (``training.train`` with ``store=``), resnet50-s1s2: train images/s of
    each epoch after the first, validation timed apart (``score_loader`` wrapped with a timer),
    against the step rate of the trainer's settings measured in part 1.
-3. Inference with ``models.optimize.predict_on_device`` on in-memory raw arrays (the trained
+3. Inference with ``predict(precision=...)`` on in-memory raw arrays (the trained
    model of part 2, patches of the store), resnet50-s1s2, fp32 (TF32 off), TF32 and bf16;
    agreement of bf16 and TF32 labels with fp32; ``predict`` (batch 32) as today's baseline.
 4. ``map_scene`` windows/s, resnet50-s2 (random weights) on the GPU, stride 128.
@@ -43,7 +43,7 @@ from sen12ms_models.datasets.store import PreparedStore, prepare_store
 from sen12ms_models.labels import decide
 from sen12ms_models.mapping.scene import map_scene
 from sen12ms_models.models._registry import build_model
-from sen12ms_models.models.optimize import INFERENCE_PRECISIONS, predict_on_device
+from sen12ms_models.models.optimize import INFERENCE_PRECISIONS
 from sen12ms_models.training import loop
 from sen12ms_models.training.config import TrainConfig
 from sen12ms_models.training.evaluation import load_for_evaluation
@@ -181,11 +181,13 @@ def inference_part(args: argparse.Namespace, store: PreparedStore, run: Path, de
     rates, labels = {}, {}
     for precision in INFERENCE_PRECISIONS:
 
-        def run_once(precision: str = precision) -> torch.Tensor:
-            return predict_on_device(fast, s1, s2, batch_size=256, precision=precision, transform=transform)
+        def run_once(precision: str = precision) -> np.ndarray:
+            return sm.predict(
+                fast, s1=s1, s2=s2, batch_size=256, precision=precision, transform=transform
+            ).probabilities
 
         rates[precision] = best_rate(run_once, count, 3)
-        labels[precision] = decide(run_once(), "multi").cpu()
+        labels[precision] = torch.from_numpy(decide(run_once(), "multi"))
     rates["predict() batch 32, today"] = best_rate(
         lambda: sm.predict(fast, s1=s1, s2=s2, batch_size=32, transform=transform), count, 1
     )

@@ -29,6 +29,7 @@ from sen12ms_models.inputs.nodata import MIN_VALID
 from sen12ms_models.inputs.prepare import InputOptions, prepare
 from sen12ms_models.labels import DECISION_THRESHOLD, decide, output_probabilities
 from sen12ms_models.models.base import Sen12msClassifier
+from sen12ms_models.models.optimize import inference_precision
 from sen12ms_models.transforms import ArrayLike, Sen12msTransform
 
 PatchInput = ArrayLike | PathLike | Sequence[PathLike]
@@ -119,6 +120,7 @@ def predict(
     s2_bands: Sequence[str] | None = None,
     check_units: bool = True,
     min_valid: float = MIN_VALID,
+    precision: str = "fp32",
 ) -> Prediction:
     """Predict land-cover labels for raw S1 (dB) and/or S2 (DN) patches.
 
@@ -137,6 +139,11 @@ def predict(
       linear, which are refused by default;
     - ``min_valid``: patches with a smaller share of valid (non-fill) pixels are refused; 0
       labels every patch. ``Prediction.valid_fraction`` holds each patch's share.
+
+    On a GPU the raw bands (uint16 DN, float32 dB: half the bytes of standardized input) go to
+    the model's device and are checked and standardized there. ``precision``: ``fp32`` (TF32
+    off: the published scores' arithmetic), ``tf32`` or ``bf16`` (autocast), see
+    ``models.optimize.inference_precision``. Raises ``RuntimeError`` for non-finite outputs.
     """
     spec = model.spec
     if spec is None and (transform is None or class_names is None):
@@ -179,7 +186,7 @@ def predict(
     model.eval()
     chunks, fractions, corrections = [], [], []
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), inference_precision(precision, device):
             starts = range(0, count, batch_size)
             for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
                 part = slice(start, min(start + batch_size, count))
@@ -187,8 +194,8 @@ def predict(
                 s2_part = s2_source.read(part) if s2_source is not None else None
                 batch = prepare(
                     transform,
-                    s1=s1_part.array if s1_part else None,
-                    s2=s2_part.array if s2_part else None,
+                    s1=_on(device, s1_part.array) if s1_part else None,
+                    s2=_on(device, s2_part.array) if s2_part else None,
                     options=options,
                     s1_names=s1_part.names if s1_part else None,
                     s2_names=s2_part.names if s2_part else None,
@@ -214,6 +221,16 @@ def predict(
         valid_fraction=np.concatenate(fractions),
         corrections=tuple(corrections),
     )
+
+
+def _on(device: torch.device, array: Any) -> Any:
+    """A numeric batch as it is, on ``device`` (raw: standardized there); the CPU path and arrays
+    ``prepare`` refuses (wrong dtype) stay as given."""
+    if device.type == "cpu":
+        return array
+    if isinstance(array, np.ndarray) and array.dtype.kind in "iuf":
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device, non_blocking=True)
+    return array.to(device, non_blocking=True) if isinstance(array, torch.Tensor) else array
 
 
 def _check_channels(model: Sen12msClassifier, transform: Sen12msTransform) -> None:
