@@ -9,10 +9,10 @@ import torch
 from safetensors.torch import save
 
 import sen12ms_models as sm
-from sen12ms_models.bands import S2_BANDS
+from sen12ms_models.bands import S2_BANDS, TORCHGEO_SEN12MS_BANDS
 from sen12ms_models.datasets import Sen12msDataset, Sen12msIndex
 from sen12ms_models.hub.timm_config import TIMM_CONFIG_FILE, timm_config, write_timm_config
-from sen12ms_models.interop.torchgeo import TORCHGEO_BANDS, FromTorchGeoSen12ms
+from sen12ms_models.interop.torchgeo import FromTorchGeoSen12ms
 from sen12ms_models.models import DenseNet121_Weights, ResNet50_Weights, densenet121, resnet50
 from sen12ms_models.testing.published import COMMIT, state_digest
 from sen12ms_models.testing.synthetic import write_tree
@@ -81,7 +81,7 @@ def test_torchgeo_sen12ms_samples_become_the_same_input_and_label_as_ours(tmp_pa
 
 def test_torchgeo_band_subsets_are_picked_by_name() -> None:
     with pytest.raises(ValueError, match=r"reads bands \['VV', 'VH'\]"):
-        FromTorchGeoSen12ms("resnet50-s1s2-multi", bands=TORCHGEO_BANDS[2:])
+        FromTorchGeoSen12ms("resnet50-s1s2-multi", bands=TORCHGEO_SEN12MS_BANDS[2:])
     transform = FromTorchGeoSen12ms("resnet50-rgb-multi", bands=("B04", "B03", "B02"))
     image = torch.tensor([3000.0, 2000.0, 1000.0])[:, None, None].expand(3, 4, 4)  # B4, B3, B2
     x = transform({"image": image})["image"]
