@@ -80,7 +80,7 @@ def test_export_loads_through_load_model_with_the_checkpoints_logits(run_dir, da
     _export(run_dir, folder, "--register")
     weights = folder / f"{NAME}.safetensors"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["README.md", "metrics.json", "training.json", "weights_manifest.json", weights.name]
+        ["README.md", "config.json", "metrics.json", "training.json", "weights_manifest.json", weights.name]
     )
     reference = sm.build_model("resnet50", 12)
     assert sorted(load_file(weights)) == sorted(reference.state_dict())  # weights only, build_model's keys
@@ -126,7 +126,7 @@ def test_publish_dry_run_lists_the_upload_and_the_manifest_entry(run_dir, tmp_pa
     manifest = tmp_path / "weights_manifest.json"
     assert main(["publish", str(folder), "--dry-run", "--manifest", str(manifest)]) == 0
     plan = json.loads(capsys.readouterr().out)
-    files = sorted(["README.md", "metrics.json", "training.json", f"{NAME}.safetensors"])
+    files = sorted(["README.md", "config.json", "metrics.json", "training.json", f"{NAME}.safetensors"])
     assert plan["dry_run"] is True and plan["repo_id"] == "someone/r50-s1s2"
     assert [f["path"] for f in plan["files"]] == files
     assert all(f["sha256"] == sha256_hex((folder / f["path"]).read_bytes()) for f in plan["files"])

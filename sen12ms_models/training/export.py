@@ -2,7 +2,8 @@
 
 The folder holds ``<name>.safetensors`` (weights only, the exact state-dict keys of
 ``build_model``), ``README.md`` (the model card), ``metrics.json`` (every test score),
-``training.json`` (how it was trained: config without local paths, split, best epoch) and
+``training.json`` (how it was trained: config without local paths, split, best epoch), for
+ResNet50 timm's ``config.json`` (``hub.timm_config``) and
 ``weights_manifest.json`` with the model's entry: sha256 and size filled, ``source`` retrained,
 ``metrics`` measured on the test split by loading the exported file itself (in fp32 unless
 ``precision`` says otherwise: the recipe had no autocast), ``revision`` null
@@ -27,6 +28,7 @@ from safetensors.torch import save_file
 from sen12ms_models._types import PathLike
 from sen12ms_models.hub.manifest import MANIFEST_FILE, RETRAINED, ManifestEntry, write_manifest_entry
 from sen12ms_models.hub.registry import register_weights
+from sen12ms_models.hub.timm_config import write_timm_config
 from sen12ms_models.hub.verify import sha256_hex
 from sen12ms_models.models._api import UnverifiedWeightsWarning
 from sen12ms_models.models._registry import build_model
@@ -122,6 +124,7 @@ def export_run(
     (folder / "training.json").write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
     (folder / "metrics.json").write_text(json.dumps(scores.to_json(), indent=2) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(model_card(spec, scores, training), encoding="utf-8")
+    write_timm_config(spec, folder)
     manifest = folder / MANIFEST_FILE
     manifest.unlink(missing_ok=True)  # the folder's manifest holds exactly this export's entry
     write_manifest_entry(entry, manifest)
