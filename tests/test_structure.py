@@ -96,3 +96,18 @@ def test_each_band_statistic_is_written_once_in_the_package() -> None:
     for value in ("1226.4215", "741.6254", "-11.76858", "4.3586307"):
         hits = [(p.name, line) for p in sources for line in p.read_text().splitlines() if value in line]
         assert len(hits) == 1, (value, hits)
+
+
+def test_the_module_paths_of_0_1_still_import_with_a_deprecation_warning() -> None:
+    probe = (
+        "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+        "import sen12ms_models.datasets as new\n"
+        "try:\n    import sen12ms_models.io\nexcept DeprecationWarning as w:\n    print('warned:', w)\n"
+        "warnings.simplefilter('ignore')\n"
+        "from sen12ms_models.io import read_patch\n"
+        "from sen12ms_models.weights import get_weights\n"
+        "print(read_patch is new.read_patch, get_weights('resnet50', 's1s2').name)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "warned: sen12ms_models.io moved to sen12ms_models.datasets" in result.stdout
+    assert result.stdout.strip().endswith("True resnet50-s1s2-multi")
