@@ -50,8 +50,11 @@ def best_seconds(argv: list[str], repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="2 runs of each command instead of --repeats")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 2
     python = [sys.executable, "-c", "pass"]
     torch_import = [sys.executable, "-c", "import torch"]
     bare, with_torch = best_seconds(python, args.repeats), best_seconds(torch_import, args.repeats)

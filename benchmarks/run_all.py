@@ -35,6 +35,8 @@ SCRIPTS = (
     ("Scaling with batch size", "scaling.py"),
     ("Training throughput", "train_throughput.py"),
     ("Mapping: memory and scene size", "mapping_memory.py"),
+    ("predict: memory over a folder", "predict_memory.py"),
+    ("Command-line start-up", "cli_startup.py"),
 )
 
 
