@@ -12,7 +12,6 @@ Predictions follow ``labels.decide``, the rule of the published baselines and of
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,11 +24,7 @@ from sen12ms_models.datasets.splits import Split, SplitName, make_split
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.labels import decide, output_probabilities
 from sen12ms_models.models._api import load_model
-from sen12ms_models.models._registry import build_model
 from sen12ms_models.models.base import Sen12msClassifier
-from sen12ms_models.models.spec import get_weights
-from sen12ms_models.training.checkpoint import load_checkpoint
-from sen12ms_models.training.config import TrainConfig
 from sen12ms_models.training.distributed import Process, all_reduce_sum, resolve_device
 from sen12ms_models.training.metrics import MetricCounts, Scores
 from sen12ms_models.training.performance import Performance
@@ -116,22 +111,11 @@ def evaluate(
 
 
 def load_for_evaluation(model: str, weights: PathLike | None = None, device: str = "auto") -> Sen12msClassifier:
-    """The model to score: a training checkpoint (``.pt``, read weights-only), a ``.safetensors``
-    file (through ``load_model``), or with ``weights=None`` the published or registered weights.
-    ``model`` is its name (``resnet50-s1s2-multi``).
+    """The model to score: ``load_model(model, weights=weights)`` on ``device`` (``auto``: this
+    process's GPU if any). ``weights`` is a training checkpoint (``.pt``, read weights-only), a
+    ``.safetensors`` file, or None for the published or registered weights.
     """
-    target = resolve_device(device)
-    spec = get_weights(model)
-    if weights is None or Path(weights).suffix != ".pt":
-        return load_model(spec.name, weights=weights, device=target)
-    state = load_checkpoint(weights)
-    trained = TrainConfig.from_json(state["config"]).name
-    if trained != spec.name:
-        raise ValueError(f"{weights} was trained as {trained}, not {spec.name}")
-    network = build_model(spec.arch, spec.in_chans, spec.num_classes)
-    network.load_state_dict(state["model"])
-    network.spec = spec
-    return network.to(target).eval()
+    return load_model(model, weights=weights, device=resolve_device(device))
 
 
 def evaluate_split(
