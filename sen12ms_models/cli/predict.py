@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sen12ms_models.cli._common import add_device_argument, add_model_arguments, model_from
 from sen12ms_models.inputs.defaults import MIN_VALID
+from sen12ms_models.labels import DECISION_THRESHOLD
 
 
 def band_list(text: str) -> tuple[str, ...]:
@@ -74,7 +75,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument("--weights", type=Path, help="a local .safetensors file instead of the Hub's")
-    parser.add_argument("--threshold", type=float, help="multi-label decision threshold (default 0.5)")
+    parser.add_argument(
+        "--threshold", type=float, help=f"multi-label decision threshold (default {DECISION_THRESHOLD})"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     add_input_arguments(parser, min_valid=True)
     add_device_argument(parser)

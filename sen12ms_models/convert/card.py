@@ -51,7 +51,7 @@ place of jurisdiction for disputes arising from or in connection with this agree
 
 def model_card(spec: WeightsSpec, checkpoint: ToolboxCheckpoint, max_abs_diff: float) -> str:
     """A Hugging Face model card (``README.md``) for converted weights: provenance, licence, citations."""
-    task = "multi-label (sigmoid >= 0.5)" if spec.label_type == "multi" else "single-label (argmax)"
+    task = f"multi-label (sigmoid >= {spec.threshold})" if spec.label_type == "multi" else "single-label (argmax)"
     size = "256x256 only (flattening head)" if spec.arch == "densenet121" else "any size; trained on 256x256"
     toolbox = TOOLBOX_ARCH_NAMES[spec.arch]
     found = f"epoch {checkpoint.epoch}" if checkpoint.epoch is not None else "epoch not recorded"
