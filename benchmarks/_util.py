@@ -1,8 +1,11 @@
 """Shared by the benchmark scripts: timing, loader throughput, peak memory of child processes,
-the machine's description, table printing.
+the machine's description, table printing, and the inputs they measure on (synthetic trees and
+scenes, clear patches, a local Hub).
 
 Benchmarks print ratios against a baseline measured in the same run, because these machines
-are noisy; absolute times mean something only together with the machine they ran on.
+are noisy; absolute times mean something only together with the machine they ran on. They run
+from the repository root (``python benchmarks/NAME.py``) and may import ``tests.support``: this
+module puts the repository on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -15,13 +18,19 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch.utils.data import DataLoader
 
+if TYPE_CHECKING:
+    from sen12ms_models.datasets.sen12ms import Sen12msDataset
+    from sen12ms_models.training.distributed import Performance
+
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = Path(__file__).resolve().parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 #: Source text that defines ``peak_mib()`` in the child scripts ``child_json`` runs. It reads
 #: ``VmHWM`` (the high-water mark of this process image's resident set) from /proc/self/status,
@@ -74,18 +83,22 @@ def commit() -> str:
         return "unknown"
 
 
+def sync() -> None:
+    """Wait for the GPU's queued work (a no-op without CUDA), so a clock read after it is honest."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def best_rate(run: Callable[[], Any], items: int, repeats: int, warmup: int = 1) -> float:
     """Items per second of the fastest of ``repeats`` timed calls of ``run`` (after ``warmup``)."""
     for _ in range(warmup):
         run()
     best = math.inf
     for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        sync()
         start = time.perf_counter()
         run()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        sync()
         best = min(best, time.perf_counter() - start)
     return items / best
 
@@ -97,13 +110,16 @@ def loader_rate(loader: Iterable[Mapping[str, Any]], repeats: int = 1) -> float:
     therefore excluded (a training run pays it once: its loaders keep their workers), while
     each timed pass does include refilling the pipeline at its start, as every epoch pays it.
     So a loader with workers must keep them (``persistent_workers=True``). A batch's size is
-    the length of its first field.
+    the length of its first field. A pass ends when the GPU has done its work too (the copies of
+    a loader that moves batches to the device).
     """
     if isinstance(loader, DataLoader) and loader.num_workers > 0 and not loader.persistent_workers:
         raise ValueError("a loader with workers must keep them (persistent_workers=True) to time steady state")
 
     def one_pass() -> int:
-        return sum(len(next(iter(batch.values()))) for batch in loader)
+        count = sum(len(next(iter(batch.values()))) for batch in loader)
+        sync()
+        return count
 
     count = one_pass()
     best = math.inf
@@ -141,10 +157,10 @@ def save_json(path: Path | None, payload: dict[str, Any]) -> None:
 
 
 def write_tree_parallel(root: Path, patches_per_scene: int, size: int, processes: int) -> None:
-    """``testing.synthetic.write_tree`` of the default 8 scenes, one process per scene (seeded by scene)."""
+    """``synthetic.write_tree`` of the default 8 scenes, one process per scene (seeded by scene)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from sen12ms_models.testing.synthetic import DEFAULT_SCENES, write_tree
+    from sen12ms_models.synthetic import DEFAULT_SCENES, write_tree
 
     with ProcessPoolExecutor(max(1, min(processes, len(DEFAULT_SCENES)))) as pool:
         jobs = [
@@ -153,3 +169,86 @@ def write_tree_parallel(root: Path, patches_per_scene: int, size: int, processes
         ]
         for job in jobs:
             job.result()
+
+
+def write_scene(path: Path, size: int, seed: int = 0, block: int = 256) -> None:
+    """A ``size``^2 13-band uint16 S2 scene: 512-pixel class squares with the synthetic class spectra,
+    noise, and an all-zero (no-data) strip of ``block`` rows along the top edge; tiled, written one
+    block row at a time (never whole in memory)."""
+    import numpy as np
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    from sen12ms_models.synthetic import CLASS_S2_DN
+
+    rng = np.random.default_rng(seed)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=13,
+        dtype="uint16",
+        crs=CRS.from_epsg(32631),
+        transform=from_origin(600000, 5300000, 10, 10),
+        tiled=True,
+        blockxsize=block,
+        blockysize=block,
+    ) as scene:
+        for top in range(0, size, block):
+            rows = np.arange(top, top + block)[:, None] // 512
+            classes = (rows * 7 + np.arange(size)[None, :] // 512 * 3) % 10
+            noise = rng.normal(1.0, 0.05, (13, block, size))
+            dn = np.clip(CLASS_S2_DN[classes].transpose(2, 0, 1) * noise, 1, 65534).astype(np.uint16)
+            if top == 0:
+                dn[:] = 0
+            scene.write(dn, window=Window(0, top, size, block))
+
+
+class Stepper:
+    """The trainer's step (``training.loop.train_step``) on a seeded s1s2 model of ``arch``, under
+    ``performance``, with the trainer's optimizer (Adam, ``TrainConfig``'s lr and weight decay)
+    and multi-label loss; ``fused`` Adam and ``torch.compile(mode=compile_mode)`` on request."""
+
+    def __init__(
+        self,
+        arch: str,
+        performance: Performance,
+        data: Sen12msDataset,
+        *,
+        fused: bool = False,
+        compile_mode: str | None = None,
+        in_chans: int = 12,
+    ) -> None:
+        from torch import nn
+
+        from sen12ms_models.models.api import build_model
+
+        self.arch, self.performance, self.data, self.fused, self.in_chans = arch, performance, data, fused, in_chans
+        self.model = build_model(arch, in_chans).to(performance.device).to(memory_format=performance.memory_format)
+        self.model.train()
+        compiled = torch.compile(self.model, mode=compile_mode) if compile_mode else self.model
+        self.stepped = cast(torch.nn.Module, compiled)
+        self.criterion = nn.BCEWithLogitsLoss()
+        self.reset(0)
+
+    def reset(self, seed: int) -> None:
+        """The seeded initial weights (copied in place: compiled graphs stay valid) and a fresh Adam."""
+        from sen12ms_models.models.api import build_model
+        from sen12ms_models.training.config import TrainConfig
+
+        torch.manual_seed(seed)
+        self.model.load_state_dict(build_model(self.arch, self.in_chans).state_dict())
+        recipe = TrainConfig(Path(), Path())  # the paper's defaults
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, fused=self.fused or None
+        )
+
+    def __call__(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """One step on ``batch`` (raw bands, standardized on the device); the loss, not read back."""
+        from sen12ms_models.training.loop import train_step
+
+        return train_step(self.stepped, self.optimizer, self.criterion, self.data, dict(batch), self.performance)

@@ -7,7 +7,7 @@ returns the stacked bands and the dense LC mask; ours returns the modality's raw
 scene label (computed from the LC patch), standardization happening later on the device. The
 baseline of the ratio is torchgeo with the same number of workers. Rates are steady-state, as
 ``_util.loader_rate`` defines them: after one untimed pass (worker start-up and page cache),
-the best of the timed passes. Needs the ``bench`` extra.
+the best of the timed passes. Needs torchgeo (the ``torchgeo`` extra).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 from _util import loader_rate, machine, print_table, save_json
 from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
-from sen12ms_models.datasets import Sen12msIndex
 from sen12ms_models.datasets.sen12ms import Sen12msDataset
-from sen12ms_models.testing.synthetic import write_tree
+from sen12ms_models.datasets.tree import Sen12msIndex
+from sen12ms_models.synthetic import write_tree
 
 
 def torchgeo_dataset(root: Path, names: list[str]) -> Dataset:

@@ -30,18 +30,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _util import best_rate, loader_rate, machine, print_table, save_json, write_tree_parallel
-from torch import nn
+from _util import Stepper, best_rate, loader_rate, machine, print_table, save_json, write_tree_parallel
 
-from sen12ms_models.datasets import Sen12msIndex, read_patch
-from sen12ms_models.datasets.loader import StoreDataset, StoreLoader
 from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
-from sen12ms_models.datasets.store import prepare_store
-from sen12ms_models.models._registry import build_model
-from sen12ms_models.testing.synthetic import DEFAULT_SCENES
-from sen12ms_models.training.loop import train_step
-from sen12ms_models.training.performance import Performance, configure_backends
-from sen12ms_models.training.sampling import ResumableSampler
+from sen12ms_models.datasets.store import StoreDataset, StoreLoader, prepare_store
+from sen12ms_models.datasets.tree import Sen12msIndex
+from sen12ms_models.inputs.files import read_patch
+from sen12ms_models.synthetic import DEFAULT_SCENES
+from sen12ms_models.training.distributed import Performance, configure_backends
+from sen12ms_models.training.loop import ResumableSampler
 
 GB = 1e9
 
@@ -68,31 +65,6 @@ def host_to_device_bandwidth(megabytes: int = 512) -> float:
     host = torch.ones(megabytes * 2**20, dtype=torch.uint8).pin_memory()
     device = torch.empty_like(host, device="cuda")
     return best_rate(lambda: device.copy_(host, non_blocking=True), host.nbytes, 5) / GB
-
-
-def step_rate(data: Sen12msDataset, batch: dict, performance: Performance, steps: int) -> float:
-    """Images/s of ``train_step`` (the trainer's optimizer and loss) on one batch, resnet50-s1s2."""
-    torch.manual_seed(0)
-    model = build_model("resnet50", 12).to(performance.device, memory_format=performance.memory_format).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
-    criterion = nn.BCEWithLogitsLoss()
-    return best_rate(
-        lambda: train_step(model, optimizer, criterion, data, batch, performance), len(batch["target"]), steps
-    )
-
-
-def device_rate(loader: StoreLoader) -> float:
-    """Patches/s of a pass over ``loader`` copying each batch to the GPU (synchronized at the end)."""
-
-    def one_pass() -> int:
-        count = sum(len(batch["index"]) for batch in loader)
-        torch.cuda.synchronize()
-        return count
-
-    one_pass()
-    start = time.perf_counter()
-    count = one_pass()
-    return count / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -143,12 +115,12 @@ def main() -> None:
         store_loader = StoreLoader(packed, sampler, batch_size, args.threads, device, device_copy=False)
         figures["store_loader_patches_per_s"] = loader_rate(store_loader, passes)
         if cuda:  # the trainer's loader: also copies each batch to the GPU, on a side stream
-            figures["store_loader_to_device_patches_per_s"] = device_rate(
-                StoreLoader(packed, sampler, batch_size, args.threads, device)
+            figures["store_loader_to_device_patches_per_s"] = loader_rate(
+                StoreLoader(packed, sampler, batch_size, args.threads, device), passes
             )
         batch = next(iter(StoreLoader(packed, sampler, batch_size, args.threads, device)))
-        performance = Performance.choose(device)
-        figures["step_images_per_s"] = step_rate(packed, batch, performance, steps)
+        stepper = Stepper("resnet50", Performance.choose(device), packed)  # the trainer's auto settings
+        figures["step_images_per_s"] = best_rate(lambda: stepper(batch), len(batch["target"]), steps)
 
     per_patch = store.bytes_per_patch
     step = figures["step_images_per_s"]

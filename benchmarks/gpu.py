@@ -7,48 +7,48 @@ a CPU (``--quick``) everything runs at toy sizes, to prove the script, not to me
 
 1. Training step at ``--batch-size`` (64), resnet50-s1s2 and densenet121-s1s2, on one batch
    from the store: fp32 NCHW (torch's default TF32 flags), bf16 + channels-last (the trainer's
-   auto), + fused Adam, + ``torch.compile(mode="reduce-overhead")`` (CUDA graphs). Then loss
-   curves: ``--curve-steps`` steps on the store's batches for fp32 (seeds 0 and 1) and for the
-   fastest variant (seed 0); the fastest is within noise when it differs from fp32 seed 0 by no
-   more than fp32 seed 1 does (mean absolute loss difference).
-2. The trainer end to end (``training.train`` with ``store=``), resnet50-s1s2: train images/s of
-   each epoch after the first, validation timed apart (``score_loader`` wrapped with a timer),
-   against the step rate of the trainer's settings measured in part 1.
-3. Inference with ``predict(precision=...)`` on in-memory raw arrays (the trained
-   model of part 2, patches of the store), resnet50-s1s2, fp32 (TF32 off), TF32 and bf16;
-   agreement of bf16 and TF32 labels with fp32; ``predict`` (batch 32) as today's baseline.
-4. ``map_scene`` windows/s, resnet50-s2 (random weights) on the GPU, stride 128.
+   auto), + fused Adam, + ``torch.compile(mode="reduce-overhead")`` (CUDA graphs); each against
+   fp32. Then loss curves: ``--curve-steps`` steps on the store's batches for fp32 (seeds 0 and 1)
+   and for the fastest variant (seed 0); the fastest is within noise when it differs from fp32
+   seed 0 by no more than fp32 seed 1 does (mean absolute loss difference).
+2. The trainer end to end (``training.loop.train`` with ``store=``), resnet50-s1s2: train images/s
+   of each epoch, validation timed apart (``score_models`` wrapped with a timer), against the
+   step rate of the trainer's settings measured in part 1.
+3. Inference with ``predict(precision=...)`` on in-memory raw arrays (the trained model of part 2,
+   ``load_model(weights=RUN/best.pt)``, patches of the store), resnet50-s1s2, fp32 (TF32 off),
+   TF32 and bf16 at batch 256, against ``predict`` at its default batch 32 in fp32; agreement of
+   the bf16 and TF32 label sets with fp32's.
+4. ``map_scene`` windows/s, resnet50-s2 (random weights), stride 128, against ``predict`` on
+   windows of the same scene already in memory (the cost of reading and writing the scene).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 import time
+import warnings
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import rasterio
 import torch
-from _util import best_rate, machine, print_table, save_json
-from mapping_memory import write_scene
-from torch import nn
+from _util import Stepper, best_rate, machine, print_table, save_json, sync, write_scene
+from rasterio.windows import Window
 
 import sen12ms_models as sm
-from sen12ms_models.bands import S2_SURFACE_BANDS
-from sen12ms_models.datasets import Sen12msIndex
-from sen12ms_models.datasets.loader import StoreDataset, StoreLoader
-from sen12ms_models.datasets.store import PreparedStore, prepare_store
+from sen12ms_models.datasets.store import PreparedStore, StoreDataset, StoreLoader, prepare_store
+from sen12ms_models.datasets.tree import Sen12msIndex
+from sen12ms_models.errors import InputLevelWarning
 from sen12ms_models.labels import decide
-from sen12ms_models.mapping.scene import map_scene
-from sen12ms_models.models._registry import build_model
-from sen12ms_models.models.optimize import INFERENCE_PRECISIONS
+from sen12ms_models.models.api import INFERENCE_PRECISIONS
 from sen12ms_models.training import loop
 from sen12ms_models.training.config import TrainConfig
-from sen12ms_models.training.evaluation import load_for_evaluation
-from sen12ms_models.training.performance import Performance, configure_backends
-from sen12ms_models.training.sampling import ShardSampler
+from sen12ms_models.training.distributed import Performance, configure_backends
+from sen12ms_models.training.evaluation import ShardSampler
 
 #: (name, bf16, channels-last, fused Adam, compile mode)
 VARIANTS = (
@@ -59,45 +59,19 @@ VARIANTS = (
 )
 
 
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-class Stepper:
-    """``train_step`` under ``variant`` on a model (compiled once) whose weights and optimizer ``reset`` renews."""
-
-    def __init__(self, arch: str, variant: tuple, data: StoreDataset, device: torch.device) -> None:
-        _, bf16, channels_last, self.fused, mode = variant
-        self.arch, self.data, self.performance = arch, data, Performance(device, bf16, channels_last)
-        self.model = build_model(arch, 12).to(device, memory_format=self.performance.memory_format).train()
-        self.stepped = torch.compile(self.model, mode=mode) if mode else self.model
-        self.criterion = nn.BCEWithLogitsLoss()
-        self.reset(0)
-
-    def reset(self, seed: int) -> None:
-        """The seeded initial weights (copied in place: compiled graphs stay valid) and a fresh Adam."""
-        torch.manual_seed(seed)
-        self.model.load_state_dict(build_model(self.arch, 12).state_dict())
-        params = self.model.parameters()
-        self.optimizer = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-5, fused=self.fused or None)
-
-    def __call__(self, batch: dict) -> torch.Tensor:
-        return loop.train_step(self.stepped, self.optimizer, self.criterion, self.data, batch, self.performance)
-
-
 def step_rates(args: argparse.Namespace, data: StoreDataset, batch: dict, variants: list[tuple]) -> dict:
     """Images/s of each variant and architecture on ``batch``; the resnet50 steppers are kept in ``args``."""
     rates: dict[str, dict[str, float]] = {}
     for arch in ("resnet50", "densenet121"):
         rates[arch] = {}
-        for variant in variants:
-            stepper = Stepper(arch, variant, data, args.device)
-            warmup = 3 if variant[4] else 1
-            rates[arch][variant[0]] = best_rate(lambda s=stepper: s(batch), args.batch_size, args.steps, warmup)
-            print(f"  step {arch} {variant[0]}: {rates[arch][variant[0]]:.4g} images/s", flush=True)
+        for name, bf16, channels_last, fused, mode in variants:
+            performance = Performance(args.device, bf16, channels_last)
+            stepper = Stepper(arch, performance, data, fused=fused, compile_mode=mode)
+            warmup = 3 if mode else 1
+            rates[arch][name] = best_rate(partial(stepper, batch), args.batch_size, args.steps, warmup)
+            print(f"  step {arch} {name}: {rates[arch][name]:.4g} images/s", flush=True)
             if arch == "resnet50":
-                args.steppers[variant[0]] = stepper
+                args.steppers[name] = stepper
     return rates
 
 
@@ -133,24 +107,34 @@ def print_steps(args: argparse.Namespace, rates: dict) -> None:
 
 
 def end_to_end_part(args: argparse.Namespace, store: PreparedStore, folder: Path, step_rate: float) -> dict:
+    """``train`` on the store for ``args.epochs``; each epoch's train rate against ``step_rate``."""
     validation: list[float] = []
-    score_loader = loop.score_loader
+    score_models = loop.score_models
 
-    def timed(*a, **k):  # type: ignore[no-untyped-def]
+    def timed(*a: Any, **k: Any) -> Any:
         sync()
         started = time.perf_counter()
-        scores = score_loader(*a, **k)
+        scores = score_models(*a, **k)
         sync()
         validation.append(time.perf_counter() - started)
         return scores
 
-    loop.score_loader = timed  # type: ignore[assignment]
+    run = folder / "run"
+    loop.score_models = timed
     try:
-        config = TrainConfig(args.tree, folder / "run", epochs=args.epochs, batch_size=args.batch_size)
-        loop.train(dataclasses.replace(config, store=store.path, workers=args.threads, progress=False))
+        config = TrainConfig(
+            args.tree,
+            run,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            store=store.path,
+            workers=args.threads,
+            progress=False,
+        )
+        loop.train(config)
     finally:
-        loop.score_loader = score_loader  # type: ignore[assignment]
-    records = [json.loads(line) for line in (folder / "run" / "metrics.jsonl").read_text().splitlines()]
+        loop.score_models = score_models
+    records = [json.loads(line) for line in (run / loop.METRICS_LOG).read_text().splitlines()]
     rows = []
     for record, seconds in zip(records, validation, strict=True):
         train_seconds = record["seconds"] - seconds
@@ -168,48 +152,69 @@ def end_to_end_part(args: argparse.Namespace, store: PreparedStore, folder: Path
             dict(zip(("epoch", "steps", "train_s", "rate", "of_step", "validation_s"), r, strict=True)) for r in rows
         ],
         "of_step_after_first": sum(r[4] for r in later) / len(later),
-        "run": str(folder / "run"),
+        "run": str(run),
     }
 
 
-def inference_part(args: argparse.Namespace, store: PreparedStore, run: Path, device: torch.device) -> dict:
-    model = load_for_evaluation("resnet50-s1s2-multi", run / "best.pt", str(device))
+def inference_part(args: argparse.Namespace, store: PreparedStore, run: Path) -> dict:
+    """``predict`` on the store's patches in each precision (batch 256) against fp32 at batch 32."""
+    model = sm.load_model("resnet50-s1s2-multi", weights=run / "best.pt", device=args.device)
     fast = sm.optimize_for_inference(model)
     count = min(len(store.patches), args.predict_patches)
     s1, s2 = np.array(store.s1[:count]), np.array(store.s2[:count])
-    transform = model.spec.transforms.with_s2_bands(S2_SURFACE_BANDS)  # type: ignore[union-attr]
-    rates, labels = {}, {}
+    options = sm.InputOptions(s2_bands=store.s2_bands)  # the store keeps the 10 surface bands of L1C
+
+    def run_once(precision: str, batch_size: int = 256) -> np.ndarray:
+        with warnings.catch_warnings():  # bands without B10 read as Level-2A; these are L1C's
+            warnings.simplefilter("ignore", InputLevelWarning)
+            prediction = sm.predict(fast, s1=s1, s2=s2, options=options, batch_size=batch_size, precision=precision)
+        return prediction.probabilities
+
+    baseline = "predict() batch 32, fp32"
+    rates = {baseline: best_rate(lambda: run_once("fp32", 32), count, 1)}
+    labels = {}
     for precision in INFERENCE_PRECISIONS:
-
-        def run_once(precision: str = precision) -> np.ndarray:
-            return sm.predict(
-                fast, s1=s1, s2=s2, batch_size=256, precision=precision, transform=transform
-            ).probabilities
-
-        rates[precision] = best_rate(run_once, count, 3)
-        labels[precision] = torch.from_numpy(decide(run_once(), "multi"))
-    rates["predict() batch 32, today"] = best_rate(
-        lambda: sm.predict(fast, s1=s1, s2=s2, batch_size=32, transform=transform), count, 1
-    )
-    agreement = {p: float((labels[p] == labels["fp32"]).all(1).float().mean()) for p in ("tf32", "bf16")}
+        rates[precision] = best_rate(partial(run_once, precision), count, 3)
+        labels[precision] = decide(run_once(precision), "multi")
+    agreement = {p: float((labels[p] == labels["fp32"]).all(1).mean()) for p in ("tf32", "bf16")}
     print_table(
-        f"Inference, resnet50-s1s2 (trained in part 2), {count} in-memory patches, batch 256, {device} (patches/s)",
-        ("path", "patches/s", "label sets equal to fp32"),
-        [(name, rate, f"{100 * agreement[name]:.2f}%" if name in agreement else "") for name, rate in rates.items()],
+        f"Inference, resnet50-s1s2 (trained in part 2), {count} in-memory patches, batch 256, {args.device} "
+        "(patches/s)",
+        ("path", "patches/s", f"vs {baseline}", "label sets equal to fp32"),
+        [
+            (name, rate, rate / rates[baseline], f"{100 * agreement[name]:.2f}%" if name in agreement else "")
+            for name, rate in rates.items()
+        ],
     )
     return {"rates": rates, "agreement_with_fp32": agreement, "patches": count}
 
 
-def mapping_part(args: argparse.Namespace, folder: Path, device: torch.device) -> dict:
+def mapping_part(args: argparse.Namespace, folder: Path) -> dict:
+    """``map_scene`` at stride 128 against ``predict`` on windows of the scene already in memory."""
     scene, out = folder / "scene.tif", folder / "probabilities.tif"
     write_scene(scene, args.scene_size)
     torch.manual_seed(0)
-    model = sm.optimize_for_inference(sm.load_model("resnet50", "s2", pretrained=False, device=device))
-    map_scene(model, s2=scene, out=out, stride=256, batch_size=args.batch_size, progress=False)  # warm-up
-    result = map_scene(model, s2=scene, out=out, stride=128, batch_size=args.batch_size, progress=False)
-    rate = result.windows / result.seconds
-    print(f"map_scene, resnet50-s2, {args.scene_size}^2 scene, stride 128: {result.windows} windows, {rate:.4g}/s\n")
-    return {"windows": result.windows, "seconds": result.seconds, "windows_per_s": rate}
+    model = sm.optimize_for_inference(sm.load_model("resnet50", "s2", pretrained=False, device=args.device))
+    with rasterio.open(scene) as source:  # windows below the scene's no-data strip
+        size = args.scene_size // 256 - 1
+        windows = np.stack(
+            [source.read(window=Window(256 * (i % size), 256 * (1 + i // size), 256, 256)) for i in range(size * size)]
+        )
+    in_memory = best_rate(lambda: sm.predict(model, s2=windows, batch_size=args.batch_size), len(windows), 3)
+    sm.map_scene(model, s2=scene, out=out, stride=256, batch_size=args.batch_size, progress=False)  # warm-up
+    result = sm.map_scene(model, s2=scene, out=out, stride=128, batch_size=args.batch_size, progress=False)
+    rate = result.windows_per_second
+    print(
+        f"map_scene, resnet50-s2, {args.scene_size}^2 scene, stride 128: {result.windows} windows, {rate:.4g}/s; "
+        f"predict on {len(windows)} windows in memory {in_memory:.4g}/s: map_scene at {rate / in_memory:.2f} of it\n"
+    )
+    return {
+        "windows": result.windows,
+        "seconds": result.seconds,
+        "windows_per_s": rate,
+        "predict_in_memory_per_s": in_memory,
+        "of_in_memory": rate / in_memory,
+    }
 
 
 def main() -> None:
@@ -248,9 +253,9 @@ def main() -> None:
         trainer = rates["resnet50"][plain[1 if cuda else 0][0]]  # the trainer's auto: bf16 + CL on CUDA, fp32 on CPU
         figures["end_to_end"] = end_to_end_part(args, store, folder, trainer)
         save_json(args.json, figures)
-        figures["inference"] = inference_part(args, store, Path(figures["end_to_end"]["run"]), device)
+        figures["inference"] = inference_part(args, store, Path(figures["end_to_end"]["run"]))
         save_json(args.json, figures)
-        figures["map_scene"] = mapping_part(args, folder, device)
+        figures["map_scene"] = mapping_part(args, folder)
         save_json(args.json, figures)
         if compiled:
             for arch, more in step_rates(args, data, batches[0], compiled).items():

@@ -16,4 +16,5 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch, rasterio; print('torch', torch.__version__, 'rasterio', rasterio.__version__, 'cuda', torch.cuda.is_available())" || exit 4
+python3 -m sen12ms_models --version || exit 5   # the package and its command line load from this checkout
 timeout 480 python3 benchmarks/run_all.py --gpu --json "$out/gpu.json" 2>&1 | tee "$out/gpu.log"

@@ -6,6 +6,8 @@ Baseline: an fp32 NCHW eager model fed by a per-band Python normalization loop, 
 toolbox did it. Ours: ``predict`` on ``optimize_for_inference(load_model(...))`` (BatchNorm
 folded, channels-last). Both see the same raw uint16/float32 patches, 256x256, s1s2. The limit:
 model FLOPs x patches/s over the fp32 GEMM rate torch reaches on the same device, measured here.
+The patches are clear, real-looking ones (``tests.support.patches.clear_patches``), so ``predict``
+runs its whole input check (units, fill, clouds) as it does on real data.
 Everything runs in fp32 on one device: the GPU when there is one (then the model and the GEMM
 operands live there; the input is prepared on the host and copied, as ``predict`` does), else
 the CPU. There is no bf16 or torch.compile variant here (``predict`` runs the model in fp32).
@@ -25,7 +27,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import sen12ms_models as sm
 from sen12ms_models.bands import BAND_MEAN, BAND_STD, S1_BANDS, S2_BANDS
-from sen12ms_models.models._registry import ARCHITECTURES
+from sen12ms_models.weights import ARCHITECTURES
+from tests.support.patches import clear_patches
 
 
 def toolbox_style_preprocess(s1: np.ndarray, s2: np.ndarray, bands: tuple[str, ...]) -> torch.Tensor:
@@ -62,17 +65,15 @@ def measure(
     baseline: torch.nn.Module,
     fast: sm.Sen12msClassifier,
     batch: int,
-    rng: np.random.Generator,
     device: str,
     repeats: int,
 ) -> tuple[float, float]:
-    """Patches/s of the baseline and of ``predict`` on the same random raw batch."""
-    s1 = rng.normal(-12, 4, (batch, 2, 256, 256)).astype(np.float32)
-    s2 = rng.integers(0, 5000, (batch, 13, 256, 256)).astype(np.uint16)
+    """Patches/s of the baseline and of ``predict`` on the same raw batch."""
+    s1, s2 = clear_patches(batch, 256, seed=batch)
 
     def run_baseline() -> None:
         with torch.no_grad():
-            torch.sigmoid(baseline(toolbox_style_preprocess(s1, s2, fast.spec.bands).to(device)))
+            torch.sigmoid(baseline(toolbox_style_preprocess(s1, s2, fast.spec.transforms.bands).to(device)))
 
     base = best_rate(run_baseline, batch, repeats)
     ours = best_rate(lambda: sm.predict(fast, s1=s1, s2=s2, batch_size=batch), batch, repeats)
@@ -87,7 +88,6 @@ def main() -> None:
     batches = (1, 8, 32) if args.quick else (1, 8, 32, 64)
     repeats = 1 if args.quick else 3
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    rng = np.random.default_rng(0)
     gemm = gemm_flops_per_second(device)
     print(f"machine: {machine()}\nfp32 GEMM rate on {device}: {gemm / 1e9:.1f} GFLOP/s\n")
     rows, records = [], []
@@ -99,7 +99,7 @@ def main() -> None:
         fast = sm.optimize_for_inference(model)
         flops = model_flops(baseline, 12)
         for batch in batches:
-            base, ours = measure(baseline, fast, batch, rng, device, repeats)
+            base, ours = measure(baseline, fast, batch, device, repeats)
             limit = ours * flops / gemm
             rows.append((arch, batch, base, ours, ours / base, f"{100 * limit:.0f}%"))
             records.append({"arch": arch, "batch": batch, "baseline": base, "predict": ours, "of_gemm_limit": limit})

@@ -4,7 +4,7 @@
 
 Scenes of 1024^2 (the baseline) up to 4096^2 (``--quick``) or 8192^2 pixels, 13-band uint16
 S2 with class spectra, are written as tiled GeoTIFFs one block row at a time (never whole in
-memory). Each is mapped in a fresh (exec'd) process (resnet50-rgb with random weights, stride
+memory; ``_util.write_scene``). Each is mapped in a fresh (exec'd) process (resnet50-rgb with random weights, stride
 256, after one warm-up batch), which reports its own peak RSS: ``VmHWM`` from /proc/self/status,
 since on Linux ``ru_maxrss`` carries the parent's peak over through exec (see
 ``_util.PEAK_MIB_SOURCE``). Printed: peak RSS and its ratio to the baseline (target <= 1.2),
@@ -18,21 +18,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import rasterio
-from _util import child_json, loglog_slope, machine, print_table, save_json
-from rasterio.crs import CRS
-from rasterio.transform import from_origin
-from rasterio.windows import Window
+from _util import child_json, loglog_slope, machine, print_table, save_json, write_scene
 
-from sen12ms_models.testing.synthetic import CLASS_S2_DN
-
-BLOCK = 256
 CHILD = """
 import json, sys
 import torch
 import sen12ms_models as sm
-from sen12ms_models.mapping.scene import map_scene
 
 scene, out, stride, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 torch.manual_seed(0)
@@ -40,38 +31,10 @@ model = sm.optimize_for_inference(sm.load_model("resnet50", "rgb", pretrained=Fa
 with torch.inference_mode():  # warm-up: one-time set-up stays out of the timing, in the RSS before
     model(torch.zeros(batch, 3, 256, 256).contiguous(memory_format=torch.channels_last))
 before = peak_mib()
-result = map_scene(model, s2=scene, out=out, stride=stride, batch_size=batch, progress=False)
+result = sm.map_scene(model, s2=scene, out=out, stride=stride, batch_size=batch, progress=False)
 print(json.dumps({"seconds": result.seconds, "windows": result.windows, "skipped": result.skipped,
                   "peak_mib": peak_mib(), "model_mib": before}))
 """
-
-
-def write_scene(path: Path, size: int, seed: int = 0) -> None:
-    """A ``size``^2 13-band uint16 scene: 512-pixel class squares with class spectra, noise, and
-    an all-zero (no-data) strip of 256 rows along the top edge; written block row by block row."""
-    rng = np.random.default_rng(seed)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=size,
-        height=size,
-        count=13,
-        dtype="uint16",
-        crs=CRS.from_epsg(32631),
-        transform=from_origin(600000, 5300000, 10, 10),
-        tiled=True,
-        blockxsize=BLOCK,
-        blockysize=BLOCK,
-    ) as scene:
-        for top in range(0, size, BLOCK):
-            rows = np.arange(top, top + BLOCK)[:, None] // 512
-            classes = (rows * 7 + np.arange(size)[None, :] // 512 * 3) % 10
-            dn = np.clip(CLASS_S2_DN[classes].transpose(2, 0, 1) * rng.normal(1.0, 0.05, (13, BLOCK, size)), 1, 65535)
-            dn = dn.astype(np.uint16)
-            if top == 0:
-                dn[:] = 0
-            scene.write(dn, window=Window(0, top, size, BLOCK))
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from _util import child_json, machine, print_table, save_json
 
-from sen12ms_models.datasets import PatchId
-from sen12ms_models.testing.synthetic import draw_class_rows, write_triplet
+from sen12ms_models.inputs.files import PatchId
+from sen12ms_models.synthetic import draw_class_rows, write_triplet
 
 CHILD = """
 import json, sys, time

@@ -112,6 +112,7 @@ def run_gpu(quick: bool, output: Path | None) -> int:
             command = [sys.executable, str(REPO / "benchmarks" / script), "--tree", str(tree), "--json", str(out)]
             command += small if quick else full
             print(f"== {' '.join(command[1:])}", flush=True)
+            code: int | str
             try:
                 result = subprocess.run(
                     command, capture_output=True, text=True, cwd=REPO, timeout=None if quick else seconds

@@ -4,7 +4,8 @@
 
 Each batch size runs in a fresh (exec'd) process, so its peak RSS (VmHWM, see
 ``_util.PEAK_MIB_SOURCE``) is its own; the baseline is batch 1. The time is the fastest of a few
-``predict`` calls after one warm-up (``_util.best_rate``). A time slope near 1 means constant
+``predict`` calls after one warm-up (``_util.best_rate``) on clear, real-looking patches
+(``tests.support.patches``), which pass the input checks as real data does. A time slope near 1 means constant
 per-patch cost; the memory slope says how the growth of the peak during ``predict`` (mostly
 activations) scales. (For mapping, scene size against time and memory:
 benchmarks/mapping_memory.py.)
@@ -19,15 +20,13 @@ from _util import BENCHMARKS, child_json, loglog_slope, machine, print_table, sa
 
 CHILD = """
 import json, sys
-import numpy as np
 import sen12ms_models as sm
 batch, repeats = int(sys.argv[1]), int(sys.argv[2])
 sys.path.insert(0, sys.argv[3])
 from _util import best_rate
+from tests.support.patches import clear_patches
 model = sm.optimize_for_inference(sm.load_model("resnet50", "s1s2", pretrained=False))
-rng = np.random.default_rng(0)
-s1 = rng.normal(-12, 4, (batch, 2, 256, 256)).astype(np.float32)
-s2 = rng.integers(0, 5000, (batch, 13, 256, 256)).astype(np.uint16)
+s1, s2 = clear_patches(batch, 256)
 before = peak_mib()
 rate = best_rate(lambda: sm.predict(model, s1=s1, s2=s2, batch_size=batch), batch, repeats, warmup=1)
 peak = peak_mib()

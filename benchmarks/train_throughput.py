@@ -23,26 +23,19 @@ The optimizer is the trainer's: Adam with ``TrainConfig``'s default lr and weigh
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _util import best_rate, loader_rate, machine, print_table, save_json
-from torch import nn
+from _util import Stepper, best_rate, loader_rate, machine, print_table, save_json
 
-from sen12ms_models.datasets import Sen12msIndex
 from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
-from sen12ms_models.models._registry import build_model
-from sen12ms_models.testing.synthetic import DEFAULT_SCENES, write_tree
-from sen12ms_models.training.config import TrainConfig
-from sen12ms_models.training.loop import train_step
-from sen12ms_models.training.performance import Performance
-from sen12ms_models.training.sampling import ShardSampler
-
-DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+from sen12ms_models.datasets.tree import Sen12msIndex
+from sen12ms_models.synthetic import DEFAULT_SCENES, write_tree
+from sen12ms_models.training.distributed import Performance
+from sen12ms_models.training.evaluation import ShardSampler
 
 
 def synthetic_dataset(folder: Path, patches: int) -> Sen12msDataset:
@@ -53,18 +46,11 @@ def synthetic_dataset(folder: Path, patches: int) -> Sen12msDataset:
     return Sen12msDataset(index, index.patches[:patches], "s1s2", "multi")
 
 
-def fresh_model(device: torch.device, memory_format: torch.memory_format) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """The paper's model and the trainer's optimizer (``TrainConfig``'s defaults), seeded, in training mode."""
-    torch.manual_seed(0)
-    model = build_model("resnet50", 12).to(device, memory_format=memory_format).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=DEFAULTS["lr"], weight_decay=DEFAULTS["weight_decay"])
-    return model, optimizer
-
-
 def plain_step(dataset: Sen12msDataset, batch: dict, device: torch.device) -> Callable[[], None]:
-    """The straightforward loop's step: host standardization, fp32, NCHW, ``loss.item()``."""
-    model, optimizer = fresh_model(device, torch.contiguous_format)
-    criterion = nn.BCEWithLogitsLoss()
+    """The straightforward loop's step: host standardization, fp32, NCHW, ``loss.item()``; the same
+    seeded model, optimizer and loss as the trainer's step."""
+    stepper = Stepper("resnet50", Performance(device, False, False), dataset)
+    model, optimizer, criterion = stepper.model, stepper.optimizer, stepper.criterion
 
     def step() -> None:
         x = dataset.transform(s1=batch["s1"], s2=batch["s2"]).to(device)
@@ -77,12 +63,9 @@ def plain_step(dataset: Sen12msDataset, batch: dict, device: torch.device) -> Ca
     return step
 
 
-def our_step(dataset: Sen12msDataset, batch: dict, performance: Performance, compile: bool) -> Callable[[], None]:
-    """The trainer's step (``train_step``) under ``performance``."""
-    model, optimizer = fresh_model(performance.device, performance.memory_format)
-    stepped = torch.compile(model) if compile else model
-    criterion = nn.BCEWithLogitsLoss()
-    return lambda: train_step(stepped, optimizer, criterion, dataset, batch, performance)
+def ours(stepper: Stepper, batch: dict) -> Callable[[], object]:
+    """The trainer's step (``train_step``) on ``batch``."""
+    return lambda: stepper(batch)
 
 
 def main() -> None:
@@ -102,15 +85,16 @@ def main() -> None:
         dataset = synthetic_dataset(Path(folder), max(4 * batch_size, 48))
         batch = next(iter(make_loader(dataset, ShardSampler(len(dataset)), batch_size, 0, device)))
         auto = Performance.choose(device)
-        variants: list[tuple[str, Performance, Callable[[], None]]] = [
+        variants: list[tuple[str, Performance, Callable[[], object]]] = [
             ("plain fp32 NCHW", Performance(device, False, False), plain_step(dataset, batch, device)),
-            ("ours (auto)", auto, our_step(dataset, batch, auto, compile=False)),
+            ("ours (auto)", auto, ours(Stepper("resnet50", auto, dataset), batch)),
         ]
         if not auto.bf16:
             forced = Performance.choose(device, "bf16")
-            variants.append(("ours (bf16)", forced, our_step(dataset, batch, forced, compile=False)))
+            variants.append(("ours (bf16)", forced, ours(Stepper("resnet50", forced, dataset), batch)))
         if args.compile:
-            variants.append(("ours (auto, compile)", auto, our_step(dataset, batch, auto, compile=True)))
+            compiled = Stepper("resnet50", auto, dataset, compile_mode="default")
+            variants.append(("ours (auto, compile)", auto, ours(compiled, batch)))
         rates = {}
         for name, _, step in variants:
             rates[name] = best_rate(step, batch_size, steps)

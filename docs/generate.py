@@ -3,7 +3,7 @@
     python docs/generate.py          # rewrite README.md's model table and docs/cli.md
     python docs/generate.py --check  # exit 1 if either is out of date (the test suite runs this)
 
-The model table comes from the model specs (code facts + weights_manifest.json); the CLI reference
+The model table comes from the weights (code facts + weights_manifest.json); the CLI reference
 from the argparse parser.
 """
 
@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from sen12ms_models.cli.main import build_parser
-from sen12ms_models.models.spec import get_weights, known_models
+from sen12ms_models.paper import paper_metrics
+from sen12ms_models.weights import get_weights, known_models
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- models:begin (docs/generate.py) -->", "<!-- models:end -->"
@@ -27,12 +28,12 @@ def model_table() -> str:
         "| model | arch | modality | label type | channels | paper Average F1 | paper Overall F1 | published |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for spec in sorted(map(get_weights, known_models()), key=lambda s: (s.arch, s.modality, s.label_type or "")):
-        paper = spec.paper_metrics or {}
+    for weights in map(get_weights, known_models()):
+        paper, entry = paper_metrics(weights.value) or {}, weights.entry
         lines.append(
-            f"| `{spec.name}` | {spec.arch} | {spec.modality} | {spec.label_type} | {spec.in_chans} "
+            f"| `{weights.value}` | {weights.arch} | {weights.modality} | {weights.label_type} | {weights.in_chans} "
             f"| {paper.get('average_f1', '–')} | {paper.get('overall_f1', '–')} "
-            f"| {'yes (' + str(spec.revision)[:7] + ')' if spec.published else 'not yet'} |"
+            f"| {'yes (' + str(entry.revision)[:7] + ')' if entry and entry.published else 'not yet'} |"
         )
     return "\n".join(lines)
 

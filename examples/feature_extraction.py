@@ -13,17 +13,16 @@ import numpy as np
 import torch
 
 import sen12ms_models as sm
-from sen12ms_models.datasets import read_triplet
 
 
 def main(folder: Path, out: Path) -> None:
     model = sm.load_model("resnet50", "s1s2")
-    transform = model.spec.transforms
+    transform = model.spec.transforms  # raw S1 dB + S2 DN -> the standardized 12 input channels
     files = sorted(folder.rglob("*_s2_*.tif"))
     embeddings = []
     with torch.inference_mode():
         for path in files:
-            triplet = read_triplet(path)
+            triplet = sm.read_triplet(path)
             x = transform(s1=triplet.s1.array, s2=triplet.s2.array)[None]
             embeddings.append(model.forward_features(x)[0].numpy())
     np.save(out, np.stack(embeddings))

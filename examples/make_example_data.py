@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from sen12ms_models.classes import CLASSES
-from sen12ms_models.datasets import PatchId
-from sen12ms_models.testing.synthetic import write_triplet
+from sen12ms_models.inputs.files import PatchId
+from sen12ms_models.synthetic import write_triplet
 
 EXAMPLE = PatchId("ROIs1158_spring", 63, 100)  # a hold-out (test) scene name, as SEN12MS names it
 

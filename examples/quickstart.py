@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import sen12ms_models as sm
-from sen12ms_models.datasets import sibling_path
+from sen12ms_models.inputs.files import sibling_path
 
 EXAMPLE = Path(__file__).parent / "data/ROIs1158_spring/s2_63/ROIs1158_spring_s2_63_p100.tif"
 

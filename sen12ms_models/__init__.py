@@ -1,11 +1,11 @@
 """sen12ms-models: verified, pretrained SEN12MS scene-classification baselines.
 
 >>> import sen12ms_models as sm
->>> model = sm.load_model("resnet50-s1s2-multi")       # doctest: +SKIP
->>> sm.predict(model, s1=s1_db, s2=s2_dn).labels       # doctest: +SKIP
+>>> model = sm.load_model("resnet50-s1s2-multi")                     # doctest: +SKIP
+>>> sm.predict(model, s1="..._s1_63_p100.tif", s2="..._s2_63_p100.tif").labels  # doctest: +SKIP
 
-The public API is imported on first use, so ``import sen12ms_models`` (and the command line's
-``--help``) does not load torch, rasterio or the Hub client until a name that needs them is used.
+Every public name is importable from here. Each is imported on first use (PEP 562), so
+``import sen12ms_models`` and the command line's ``--version`` load neither torch nor rasterio.
 """
 
 from __future__ import annotations
@@ -13,80 +13,56 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from sen12ms_models._deprecated import install as _install_renamed_modules
-
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
-    "CLASSES": "sen12ms_models.classes",
-    "ManifestError": "sen12ms_models.errors",
-    "PatchFileError": "sen12ms_models.errors",
-    "PublishError": "sen12ms_models.errors",
-    "Sen12msError": "sen12ms_models.errors",
-    "WeightsDownloadError": "sen12ms_models.errors",
-    "WeightsIntegrityError": "sen12ms_models.errors",
-    "WeightsNotPublishedError": "sen12ms_models.errors",
-    "Prediction": "sen12ms_models.prediction",
-    "predict": "sen12ms_models.prediction",
-    "SceneMap": "sen12ms_models.mapping",
-    "map_scene": "sen12ms_models.mapping",
-    "Sen12msClassifier": "sen12ms_models.models",
-    "UnverifiedWeightsWarning": "sen12ms_models.models",
-    "WeightsSpec": "sen12ms_models.models",
-    "build_model": "sen12ms_models.models",
-    "get_weights": "sen12ms_models.models",
-    "list_models": "sen12ms_models.models",
-    "load_model": "sen12ms_models.models",
-    "optimize_for_inference": "sen12ms_models.models",
-    "Sen12msTransform": "sen12ms_models.transforms",
+    **dict.fromkeys(
+        (
+            "InputLevelWarning",
+            "InputUnitsError",
+            "ManifestError",
+            "NoDataError",
+            "PatchFileError",
+            "PublishError",
+            "Sen12msError",
+            "UnverifiedWeightsWarning",
+            "WeightsDownloadError",
+            "WeightsIntegrityError",
+            "WeightsNotPublishedError",
+        ),
+        "errors",
+    ),
+    "CLASSES": "classes",
+    **dict.fromkeys(
+        ("DenseNet121_Weights", "ResNet50_Weights", "Sen12msWeights", "get_weights", "list_models"), "weights"
+    ),
+    "Sen12msTransform": "transforms",
+    "InputOptions": "inputs.options",
+    "read_patch": "inputs.files",
+    **dict.fromkeys(("ModelSpec", "Sen12msClassifier"), "models.base"),
+    **dict.fromkeys(("build_model", "densenet121", "load_model", "optimize_for_inference", "resnet50"), "models.api"),
+    **dict.fromkeys(("Prediction", "predict"), "prediction"),
+    **dict.fromkeys(("SceneMap", "map_scene"), "mapping"),
+    **dict.fromkeys(("Sen12msIndex", "read_triplet"), "datasets.tree"),
+    "make_split": "datasets.splits",
+    "Sen12msDataset": "datasets.sen12ms",
+    "TrainConfig": "training.config",
+    "train": "training.loop",
+    "reproduce": "training.reproduce",
+    **dict.fromkeys(("evaluate", "evaluate_split"), "training.evaluation"),
+    "export_run": "training.export",
+    "publish": "hub.publish",
+    "convert_checkpoint": "convert.checkpoint",
 }
-#: Submodules reachable as attributes (``sm.labels``, ``sm.transforms``, ``sm.datasets``...).
-_SUBMODULES = ("datasets", "hub", "labels", "mapping", "models", "transforms")
 
-__all__ = [
-    "CLASSES",
-    "ManifestError",
-    "PatchFileError",
-    "Prediction",
-    "PublishError",
-    "SceneMap",
-    "Sen12msClassifier",
-    "Sen12msError",
-    "Sen12msTransform",
-    "UnverifiedWeightsWarning",
-    "WeightsDownloadError",
-    "WeightsIntegrityError",
-    "WeightsNotPublishedError",
-    "WeightsSpec",
-    "__version__",
-    "build_model",
-    "datasets",
-    "get_weights",
-    "hub",
-    "labels",
-    "list_models",
-    "load_model",
-    "map_scene",
-    "mapping",
-    "models",
-    "optimize_for_inference",
-    "predict",
-    "transforms",
-]
-
-_install_renamed_modules()
+__all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    elif name == "io":  # renamed in 0.2
-        value = importlib.import_module(f"{__name__}.io")
-    else:
+    if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
     globals()[name] = value
     return value
 
@@ -96,27 +72,35 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from sen12ms_models import datasets, hub, labels, mapping, models, transforms
     from sen12ms_models.classes import CLASSES
+    from sen12ms_models.convert.checkpoint import convert_checkpoint
+    from sen12ms_models.datasets.sen12ms import Sen12msDataset
+    from sen12ms_models.datasets.splits import make_split
+    from sen12ms_models.datasets.tree import Sen12msIndex, read_triplet
     from sen12ms_models.errors import (
+        InputLevelWarning,
+        InputUnitsError,
         ManifestError,
+        NoDataError,
         PatchFileError,
         PublishError,
         Sen12msError,
+        UnverifiedWeightsWarning,
         WeightsDownloadError,
         WeightsIntegrityError,
         WeightsNotPublishedError,
     )
+    from sen12ms_models.hub.publish import publish
+    from sen12ms_models.inputs.files import read_patch
+    from sen12ms_models.inputs.options import InputOptions
     from sen12ms_models.mapping import SceneMap, map_scene
-    from sen12ms_models.models import (
-        Sen12msClassifier,
-        UnverifiedWeightsWarning,
-        WeightsSpec,
-        build_model,
-        get_weights,
-        list_models,
-        load_model,
-        optimize_for_inference,
-    )
+    from sen12ms_models.models.api import build_model, densenet121, load_model, optimize_for_inference, resnet50
+    from sen12ms_models.models.base import ModelSpec, Sen12msClassifier
     from sen12ms_models.prediction import Prediction, predict
+    from sen12ms_models.training.config import TrainConfig
+    from sen12ms_models.training.evaluation import evaluate, evaluate_split
+    from sen12ms_models.training.export import export_run
+    from sen12ms_models.training.loop import train
+    from sen12ms_models.training.reproduce import reproduce
     from sen12ms_models.transforms import Sen12msTransform
+    from sen12ms_models.weights import DenseNet121_Weights, ResNet50_Weights, Sen12msWeights, get_weights, list_models

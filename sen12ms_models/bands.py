@@ -7,6 +7,7 @@ deviation the published baselines were normalized with (Schmitt & Wu, 2021; SEN1
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
 from typing import Literal
 
@@ -29,11 +30,11 @@ S2_SURFACE_BANDS: tuple[str, ...] = (
 #: Blue, green, red: the original scripts' ``rgb`` order (NOT red, green, blue).
 S2_BGR_BANDS: tuple[str, ...] = ("B2", "B3", "B4")
 
-#: Ready-made band lists of other products and datasets, to pass as ``s2_bands``
-#: (``Sen12msTransform.with_s2_bands``, ``predict(..., transform=...)``, ``map_scene(s2_bands=...)``,
-#: ``read_patch(bands=...)``) so each band is taken by name, not by position.
+#: Ready-made band lists of other products and datasets, to pass as ``InputOptions(s2_bands=...)``
+#: (CLI ``--s2-bands``) or ``read_patch(bands=...)``, so each band is taken by name, not by position.
 #:
-#: Sentinel-2 Level-2A: 12 bands, B10 (cirrus) dropped, otherwise in SEN12MS order.
+#: Sentinel-2 Level-2A: 12 bands, B10 (cirrus) dropped, otherwise in SEN12MS order. A band list
+#: without B10 is taken for Level-2A input (``inputs``), which the L1C-trained models warn about.
 L2A_BANDS: tuple[str, ...] = tuple(b for b in S2_BANDS if b != "B10")
 
 #: EuroSAT's multispectral GeoTIFFs: 13 bands with B8A LAST (torchgeo's corrected order; the
@@ -52,7 +53,7 @@ TORCHGEO_BIGEARTHNET_BANDS: tuple[str, ...] = (
 )  # fmt: skip
 
 #: torchgeo's ``SEN12MS`` dataset: ``image`` holds 15 bands, S1 FIRST (VV, VH), then the 13 S2
-#: bands B1..B12. Split it with ``sen12ms_models.inputs.split_stack(image, TORCHGEO_SEN12MS_BANDS)``.
+#: bands B1..B12. ``sen12ms_models.interop.torchgeo.FromTorchGeoSen12ms`` splits it by these names.
 TORCHGEO_SEN12MS_BANDS: tuple[str, ...] = S1_BANDS + S2_BANDS
 
 Modality = Literal["rgb", "s2", "s1s2", "s1", "s1rgb"]
@@ -93,14 +94,24 @@ BAND_STD: MappingProxyType[str, float] = MappingProxyType(
 #: baselines were trained on, the window of scene mapping and DenseNet121's fixed input size.
 PATCH_SIZE: int = 256
 
-#: S1 backscatter is clipped to this range in dB after NaN -> 0 (the SEN12MS toolbox's preprocessing).
+#: S1 backscatter is clipped to this range in dB (the SEN12MS toolbox's preprocessing).
 S1_CLIP_DB: tuple[float, float] = (-25.0, 0.0)
+
+#: Sentinel-2 Level-1C DN per unit of top-of-atmosphere reflectance (the product's
+#: QUANTIFICATION_VALUE; SEN12MS and the models read DN = reflectance x 10000).
+S2_QUANTIFICATION = 10000
+#: The L1C special values (product metadata ``Special_Values``): 0 = NODATA, 65535 = SATURATED.
+S2_NODATA, S2_SATURATED = 0, 65535
+#: The DN offset of processing baseline 04.00 and later (products since 25 January 2022 and the
+#: Collection-1 reprocessing): ``RADIO_ADD_OFFSET`` / ``BOA_ADD_OFFSET`` = -1000. SEN12MS has none.
+S2_BASELINE_04_OFFSET = 1000
 
 
 def modality_bands(modality: str) -> tuple[str, ...]:
-    """Return the ordered input bands of ``modality``, e.g. ``modality_bands("rgb")``.
+    """The ordered input bands of ``modality``, e.g. ``modality_bands("rgb")`` is ``("B2", "B3", "B4")``.
 
-    Raises ``ValueError`` naming the valid modalities when ``modality`` is unknown.
+    Raises:
+        ValueError: ``modality`` is unknown (the message names the valid ones).
     """
     try:
         return MODALITY_BANDS[modality]
@@ -111,3 +122,23 @@ def modality_bands(modality: str) -> tuple[str, ...]:
 def is_s1_band(band: str) -> bool:
     """True for the Sentinel-1 bands (VV, VH), False for Sentinel-2 bands."""
     return band in S1_BANDS
+
+
+_S2_NAME = re.compile(r"(?<![A-Z0-9])B0?(1[0-2]|[1-9]|8A)(?![0-9A-Z])")
+_S1_NAME = re.compile(r"(?<![A-Z])(VV|VH|HH|HV)(?![A-Z])")
+
+
+def canonical_band(name: str | None, sensor: str) -> str | None:
+    """This library's spelling of the band a description names, or ``None`` if it names none or two.
+
+    GeoTIFF band descriptions and datasets spell bands in many ways: ``canonical_band("B02", "s2")``,
+    ``canonical_band("B8A (865 nm)", "s2")`` and ``canonical_band("Sigma0_VV_db", "s1")`` give
+    ``"B2"``, ``"B8A"`` and ``"VV"``. HH and HV are recognized (to be refused: the models read VV, VH).
+    """
+    if not name:
+        return None
+    found = set((_S1_NAME if sensor == "s1" else _S2_NAME).findall(name.upper().replace("_", " ")))
+    if len(found) != 1:
+        return None
+    band = found.pop()
+    return band if sensor == "s1" else f"B{band}"

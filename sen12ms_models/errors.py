@@ -1,6 +1,6 @@
-"""The exceptions sen12ms-models raises, so callers can catch one family per failure kind.
+"""The exceptions and warnings sen12ms-models raises, one family per failure kind.
 
-Each derives from a built-in (``ValueError``, ``OSError``, ``RuntimeError``) as well, so code
+Each error derives from a built-in (``ValueError``, ``OSError``, ``LookupError``) as well, so code
 written against the built-ins keeps working.
 """
 
@@ -15,12 +15,21 @@ class PatchFileError(Sen12msError, ValueError):
     """A GeoTIFF is missing, corrupt, misnamed, or has the wrong bands or dtype for SEN12MS."""
 
 
+class InputUnitsError(Sen12msError, ValueError):
+    """An input's values are in other units or another order than the model reads (reflectance,
+    uint8, linear SAR, an offset the data does not carry, VH before VV)."""
+
+
+class NoDataError(Sen12msError, ValueError):
+    """A patch is mostly fill or cloud, so no label can be computed from it."""
+
+
 class ManifestError(Sen12msError, ValueError):
-    """``weights_manifest.json`` is malformed or has no entry for the requested model."""
+    """``weights_manifest.json`` is malformed, or a model name is unknown."""
 
 
 class WeightsNotPublishedError(Sen12msError, LookupError):
-    """The manifest knows the model but no weight file has been published for it yet."""
+    """The manifest knows the model but no weight file has been published or registered for it."""
 
 
 class WeightsDownloadError(Sen12msError, OSError):
@@ -33,6 +42,14 @@ class PublishError(Sen12msError, OSError):
 
 class WeightsIntegrityError(Sen12msError, ValueError):
     """A weight file's size or sha256 differs from the manifest, or its tensors do not fit the model."""
+
+
+class UnverifiedWeightsWarning(UserWarning):
+    """A local weight file that no manifest knows was loaded without a hash check."""
+
+
+class InputLevelWarning(UserWarning):
+    """Sentinel-2 input looks like Level-2A (surface reflectance); the models read Level-1C."""
 
 
 def format_names(items: list[str], limit: int = 5) -> str:

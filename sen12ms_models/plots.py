@@ -5,8 +5,12 @@
 - ``plot_predictions``: true colour per patch with predicted vs reference labels (like Figure 3).
 - ``plot_per_class_f1``: bars of per-class F1 in the class colours, from an evaluation result.
 
+Labels are drawn as coloured chips that wrap onto as many lines as the panel's width needs;
+the figure is sized (in inches, before anything is drawn) so that every chip fits under its
+image and inside the figure, whatever the number or length of the class names.
+
 Each returns a ``matplotlib.figure.Figure``; save it with ``fig.savefig("out.png")``.
-Needs ``pip install 'sen12ms-models[plot]'``.
+Needs ``pip install 'sen12ms-models[plot]'``; matplotlib is imported only when a figure is made.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,13 +30,22 @@ from sen12ms_models.classes import CLASSES, SIMPLIFIED_IGBP
 from sen12ms_models.labels import multi_label
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from sen12ms_models.prediction import Prediction
 
 _COLOURS = {c.name: c.colour for c in SIMPLIFIED_IGBP}
+_OTHER_COLOUR = "#dddddd"  # a class name of a fine-tuned head, not one of the SEN12MS classes
 _TRUE_COLOUR = tuple(S2_BANDS.index(b) for b in ("B4", "B3", "B2"))  # red, green, blue
+
+# Layout, in points (1/72 inch): independent of the figure size and of the dpi it is saved at.
+_FONT = 8.0
+_PAD = 0.2 * _FONT  # the chip's box around its text
+_GAP = 4.5  # between two chips of a line
+_LINE = _FONT * 1.2 + 2 * _PAD + 2.5  # one line of chips, box and spacing
+_IMAGE = 180.0  # the side of one image panel
+_SPACE = 14.0  # between panels, and around the figure's edge
+_TITLE = 16.0  # room above an image for its title
 
 
 def _pyplot() -> Any:
@@ -45,87 +60,219 @@ def _pyplot() -> Any:
 
 
 def true_colour(s2: np.ndarray, percentiles: tuple[float, float] = (2, 98)) -> np.ndarray:
-    """RGB ``(H, W, 3)`` in [0, 1] from a 13-band S2 patch, stretched per band between percentiles."""
+    """True-colour RGB of a 13-band S2 patch, stretched per band between two percentiles.
+
+    Args:
+        s2: ``(13, H, W)`` S2 in DN, bands B1..B12.
+        percentiles: the low and high percentile mapped to 0 and 1.
+
+    Returns:
+        ``(H, W, 3)`` float32 in [0, 1]: B4, B3, B2.
+    """
     rgb = np.asarray(s2, dtype=np.float32)[list(_TRUE_COLOUR)]
     low, high = np.percentile(rgb, percentiles, axis=(1, 2), keepdims=True)
     return np.clip((rgb - low) / np.maximum(high - low, 1e-6), 0, 1).transpose(1, 2, 0)
 
 
 def sar_grey(s1: np.ndarray) -> np.ndarray:
-    """VV backscatter ``(H, W)`` in [0, 1]: NaN -> 0 dB and clipping as in the preprocessing."""
+    """VV backscatter as grey levels, clipped as the models' preprocessing clips it.
+
+    Args:
+        s1: ``(2, H, W)`` S1 in dB (VV, VH); NaN counts as 0 dB.
+
+    Returns:
+        ``(H, W)`` float32 in [0, 1]: -25 dB black, 0 dB white.
+    """
     vv = np.clip(np.nan_to_num(np.asarray(s1, dtype=np.float32)[0], nan=0.0), *S1_CLIP_DB)
     return (vv - S1_CLIP_DB[0]) / (S1_CLIP_DB[1] - S1_CLIP_DB[0])
 
 
-def _label_text(ax: Axes, y: float, names: Sequence[str], main: str | None, prefix: str = "") -> None:
-    """Write class names in their colours along a line of ``ax`` (axes coordinates)."""
-    text = ax.text(0.0, y, prefix, transform=ax.transAxes, fontsize=9, va="top")
-    for name in names:
-        text = ax.annotate(
-            f" {name}",
-            xycoords=text,
-            xy=(1, 0),
-            va="bottom",
-            fontsize=9,
-            fontweight="bold" if name == main else "normal",
-            color="black",
-            bbox={"boxstyle": "round,pad=0.15", "fc": _COLOURS[name], "ec": "none", "alpha": 0.8},
+@dataclass(frozen=True)
+class _Chip:
+    """One piece of a caption: a class name in its colour (or a plain heading), at ``(x, line)``."""
+
+    text: str
+    x: float  # points from the caption's left edge
+    line: int
+    colour: str | None  # None: a heading without a box
+    bold: bool = False
+
+
+@cache
+def _text_width(text: str, bold: bool) -> float:
+    """Width of ``text`` at the caption's font size, in points (measured with Agg at 72 dpi)."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    renderer = RendererAgg(1, 1, 72)  # at 72 dpi a pixel is a point
+    width, _, _ = renderer.get_text_width_height_descent(
+        text, FontProperties(size=_FONT, weight="bold" if bold else "normal"), ismath=False
+    )
+    return float(width)
+
+
+def _fit(text: str, bold: bool, width: float) -> str:
+    """``text``, cut short with an ellipsis if it is wider than ``width`` points."""
+    if _text_width(text, bold) <= width:
+        return text
+    while len(text) > 1 and _text_width(text + "…", bold) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def _caption(groups: Sequence[tuple[str, Sequence[str], str | None]], width: float) -> list[_Chip]:
+    """Lay out ``(heading, class names, main class)`` groups as chips wrapping within ``width`` points.
+
+    Each group starts on a new line with its heading; a chip that would cross ``width`` goes to
+    the next line, a name wider than ``width`` alone is cut short. A group without names says so
+    in its heading.
+    """
+    chips, line = [], -1
+    for heading, names, main in groups:
+        line, x = line + 1, 0.0
+        title = f"{heading}:" if names else f"{heading}: (no class)"
+        chips.append(_Chip(title, x, line, None))
+        x += _text_width(title, False) + _GAP
+        for name in names:
+            text = _fit(name, name == main, width - 2 * _PAD)
+            size = _text_width(text, name == main) + 2 * _PAD
+            if x > 0 and x + size > width:
+                line, x = line + 1, 0.0
+            chips.append(_Chip(text, x + _PAD, line, _COLOURS.get(name, _OTHER_COLOUR), name == main))
+            x += size + _GAP
+    return chips
+
+
+def _lines(chips: Sequence[_Chip]) -> int:
+    return max((chip.line for chip in chips), default=-1) + 1
+
+
+def _draw_caption(fig: Figure, chips: Sequence[_Chip], left: float, top: float) -> None:
+    """Draw ``chips`` with the caption's top-left corner at ``(left, top)`` points from the figure's bottom-left."""
+    from matplotlib.colors import to_rgb
+
+    width, height = (size * 72 for size in fig.get_size_inches())
+    for chip in chips:
+        box = None
+        colour = "black"
+        if chip.colour is not None:
+            box = {"boxstyle": f"round,pad={_PAD / _FONT}", "fc": chip.colour, "ec": "none"}
+            red, green, blue = to_rgb(chip.colour)
+            colour = "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.5 else "black"
+        fig.text(
+            (left + chip.x) / width,
+            (top - _PAD - chip.line * _LINE) / height,
+            chip.text,
+            fontsize=_FONT,
+            fontweight="bold" if chip.bold else "normal",
+            color=colour,
+            va="top",
+            ha="left",
+            bbox=box,
         )
 
 
 def plot_patch(s1: np.ndarray | None, s2: np.ndarray, probabilities: np.ndarray | None = None) -> Figure:
-    """S1 VV and S2 true colour of one patch; ``probabilities`` (10,) adds its labels.
+    """S1 VV and S2 true colour of one patch side by side, with its labels under them.
 
-    Labels are the multi label (share >= 10 %), the main (argmax) class in bold.
+    Args:
+        s1: ``(2, H, W)`` S1 in dB, or ``None`` for the S2 panel alone.
+        s2: ``(13, H, W)`` S2 in DN.
+        probabilities: ``(10,)`` class shares (e.g. ``labels.class_probabilities`` of its LC
+            patch); adds its multi label (shares >= 10 %), the main (largest) class in bold.
+
+    Returns:
+        The figure.
     """
     plt = _pyplot()
-    panels = 2 if s1 is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3.9), squeeze=False)
-    axes = axes[0]
-    if s1 is not None:
-        axes[0].imshow(sar_grey(s1), cmap="gray", vmin=0, vmax=1)
-        axes[0].set_title("Sentinel-1 VV", fontsize=10)
-    axes[-1].imshow(true_colour(s2))
-    axes[-1].set_title("Sentinel-2 true colour", fontsize=10)
-    for ax in axes:
-        ax.set_axis_off()
+    panels: list[tuple[str, np.ndarray, str | None]] = (
+        [("Sentinel-1 VV", sar_grey(s1), "gray")] if s1 is not None else []
+    )
+    panels.append(("Sentinel-2 true colour", true_colour(s2), None))
+    span = len(panels) * _IMAGE + (len(panels) - 1) * _SPACE
+    chips: list[_Chip] = []
     if probabilities is not None:
         names = [CLASSES[i] for i in np.flatnonzero(multi_label(probabilities))]
-        _label_text(axes[0], -0.04, names, CLASSES[int(np.argmax(probabilities))])
-    fig.tight_layout()
+        chips = _caption([("labels", names, CLASSES[int(np.argmax(probabilities))])], span)
+    width = span + 2 * _SPACE
+    height = _SPACE + _TITLE + _IMAGE + _lines(chips) * _LINE + _SPACE
+    fig = plt.figure(figsize=(width / 72, height / 72))
+    bottom = _SPACE + _lines(chips) * _LINE
+    for i, (title, image, cmap) in enumerate(panels):
+        left = _SPACE + i * (_IMAGE + _SPACE)
+        ax = fig.add_axes((left / width, bottom / height, _IMAGE / width, _IMAGE / height))
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=1)
+        ax.set_title(title, fontsize=_FONT + 1)
+        ax.set_axis_off()
+    _draw_caption(fig, chips, _SPACE, bottom - _GAP)
     return fig
 
 
 def plot_predictions(
     prediction: Prediction, s2: np.ndarray, reference: np.ndarray | None = None, columns: int = 4
 ) -> Figure:
-    """True colour of each patch of ``s2`` ``(N, 13, H, W)`` with predicted (and reference) labels.
+    """True colour of each patch with the model's labels (and the reference's) under it.
 
-    ``reference`` is an ``(N, 10)`` array of reference class shares or a boolean label mask.
+    Args:
+        prediction: ``predict``'s result for the patches of ``s2``.
+        s2: ``(N, 13, H, W)`` S2 in DN.
+        reference: ``(N, 10)`` reference class shares (labelled where >= 10 %) or a boolean
+            ``(N, 10)`` label mask; ``None`` shows the model's labels alone.
+        columns: panels per row at most.
+
+    Returns:
+        The figure: one panel per patch, the main predicted class in bold, each row as tall as
+        its longest caption.
+
+    Raises:
+        ValueError: ``s2`` or ``reference`` hold another number of patches than ``prediction``.
     """
     plt = _pyplot()
     count = len(prediction)
-    rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, min(columns, count), figsize=(3.0 * min(columns, count), 3.6 * rows), squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
-        ax.set_axis_off()
-        if i >= count:
-            continue
-        ax.imshow(true_colour(s2[i]))
-        main = prediction.class_names[int(np.argmax(prediction.probabilities[i]))]
-        _label_text(ax, -0.03, prediction.labels[i], main, "model:")
+    if len(s2) != count or (reference is not None and len(reference) != count):
+        lengths = f"s2 {len(s2)}" + ("" if reference is None else f", reference {len(reference)}")
+        raise ValueError(f"the prediction holds {count} patches, but {lengths}")
+    captions = []
+    for i, labels in enumerate(prediction.labels):
+        groups: list[tuple[str, Sequence[str], str | None]] = [("model", labels, labels[0] if labels else None)]
         if reference is not None:
             mask = reference[i] if reference.dtype == bool else multi_label(reference[i])
-            _label_text(ax, -0.14, [CLASSES[j] for j in np.flatnonzero(mask)], None, "reference:")
-    fig.tight_layout()
+            groups.append(("reference", [CLASSES[j] for j in np.flatnonzero(mask)], None))
+        captions.append(_caption(groups, _IMAGE))
+    columns = max(1, min(columns, count))
+    rows = [captions[start : start + columns] for start in range(0, count, columns)]
+    heights = [_IMAGE + max(map(_lines, row)) * _LINE + _SPACE for row in rows]
+    width = columns * _IMAGE + (columns + 1) * _SPACE
+    height = _SPACE + sum(heights)
+    fig = plt.figure(figsize=(width / 72, height / 72))
+    top = height - _SPACE
+    for r, row in enumerate(rows):
+        bottom = top - _IMAGE
+        for c, chips in enumerate(row):
+            i = r * columns + c
+            left = _SPACE + c * (_IMAGE + _SPACE)
+            ax = fig.add_axes((left / width, bottom / height, _IMAGE / width, _IMAGE / height))
+            ax.imshow(true_colour(s2[i]))
+            ax.set_axis_off()
+            _draw_caption(fig, chips, left, bottom - _GAP)
+        top -= heights[r]
     return fig
 
 
 def plot_per_class_f1(result: Mapping[str, Any] | str | os.PathLike[str]) -> Figure:
-    """Bars of per-class F1 from an evaluation result (a dict or the JSON file ``evaluate`` writes).
+    """Bars of per-class F1 in the class colours, from an evaluation result.
 
-    Reads ``result["per_class_f1"]`` (class name -> F1, in % or as a fraction); classes absent
-    from the test set (F1 undefined, ``None``) are left out.
+    Args:
+        result: a dict or the JSON file ``evaluate`` writes; its ``per_class_f1`` maps class
+            names to F1 (in % or as a fraction). Classes absent from the test set (F1 undefined,
+            ``None``) are left out.
+
+    Returns:
+        The figure.
+
+    Raises:
+        KeyError: no ``per_class_f1`` in ``result``.
+        ValueError: a name that is not a SEN12MS class.
     """
     plt = _pyplot()
     record = result if isinstance(result, Mapping) else json.loads(Path(result).read_text(encoding="utf-8"))

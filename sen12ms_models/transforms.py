@@ -1,23 +1,9 @@
-"""Raw Sentinel-1/2 patches in, model input out: the published baselines' preprocessing, exactly.
+"""The published preprocessing (Schmitt & Wu, 2021) and the one no-data rule: raw S1 dB + S2 DN in,
+standardized model input out. A pixel without data gets its band's training mean (0 once standardized)
+in every channel of that sensor, where the toolbox set S1 NaN to 0 dB (which made swath edges Urban).
 
-S1 (dB, bands VV, VH): NaN -> 0, then clip to [-25, 0]. S2 (DN): cast to float32, no clipping.
-Then the modality's bands are taken in the network's order and standardized per channel with
-the training-set statistics. Works on numpy arrays or tensors, one patch ``(C, H, W)`` or a
-batch ``(N, C, H, W)``, in one vectorized pass.
-
->>> from sen12ms_models.transforms import Sen12msTransform
 >>> transform = Sen12msTransform.for_modality("s1s2")
->>> x = transform(s1=s1_db, s2=s2_dn)          # (12, 256, 256) float32 tensor  # doctest: +SKIP
-
-If your Sentinel-2 product has another band list (say 12-band L2A without B10), name it so
-the right bands are picked instead of silently shifted ones::
-
-    transform = Sen12msTransform.for_modality("s2", s2_bands=L2A_BANDS)   # bands.L2A_BANDS
-
-Sentinel-2 products of processing baseline 04.00 and later (every product since 25 January
-2022) carry +1000 on every DN; SEN12MS does not. Subtract it with ``s2_offset=1000``
-(``with_s2_offset(1000)``) unless the file declares it (then ``read_patch`` already applied it).
-Checks of units and no-data, and the corrections they make, live in ``sen12ms_models.inputs``.
+>>> x = transform(s1=s1_db, s2=s2_dn)  # (12, 256, 256) float32  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -29,65 +15,128 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sen12ms_models.bands import BAND_MEAN, BAND_STD, S1_BANDS, S1_CLIP_DB, S2_BANDS, is_s1_band, modality_bands
-from sen12ms_models.inputs.arrays import ArrayLike, as_float_tensor
+from sen12ms_models.bands import (
+    BAND_MEAN,
+    BAND_STD,
+    S1_BANDS,
+    S1_CLIP_DB,
+    S2_BANDS,
+    S2_NODATA,
+    S2_SATURATED,
+    is_s1_band,
+    modality_bands,
+)
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def s2_invalid(s2: torch.Tensor, offset: float = 0) -> torch.Tensor:
+    """``(..., H, W)`` bool: the pixels of raw S2 ``(..., C, H, W)`` with NaN, +-inf, 65535 (L1C
+    ``SATURATED``) or a value below ``offset`` (signed fill such as -9999) in a band, or 0 (L1C
+    ``NODATA``) in every band."""
+    low, high = s2.amin(dim=-3), s2.amax(dim=-3)  # NaN in a band makes both NaN
+    return ~((low >= offset) & (high < S2_SATURATED)) | ((low == S2_NODATA) & (high == S2_NODATA))
+
+
+def s1_invalid(s1: torch.Tensor) -> torch.Tensor:
+    """``(..., H, W)`` bool: the pixels of S1 dB ``(..., 2, H, W)`` with NaN or +-inf (``10 * log10``
+    of zero power) in a band, or 0 in both (zero fill)."""
+    low, high = s1.amin(dim=-3), s1.amax(dim=-3)
+    return ~(torch.isfinite(low) & torch.isfinite(high)) | ((low == 0) & (high == 0))
+
+
+def check_array(array: object, name: str, band_names: Sequence[str]) -> None:
+    """Check that ``array`` is a numeric ``(C, H, W)``/``(N, C, H, W)`` array of ``len(band_names)`` bands.
+
+    Raises:
+        TypeError: not a numeric numpy array or tensor.
+        ValueError: missing, wrong rank, band count or empty (naming ``name``, showing the shape).
+    """
+    if array is None:
+        raise ValueError(f"{name} is required: this model reads its bands {list(band_names)}")
+    if isinstance(array, np.ndarray):
+        numeric = array.dtype.kind in "iuf"
+    elif isinstance(array, torch.Tensor):
+        numeric = array.dtype != torch.bool and not array.is_complex()
+    else:
+        raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(array).__name__}")
+    if not numeric:
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    shape = tuple(array.shape)
+    if len(shape) not in (3, 4):
+        hint = " (one band? give it a band axis)" if len(shape) == 2 else ""
+        raise ValueError(f"{name} must be (C, H, W) or (N, C, H, W), got shape {shape}{hint}")
+    if shape[-3] != len(band_names):
+        hint = " (it looks channels-last: np.moveaxis(x, -1, -3))" if shape[-1] == len(band_names) else ""
+        raise ValueError(
+            f"{name} has {shape[-3]} bands on axis -3 (shape {shape}), expected {len(band_names)}: "
+            f"{list(band_names)}{hint}"
+        )
+    if 0 in shape:
+        raise ValueError(f"{name} is empty (shape {shape})")
+
+
+def as_float_tensor(array: ArrayLike | None, name: str, band_names: Sequence[str]) -> torch.Tensor:
+    """``array`` checked with ``check_array``, as float32 on its own device (numpy: the CPU)."""
+    check_array(array, name, band_names)
+    if isinstance(array, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    return array.to(torch.float32)  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
 class Sen12msTransform:
-    """Channel selection and standardization for one set of model input ``bands``.
+    """Band selection, fill and standardization for the model input channels ``bands``.
 
-    ``mean``/``std`` hold one value per entry of ``bands``. ``s2_bands`` names the bands of the
-    S2 arrays you pass, in their order (default: the 13 SEN12MS bands, B1..B12). ``s2_offset``
-    is subtracted from every S2 value before standardization (1000 for baseline >= 04.00 DN).
+    Attributes:
+        bands: the model's input channels in order (SEN12MS band names).
+        mean, std: one training statistic per entry of ``bands`` (S2 in DN, S1 in dB).
+        s2_bands, s1_bands: the bands of the arrays passed in, in order (default B1..B12; VV, VH).
+        s2_offset: DN subtracted from S2 first (1000 for processing baseline >= 04.00).
     """
 
     bands: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     s2_bands: tuple[str, ...] = S2_BANDS
+    s1_bands: tuple[str, ...] = S1_BANDS
     s2_offset: float = 0
 
     def __post_init__(self) -> None:
         if not (len(self.bands) == len(self.mean) == len(self.std)):
             raise ValueError(
-                f"bands, mean and std must have the same length, got {len(self.bands)}, "
-                f"{len(self.mean)} and {len(self.std)}"
+                f"bands, mean and std differ in length: {len(self.bands)}, {len(self.mean)}, {len(self.std)}"
             )
         if not np.isfinite(self.s2_offset) or self.s2_offset < 0:
             raise ValueError(f"s2_offset must be a finite number >= 0 (e.g. 1000), got {self.s2_offset}")
         if any(s <= 0 for s in self.std):
             raise ValueError(f"std must be positive, got {self.std}")
-        unknown = [b for b in self.bands if not is_s1_band(b) and b not in S2_BANDS]
-        if unknown:
-            raise ValueError(f"unknown band name(s) {unknown}; known: {S2_BANDS + S1_BANDS}")
-        missing = [b for b in self.s2_bands_used if b not in self.s2_bands]
-        if missing:
-            raise ValueError(
-                f"the model needs S2 band(s) {missing}, which s2_bands={list(self.s2_bands)} does not contain"
-            )
+        for sensor in ("s2", "s1"):
+            given, used = self._bands(sensor)
+            if len(set(given)) != len(given):
+                raise ValueError(f"{sensor}_bands names a band twice: {list(given)}")
+            if missing := [b for b in used if b not in given]:
+                raise ValueError(
+                    f"the model needs band(s) {missing}, which {sensor}_bands={list(given)} does not contain"
+                )
+
+    @classmethod
+    def for_bands(cls, bands: Sequence[str], **inputs: object) -> Sen12msTransform:
+        """The published statistics for input channels ``bands``; ``inputs`` sets ``s2_bands``,
+        ``s1_bands``, ``s2_offset``. Raises ``KeyError`` for a band without statistics."""
+        bands = tuple(bands)
+        return cls(bands, tuple(BAND_MEAN[b] for b in bands), tuple(BAND_STD[b] for b in bands), **inputs)  # type: ignore[arg-type]
 
     @classmethod
     def for_modality(
         cls, modality: str, s2_bands: Sequence[str] = S2_BANDS, *, s2_offset: float = 0
     ) -> Sen12msTransform:
         """The published preprocessing of ``modality`` (``rgb``, ``s2``, ``s1s2``, ``s1``, ``s1rgb``)."""
-        bands = modality_bands(modality)
-        return cls(
-            bands=bands,
-            mean=tuple(BAND_MEAN[b] for b in bands),
-            std=tuple(BAND_STD[b] for b in bands),
-            s2_bands=tuple(s2_bands),
-            s2_offset=s2_offset,
-        )
+        return cls.for_bands(modality_bands(modality), s2_bands=tuple(s2_bands), s2_offset=s2_offset)
 
-    def with_s2_bands(self, s2_bands: Sequence[str]) -> Sen12msTransform:
-        """The same transform for S2 arrays whose bands are ``s2_bands``, in that order."""
-        return dataclasses.replace(self, s2_bands=tuple(s2_bands))
-
-    def with_s2_offset(self, s2_offset: float) -> Sen12msTransform:
-        """The same transform for S2 DN that carry ``s2_offset`` (1000: processing baseline >= 04.00)."""
-        return dataclasses.replace(self, s2_offset=s2_offset)
+    def replace(self, **changes: object) -> Sen12msTransform:
+        """The same transform with other ``s2_bands``, ``s1_bands`` or ``s2_offset``."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @property
     def s1_bands_used(self) -> tuple[str, ...]:
@@ -99,49 +148,53 @@ class Sen12msTransform:
         """The S2 bands the model reads, in the network's order."""
         return tuple(b for b in self.bands if not is_s1_band(b))
 
-    def __call__(self, s1: ArrayLike | None = None, s2: ArrayLike | None = None) -> torch.Tensor:
-        """Return the standardized model input, ``(C, H, W)`` or ``(N, C, H, W)`` float32.
+    def _bands(self, sensor: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The bands of ``sensor``'s arrays and those of them the model reads."""
+        return (self.s2_bands, self.s2_bands_used) if sensor == "s2" else (self.s1_bands, self.s1_bands_used)
 
-        The output is on the device of the input tensors. Raises ``ValueError``/``TypeError``
-        naming the argument on a wrong band count, dtype, shape, a missing input, non-finite
-        S2 values or S1/S2 shapes that do not match.
+    def select(self, sensor: str, raw: torch.Tensor) -> torch.Tensor:
+        """The bands of ``raw`` ``(..., C, H, W)`` that the model reads, in the network's order."""
+        given, used = self._bands(sensor)
+        return raw[..., [given.index(b) for b in used], :, :]
+
+    def __call__(
+        self,
+        s1: ArrayLike | None = None,
+        s2: ArrayLike | None = None,
+        *,
+        s1_invalid_pixels: torch.Tensor | None = None,
+        s2_invalid_pixels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The standardized model input, float32 ``(C, H, W)`` or ``(N, C, H, W)`` on the input's device.
+
+        Args:
+            s1, s2: S1 in dB (``s1_bands``), S2 in DN (``s2_bands``), for the sensors the model reads.
+            s1_invalid_pixels, s2_invalid_pixels: ``(..., H, W)`` pixels to fill (default: the fill rule).
+
+        Raises:
+            ValueError, TypeError: a missing input, wrong band count, dtype or shape, or S1 and
+                S2 of different patches (the message names the argument).
         """
-        parts: dict[str, torch.Tensor] = {}
-        if self.s2_bands_used:
-            s2_tensor = _as_float_tensor(s2, "s2", self.s2_bands)
-            index = [self.s2_bands.index(b) for b in self.s2_bands_used]
-            selected = s2_tensor[..., index, :, :]
-            _require_finite(selected, "s2", self.s2_bands_used)
-            parts["s2"] = selected - self.s2_offset if self.s2_offset else selected
-        if self.s1_bands_used:
-            s1_tensor = _as_float_tensor(s1, "s1", S1_BANDS)
-            index = [S1_BANDS.index(b) for b in self.s1_bands_used]
-            parts["s1"] = torch.nan_to_num(s1_tensor[..., index, :, :], nan=0.0).clamp_(*S1_CLIP_DB)
-        if (
-            "s1" in parts
-            and "s2" in parts
-            and parts["s1"].shape[:-3] + parts["s1"].shape[-2:] != (parts["s2"].shape[:-3] + parts["s2"].shape[-2:])
-        ):
-            raise ValueError(
-                f"s1 and s2 do not cover the same patches: s1 has shape {tuple(s1.shape)}, "  # type: ignore[union-attr]
-                f"s2 has shape {tuple(s2.shape)}"  # type: ignore[union-attr]
+        order: list[str] = []
+        parts = []
+        for sensor, array, invalid in (("s2", s2, s2_invalid_pixels), ("s1", s1, s1_invalid_pixels)):
+            given, used = self._bands(sensor)
+            if not used:
+                continue
+            values = self.select(sensor, as_float_tensor(array, sensor, given))
+            if invalid is None:
+                invalid = s2_invalid(values, self.s2_offset) if sensor == "s2" else s1_invalid(values)
+            values = values - self.s2_offset if sensor == "s2" else values.clamp(*S1_CLIP_DB)
+            mean, std = (
+                torch.tensor([stat[self.bands.index(b)] for b in used], device=values.device)[:, None, None]
+                for stat in (self.mean, self.std)
             )
-        stacked = torch.cat([parts[source] for source in ("s2", "s1") if source in parts], dim=-3)
-        order = self.s2_bands_used + self.s1_bands_used
-        if order != self.bands:
-            stacked = stacked[..., [order.index(b) for b in self.bands], :, :]
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=stacked.device)[:, None, None]
-        std = torch.tensor(self.std, dtype=torch.float32, device=stacked.device)[:, None, None]
-        return ((stacked - mean) / std).contiguous()
-
-
-def _as_float_tensor(array: ArrayLike | None, name: str, band_names: tuple[str, ...]) -> torch.Tensor:
-    """Validate ``array`` as ``(C, H, W)``/``(N, C, H, W)`` with ``len(band_names)`` bands."""
-    return as_float_tensor(array, name, band_names)
-
-
-def _require_finite(tensor: torch.Tensor, name: str, band_names: tuple[str, ...]) -> None:
-    finite_per_band = torch.isfinite(tensor).transpose(0, -3).reshape(tensor.shape[-3], -1).all(dim=1)
-    if not bool(finite_per_band.all()):
-        bad = [b for b, ok in zip(band_names, finite_per_band.tolist(), strict=False) if not ok]
-        raise ValueError(f"{name} holds NaN or infinite values in band(s) {bad}")
+            parts.append(((values - mean) / std).masked_fill(invalid.to(values.device).unsqueeze(-3), 0.0))
+            order += used
+        shapes = [tuple(part.shape) for part in parts]
+        if len({shape[:-3] + shape[-2:] for shape in shapes}) > 1:
+            raise ValueError(f"s1 and s2 do not cover the same patches: s2 has shape {shapes[0]}, s1 {shapes[1]}")
+        x = torch.cat(parts, dim=-3)
+        if tuple(order) != self.bands:
+            x = x[..., [order.index(b) for b in self.bands], :, :]
+        return x.contiguous()

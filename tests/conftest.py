@@ -9,9 +9,9 @@ import pytest
 import torch
 from huggingface_hub import constants
 
-from sen12ms_models.testing.hub_env import point_hub_at, set_hub_timeouts
-from sen12ms_models.testing.hub_server import HubServer
-from sen12ms_models.testing.synthetic import SyntheticPatch, write_tree
+from sen12ms_models.synthetic import SyntheticPatch, write_tree
+from tests.support.hub_env import point_hub_at, set_hub_timeouts
+from tests.support.hub_server import HubServer
 
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,50 @@ def test_not_a_sen12ms_file(tmp_path, capsys) -> None:
 
 def test_console_script_runs() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sen12ms_models.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "sen12ms_models", "--help"], capture_output=True, text=True, check=True
     )
-    assert "predict" in result.stdout and "download" in result.stdout
+    assert "predict" in result.stdout and "download" in result.stdout and "reproduce" in result.stdout
+
+
+def test_a_folder_prints_every_result(sen12ms_tree, tmp_path, capsys) -> None:
+    root, written = sen12ms_tree
+    torch.manual_seed(0)
+    weights = tmp_path / "mine.safetensors"
+    save_file(sm.build_model("resnet50", 3).state_dict(), weights)
+    with pytest.warns(sm.UnverifiedWeightsWarning):
+        assert main(["predict", str(root), "--model", "resnet50-rgb", "--weights", str(weights)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(written) > 10 and sum(line.startswith("  ROIs") for line in lines) == len(written)
+    assert not any("more" in line for line in lines)
+
+
+@pytest.mark.parametrize(("device", "message"), [("gpu", "unknown device 'gpu'"), ("cuda", "CUDA is not available")])
+def test_a_device_the_machine_lacks_is_one_line(sen12ms_tree, tmp_path, capsys, device, message) -> None:
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    root, written = sen12ms_tree
+    weights = tmp_path / "mine.safetensors"
+    save_file(sm.build_model("resnet50", 3).state_dict(), weights)
+    s2 = str(root / written[0].id.relative_path("s2"))
+    for command in (["predict", s2], ["map", "--s2", s2, "-o", str(tmp_path / "m.tif")]):
+        with pytest.warns(sm.UnverifiedWeightsWarning):
+            assert main([*command, "--model", "resnet50-rgb", "--weights", str(weights), "--device", device]) == 2
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly() -> None:
+    shell = f"{sys.executable} -m sen12ms_models list --json | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, check=True)
+    assert result.stderr == "" and result.stdout.strip() == "0"
+
+
+def test_no_weights_is_said_before_torch_is_loaded_and_names_the_cli_option(tmp_path) -> None:
+    probe = (
+        "import sys; from sen12ms_models.cli.main import main\n"
+        "code = main(['predict', 'ROIs1158_spring_s2_63_p100.tif', '--model', 'resnet50-s1s2'])\n"
+        "print(code, 'torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert result.stdout.split() == ["2", "False"]
+    assert "--weights DIR/FILE.safetensors" in result.stderr

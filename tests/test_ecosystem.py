@@ -3,6 +3,8 @@ loading of an exported ResNet50, torchgeo's SEN12MS samples as model input; each
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -10,32 +12,32 @@ from safetensors.torch import save
 
 import sen12ms_models as sm
 from sen12ms_models.bands import S2_BANDS, TORCHGEO_SEN12MS_BANDS
-from sen12ms_models.datasets import Sen12msDataset, Sen12msIndex
-from sen12ms_models.hub.timm_config import TIMM_CONFIG_FILE, timm_config, write_timm_config
+from sen12ms_models.datasets.sen12ms import Sen12msDataset
+from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.interop.torchgeo import FromTorchGeoSen12ms
-from sen12ms_models.models import DenseNet121_Weights, ResNet50_Weights, densenet121, resnet50
-from sen12ms_models.testing.published import COMMIT, state_digest
-from sen12ms_models.testing.synthetic import write_tree
-from tests.support.published import publish
+from sen12ms_models.models.base import CONFIG_FILE, ModelSpec, config_json
+from sen12ms_models.synthetic import write_tree
+from tests.support.published import COMMIT, publish, state_digest
 
 
 def test_weights_enums_name_every_model_and_build_its_transform() -> None:
-    values = [m.value for enum in (ResNet50_Weights, DenseNet121_Weights) for m in enum]  # aliases listed once
+    values = [m.value for enum in (sm.ResNet50_Weights, sm.DenseNet121_Weights) for m in enum]  # aliases listed once
     assert sorted(values) == sm.list_models()
-    assert ResNet50_Weights.DEFAULT is ResNet50_Weights.SEN12MS_S1S2_MULTI
-    rgb = DenseNet121_Weights.SEN12MS_RGB_SINGLE
+    assert sm.ResNet50_Weights.DEFAULT is sm.ResNet50_Weights.SEN12MS_S1S2_MULTI
+    rgb = sm.DenseNet121_Weights.SEN12MS_RGB_SINGLE
     assert rgb.transforms().bands == ("B2", "B3", "B4") and rgb.meta["label_type"] == "single"
 
 
 def test_builders_as_torchvision_spells_them(hub, tmp_path, monkeypatch) -> None:
     published = publish(hub, tmp_path, monkeypatch, "resnet50", "s1s2")
-    model = resnet50(weights=ResNet50_Weights.DEFAULT)
+    model = sm.resnet50(weights=sm.ResNet50_Weights.DEFAULT)
     assert state_digest(model) == state_digest(published.model) and model.spec.name == "resnet50-s1s2-multi"
-    assert state_digest(resnet50(weights="SEN12MS_S1S2_MULTI")) == state_digest(published.model)
-    fresh = densenet121(weights=None, in_chans=3, num_classes=4)
-    assert (fresh.in_chans, fresh.num_classes, fresh.spec) == (3, 4, None)
+    assert state_digest(sm.resnet50(weights="SEN12MS_S1S2_MULTI")) == state_digest(published.model)  # a member name
+    fresh = sm.densenet121(weights=None, in_chans=3, num_classes=4)
+    assert (fresh.in_chans, fresh.num_classes) == (3, 4)
+    assert (fresh.spec.weights, fresh.spec.bands, fresh.spec.label_type) == (None, None, None)  # no SEN12MS weights
     with pytest.raises(ValueError, match="not resnet50 weights"):
-        resnet50(weights=DenseNet121_Weights.DEFAULT)
+        sm.resnet50(weights=sm.DenseNet121_Weights.DEFAULT)
 
 
 def test_an_exported_resnet50_loads_in_timm_from_the_hub(hub, tmp_path) -> None:
@@ -43,12 +45,10 @@ def test_an_exported_resnet50_loads_in_timm_from_the_hub(hub, tmp_path) -> None:
     spec = sm.get_weights("resnet50-s2-single")
     torch.manual_seed(1)
     ours = sm.build_model("resnet50", spec.in_chans).eval()
-    folder = tmp_path / "export"
-    folder.mkdir()
-    write_timm_config(spec, folder)
+    config = config_json(ModelSpec.of(spec), spec.filename)  # the config.json that export and convert write
     repo = "sen12ms-models/resnet50-s2-single"
     hub.add_file(repo, COMMIT, spec.filename, save(ours.state_dict()))
-    hub.add_file(repo, COMMIT, TIMM_CONFIG_FILE, (folder / TIMM_CONFIG_FILE).read_bytes())
+    hub.add_file(repo, COMMIT, CONFIG_FILE, json.dumps(config).encode())
     theirs = timm.create_model(f"hf-hub:{repo}@{COMMIT}", pretrained=True).eval()
     x = torch.randn(2, spec.in_chans, 64, 64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -57,8 +57,11 @@ def test_an_exported_resnet50_loads_in_timm_from_the_hub(hub, tmp_path) -> None:
 
 
 def test_densenet121_says_it_has_no_timm_equivalent() -> None:
-    assert timm_config(sm.get_weights("densenet121-s1s2-multi")) is None
-    assert timm_config(sm.get_weights("resnet50-s1s2-multi"))["model_args"] == {"in_chans": 12}
+    densenet = config_json(ModelSpec.of(sm.get_weights("densenet121-s1s2-multi")), "densenet121-s1s2-multi.safetensors")
+    assert "architecture" not in densenet and "pretrained_cfg" not in densenet
+    assert densenet["sen12ms"]["name"] == "densenet121-s1s2-multi"
+    resnet = config_json(ModelSpec.of(sm.get_weights("resnet50-s1s2-multi")), "resnet50-s1s2-multi.safetensors")
+    assert resnet["architecture"] == "resnet50" and resnet["model_args"] == {"in_chans": 12}
 
 
 @pytest.mark.parametrize("name", ["resnet50-s1s2-multi", "densenet121-rgb-single"])
@@ -85,7 +88,7 @@ def test_torchgeo_band_subsets_are_picked_by_name() -> None:
     transform = FromTorchGeoSen12ms("resnet50-rgb-multi", bands=("B04", "B03", "B02"))
     image = torch.tensor([3000.0, 2000.0, 1000.0])[:, None, None].expand(3, 4, 4)  # B4, B3, B2
     x = transform({"image": image})["image"]
-    expected = sm.get_weights("resnet50-rgb-multi").transforms(s2=_s2_with({"B2": 1000, "B3": 2000, "B4": 3000}))
+    expected = sm.get_weights("resnet50-rgb-multi").transforms()(s2=_s2_with({"B2": 1000, "B3": 2000, "B4": 3000}))
     torch.testing.assert_close(x, expected)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from rasterio.transform import from_origin
 
-from sen12ms_models.testing.synthetic import CLASS_S2_DN
+from sen12ms_models.synthetic import CLASS_S2_DN
 from tests.support.geotiff import write_geotiff
 from tests.support.published import publish
 
@@ -60,14 +61,26 @@ def test_feature_extraction(hub, tmp_path, monkeypatch, sen12ms_tree) -> None:
     ("style", "bands", "size", "drop"),
     [("eurosat", 13, 64, None), ("bigearthnet", 12, 120, 10)],  # L2A without B10 (index 10)
 )
-def test_finetune(hub, tmp_path, monkeypatch, style, bands, size, drop) -> None:
+def test_finetune_saves_a_model_that_reloads_in_a_fresh_process(
+    hub, tmp_path, monkeypatch, style, bands, size, drop
+) -> None:
     publish(hub, tmp_path, monkeypatch, "resnet50", "s2")
     folder = _write_folder(tmp_path / style, bands, size, drop)
-    args = [str(folder), "--epochs", "2"]
-    if drop is not None:
-        args += ["--s2-bands", "B1,B2,B3,B4,B5,B6,B7,B8,B8A,B9,B11,B12"]
-    out = _run("finetune.py", *args)
+    model, trained, reloaded = tmp_path / "model", tmp_path / "trained.json", tmp_path / "reloaded.json"
+    order = ["--s2-bands", "B1,B2,B3,B4,B5,B6,B7,B8,B8A,B9,B11,B12"] if drop is not None else []
+    out = _run(
+        "finetune.py", "train", str(folder), "--out", str(model), "--epochs", "1", "--json", str(trained), *order
+    )
     assert "training accuracy" in out and "of 2 classes" in out
+    assert sorted(p.name for p in model.iterdir()) == ["config.json", "model.safetensors"]
+    out = _run("finetune.py", "predict", str(model), str(folder), "--json", str(reloaded), *order)  # a new process
+    assert "reloaded model accuracy" in out and "single-label" in out
+    before, after = json.loads(trained.read_text()), json.loads(reloaded.read_text())
+    assert (after["label_type"], after["classes"]) == ("single", ["Forest", "River"])  # the head's rule and names
+    assert [p["labels"] for p in after["patches"]] == [p["labels"] for p in before["patches"]]
+    for one, two in zip(before["patches"], after["patches"], strict=True):
+        assert one["probabilities"].keys() == two["probabilities"].keys()
+        np.testing.assert_allclose(list(two["probabilities"].values()), list(one["probabilities"].values()), atol=1e-5)
 
 
 def test_plot_predictions(hub, tmp_path, monkeypatch, sen12ms_tree) -> None:

@@ -22,9 +22,9 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from sen12ms_models.testing.hub_env import set_hub_offline, set_hub_timeouts
-from sen12ms_models.testing.hub_server import HubServer
 from tests.support.bounded import run_bounded
+from tests.support.hub_env import set_hub_offline, set_hub_timeouts
+from tests.support.hub_server import HubServer
 
 REPO = "sen12ms/test-weights"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

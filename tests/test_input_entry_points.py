@@ -16,11 +16,11 @@ from torch import nn
 import sen12ms_models as sm
 from sen12ms_models.bands import EUROSAT_BANDS, S2_BANDS
 from sen12ms_models.cli.main import main
-from sen12ms_models.datasets import PatchId, Sen12msIndex
 from sen12ms_models.datasets.sen12ms import Sen12msDataset
-from sen12ms_models.inputs import InputUnitsError
-from sen12ms_models.mapping.scene import map_scene
-from sen12ms_models.testing.synthetic import write_triplet
+from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
+from sen12ms_models.errors import InputUnitsError
+from sen12ms_models.mapping import map_scene
+from sen12ms_models.synthetic import write_triplet
 from tests.support.geotiff import write_geotiff
 from tests.test_input_kinds import class_patches
 from tests.test_mapping import BLOCK_CLASSES, centroid_model, class_scene, read
@@ -58,7 +58,7 @@ def test_cli_predicts_s1_s2_pairs_with_any_names(tmp_path: Path, weights: Path, 
     np.testing.assert_allclose(got, same, atol=1e-5)
     unpaired = [*pairs[:4], "--s2", pairs[3]]
     assert main(["predict", "--arch", "resnet50", "--modality", "s1s2", "--weights", str(weights), *unpaired]) == 2
-    assert "paired in order: got 1 --s1 and 2 --s2" in capsys.readouterr().err
+    assert "give an --s1 file for each --s2 file: got 1 --s1 and 2 --s2" in capsys.readouterr().err
 
 
 def test_cli_s2_offset_and_refusals(tmp_path: Path, weights: Path, capsys) -> None:
@@ -73,7 +73,9 @@ def test_cli_s2_offset_and_refusals(tmp_path: Path, weights: Path, capsys) -> No
     edge[:, :, :22] = 0  # 69 % fill
     edge_file = write_geotiff(tmp_path / "edge.tif", edge, nodata=0)
     assert cli(weights, "--s1", str(s1_file), "--s2", str(edge_file)) == 2
-    assert f"edge.tif + {s1_file} (31% valid): less than 50% of the pixels hold data" in capsys.readouterr().err
+    assert (
+        f"edge.tif + {s1_file} (31% valid, 0% cloud): less than 50% of the pixels hold data" in capsys.readouterr().err
+    )
     assert cli(weights, "--s1", str(s1_file), "--s2", str(edge_file), "--min-valid", "0") == 0
     assert "31% valid pixels" in capsys.readouterr().out
 
@@ -112,7 +114,8 @@ def test_map_scene_applies_a_declared_offset_and_s2_offset(tmp_path: Path) -> No
     assert "applied the declared scale 1, offset -1000" in result.corrections[0] and "corrected:" in str(result)
     np.testing.assert_allclose(read(tmp_path / "declared_p.tif")[0], reference, atol=1e-6)
     undeclared = write_geotiff(tmp_path / "undeclared.tif", shifted)
-    result = map_scene(model, s2=undeclared, out=tmp_path / "offset_p.tif", s2_offset=1000, progress=False)
+    offset = sm.InputOptions(s2_offset=1000)
+    result = map_scene(model, s2=undeclared, out=tmp_path / "offset_p.tif", options=offset, progress=False)
     assert result.corrections == ("subtracted s2_offset=1000 from every S2 value",)
     np.testing.assert_allclose(read(tmp_path / "offset_p.tif")[0], reference, atol=1e-6)
 
@@ -123,7 +126,8 @@ def test_map_scene_refuses_reflectance_and_uint8(tmp_path: Path, capsys) -> None
     with pytest.raises(InputUnitsError, match=r"map_scene\(s2=.*refl.tif\).*all values are <= 2.*Multiply by 10000"):
         map_scene(centroid_model(), s2=reflectance, out=tmp_path / "p.tif", progress=False)
     assert not (tmp_path / "p.tif").exists()
-    map_scene(centroid_model(), s2=reflectance, out=tmp_path / "p.tif", check_units=False, progress=False)
+    unchecked = sm.InputOptions(check_units=False)
+    map_scene(centroid_model(), s2=reflectance, out=tmp_path / "p.tif", options=unchecked, progress=False)
     eight_bit = write_geotiff(tmp_path / "rgb8.tif", (scene // 40).astype(np.uint8))
     with pytest.raises(InputUnitsError, match=r"is 8-bit"):
         map_scene(centroid_model(), s2=eight_bit, out=tmp_path / "q.tif", progress=False)
@@ -150,7 +154,7 @@ def test_map_scene_reads_s1_band_descriptions_and_refuses_linear_s1(tmp_path: Pa
     model = sm.load_model("resnet50", "s1", pretrained=False)
     map_scene(model, s2=s2, s1=straight, out=tmp_path / "a.tif", progress=False)
     result = map_scene(model, s2=s2, s1=swapped, out=tmp_path / "b.tif", progress=False)
-    assert "S1 bands taken by their descriptions (VH, VV)" in result.corrections[0]
+    assert "bands taken by their descriptions (VH, VV) as VV, VH" in result.corrections[0]
     np.testing.assert_allclose(read(tmp_path / "b.tif")[0], read(tmp_path / "a.tif")[0], atol=1e-6)
     linear = write_geotiff(tmp_path / "s1_linear.tif", 10 ** (np.stack([vv, vh]) / 10))
     with pytest.raises(InputUnitsError, match=r"s1=.*s1_linear.tif.*linear backscatter"):
@@ -204,15 +208,15 @@ def test_dataparallel_checkpoint_converts_with_the_prefix_reported(tmp_path: Pat
 
 
 def test_predict_reads_each_batchs_files_when_that_batch_is_predicted(tmp_path: Path, monkeypatch) -> None:
-    from sen12ms_models.datasets import readers
+    from sen12ms_models import prediction
     from tests.test_input_kinds import SpectrumModel
 
     _, s2 = class_patches([0, 1, 2, 3, 4])
     paths = [write_geotiff(tmp_path / f"p{i}.tif", patch) for i, patch in enumerate(s2)]
     events: list[str] = []
-    original_read = readers.read_patch
+    original_read = prediction.read_patch
     monkeypatch.setattr(
-        readers, "read_patch", lambda path, *a, **k: events.append("read") or original_read(path, *a, **k)
+        prediction, "read_patch", lambda path, *a, **k: events.append("read") or original_read(path, *a, **k)
     )
     model = SpectrumModel("s2")
     original_forward = model.forward

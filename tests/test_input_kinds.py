@@ -8,6 +8,7 @@ wrong input (an all-zero or mostly-fill S2 patch is nearest to Water, 0 dB S1 to
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,11 @@ from sen12ms_models.bands import (
     TORCHGEO_SEN12MS_BANDS,
 )
 from sen12ms_models.classes import CLASSES
-from sen12ms_models.datasets import read_patch
-from sen12ms_models.inputs import InputUnitsError, NoDataError, split_stack
-from sen12ms_models.testing.synthetic import CLASS_S1_DB, CLASS_S2_DN
+from sen12ms_models.errors import InputUnitsError, NoDataError
+from sen12ms_models.inputs.files import read_patch
+from sen12ms_models.inputs.options import InputOptions
+from sen12ms_models.interop.torchgeo import FromTorchGeoSen12ms
+from sen12ms_models.synthetic import CLASS_S1_DB, CLASS_S2_DN
 from tests.support.geotiff import write_geotiff
 
 SIZE = 32
@@ -40,7 +43,7 @@ class SpectrumModel(sm.Sen12msClassifier):
 
     def __init__(self, modality: str) -> None:
         super().__init__()
-        spec = sm.get_weights("resnet50", modality, "single")
+        spec = sm.ModelSpec.of(sm.get_weights("resnet50", modality, "single"))
         self.spec, self.in_chans, self.num_classes = spec, spec.in_chans, 10
         centres = spec.transforms(
             s1=torch.from_numpy(CLASS_S1_DB[:, :, None, None]).float(),
@@ -55,6 +58,13 @@ class SpectrumModel(sm.Sen12msClassifier):
         median = feature_map.flatten(2).median(dim=2).values
         return -20.0 * ((median[:, None, :] - self.centres) ** 2).sum(dim=-1)
 
+    def first_conv(self) -> torch.nn.Parameter:  # type: ignore[override]
+        return self  # what the input's dtype is checked against: the centres' float32
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.centres
+
 
 def class_patches(classes: list[int] = ALL, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """S1 (dB, float32) and S2 (DN, uint16) patches ``(N, C, 32, 32)``, one class each."""
@@ -66,6 +76,10 @@ def class_patches(classes: list[int] = ALL, seed: int = 0) -> tuple[np.ndarray, 
 
 def labels(prediction: sm.Prediction) -> list[str]:
     return [names[0] for names in prediction.labels]
+
+
+def labels_of(logits: torch.Tensor) -> list[str]:
+    return [CLASSES[i] for i in logits.argmax(dim=1).tolist()]
 
 
 def expected(classes: list[int] = ALL) -> list[str]:
@@ -97,18 +111,23 @@ def test_the_stub_is_right_on_correct_input(s2_model, s1s2_model) -> None:
 def test_baseline_04_offset_in_arrays_is_declared_with_s2_offset(s2_model) -> None:
     _, s2 = class_patches()
     shifted = (s2.astype(np.int32) + 1000).astype(np.uint16)
-    assert labels(sm.predict(s2_model, s2=shifted)) != expected()  # the issue: undeclared, it is wrong
-    result = sm.predict(s2_model, s2=shifted, s2_offset=1000)
+    snowless = [c for c in ALL if CLASSES[c] != "Snow/Ice"]  # shifted snow passes for cloud: refused, not wrong
+    no_clouds = InputOptions(clouds=False)
+    assert labels(sm.predict(s2_model, s2=shifted[snowless], options=no_clouds)) != expected(snowless)  # wrong
+    if importlib.util.find_spec("s2cloudless") is not None:  # s2cloudless sees the brighter patches as cloud
+        with pytest.raises(NoDataError, match=r"100% cloud.*InputOptions\(s2_offset=1000\)"):
+            sm.predict(s2_model, s2=shifted)
+    result = sm.predict(s2_model, s2=shifted, options=InputOptions(s2_offset=1000))
     assert labels(result) == expected()
     assert result.corrections[0] == ("subtracted s2_offset=1000 from every S2 value",)
-    transform = s2_model.spec.transforms.with_s2_offset(1000)  # the same through the transform
+    transform = s2_model.spec.transforms.replace(s2_offset=1000)  # the same through the transform
     torch.testing.assert_close(transform(s2=shifted), s2_model.spec.transforms(s2=s2))
 
 
 def test_an_offset_the_data_does_not_carry_is_refused(s2_model) -> None:
     _, s2 = class_patches([9])  # water: nearly every DN below 1000
-    with pytest.raises(InputUnitsError, match=r"s2\[0\]: s2_offset=1000, but \d+% of the values are below 1000"):
-        sm.predict(s2_model, s2=s2, s2_offset=1000)
+    with pytest.raises(InputUnitsError, match=r"s2\[0\]: s2_offset=1000, but \d+% of the valid values are below 1000"):
+        sm.predict(s2_model, s2=s2, options=InputOptions(s2_offset=1000))
 
 
 # -- 2. scale/offset declared in the GeoTIFF ---------------------------------------------------------
@@ -158,9 +177,9 @@ def test_linear_s1_is_refused_in_arrays_and_files(tmp_path: Path, s1s2_model) ->
     path = write_geotiff(tmp_path / "linear_s1.tif", linear[0])
     with pytest.raises(InputUnitsError, match=r"linear_s1.tif: 100% of the values are >= 0"):
         sm.predict(s1s2_model, s1=path, s2=write_geotiff(tmp_path / "s2.tif", s2[0]))
-    with pytest.raises(InputUnitsError, match=r"linear_s1.tif"):
-        read_patch(path, "s1")
-    assert read_patch(path, "s1", check_units=False).array.max() < 1  # the opt-out
+    assert read_patch(path, "s1").array.max() < 1  # reading takes it as it is: the check is predict's
+    unchecked = sm.predict(s1s2_model, s1=path, s2=tmp_path / "s2.tif", options=InputOptions(check_units=False))
+    assert len(unchecked) == 1  # the opt-out
     back = (10 * np.log10(linear)).astype(np.float32)  # the remedy
     assert labels(sm.predict(s1s2_model, s1=back, s2=s2)) == expected()
 
@@ -179,11 +198,11 @@ def test_mostly_fill_s2_file_is_refused_naming_it(tmp_path: Path, s2_model) -> N
     edge = s2[0].copy()
     edge[:, :, : int(SIZE * 0.69)] = 0
     path = write_geotiff(tmp_path / "edge.tif", edge, nodata=0)
-    with pytest.raises(NoDataError, match=r"edge.tif \(31% valid\): less than 50% of the pixels hold data"):
+    with pytest.raises(NoDataError, match=r"edge.tif \(31% valid, 0% cloud\): less than 50% of the pixels hold data"):
         sm.predict(s2_model, s2=path)
-    with pytest.raises(NoDataError, match=r"s2 \(0% valid\)"):
+    with pytest.raises(NoDataError, match=r"s2 \(0% valid"):
         sm.predict(s2_model, s2=np.zeros((13, SIZE, SIZE), np.uint16))
-    assert len(sm.predict(s2_model, s2=path, min_valid=0)) == 1  # the opt-out
+    assert len(sm.predict(s2_model, s2=path, options=InputOptions(min_valid=0))) == 1  # the opt-out
 
 
 def test_declared_nodata_other_than_zero_is_fill(tmp_path: Path, s2_model) -> None:
@@ -192,20 +211,20 @@ def test_declared_nodata_other_than_zero_is_fill(tmp_path: Path, s2_model) -> No
     patch[:, : SIZE // 4] = 65535  # a quarter is the declared fill
     path = write_geotiff(tmp_path / "quarter.tif", patch, nodata=65535)
     read = read_patch(path, "s2")
-    assert (
-        read.array[:, : SIZE // 4] == 0
-    ).all() and "25.0% of the pixels hold the declared nodata" in read.corrections[0]
+    assert (read.array[:, : SIZE // 4] == 0).all()  # the declared fill becomes S2's fill, 0 in every band
     result = sm.predict(s2_model, s2=path)
     assert labels(result) == ["Grassland"]
     assert result.valid_fraction[0] == pytest.approx(0.75)
-    assert "25.0% of the S2 pixels are no-data, set to the band means" in result.corrections[0]
+    assert (
+        "25.0% of the pixels hold no data (fill, NaN, +-inf, saturated), set to the band means" in result.corrections[0]
+    )
     assert "75% valid pixels" in repr(result)
 
 
 def test_mostly_nan_s1_is_refused(s1s2_model) -> None:
     s1, s2 = class_patches([2])
     s1[:, :, :, : int(SIZE * 0.69)] = np.nan
-    with pytest.raises(NoDataError, match=r"s2 \+ s1 \(31% valid\)"):
+    with pytest.raises(NoDataError, match=r"s2 \+ s1 \(31% valid"):
         sm.predict(s1s2_model, s1=s1[0], s2=s2[0])
 
 
@@ -224,8 +243,8 @@ def test_partly_fill_patches_are_labelled_with_their_valid_fraction(s2_model) ->
 def test_eurosat_order_is_read_by_name(s2_model) -> None:
     _, s2 = class_patches()
     eurosat = s2[:, [S2_BANDS.index(b) for b in EUROSAT_BANDS]]
-    assert labels(sm.predict(s2_model, s2=eurosat, s2_bands=EUROSAT_BANDS)) == expected()
-    transform = s2_model.spec.transforms.with_s2_bands(EUROSAT_BANDS)
+    assert labels(sm.predict(s2_model, s2=eurosat, options=InputOptions(s2_bands=EUROSAT_BANDS))) == expected()
+    transform = s2_model.spec.transforms.replace(s2_bands=EUROSAT_BANDS)
     torch.testing.assert_close(transform(s2=eurosat), s2_model.spec.transforms(s2=s2))
 
 
@@ -233,18 +252,19 @@ def test_bigearthnet_and_l2a_orders(s2_model) -> None:
     _, s2 = class_patches()
     for bands in (L2A_BANDS, TORCHGEO_BIGEARTHNET_BANDS):
         stacked = s2[:, [S2_BANDS.index(b) for b in bands]]
-        assert labels(sm.predict(s2_model, s2=stacked, s2_bands=bands)) == expected()
+        with pytest.warns(sm.InputLevelWarning, match="its bands lack B10"):  # Level-2A: said once
+            assert labels(sm.predict(s2_model, s2=stacked, options=InputOptions(s2_bands=bands))) == expected()
 
 
 def test_torchgeo_sen12ms_image_is_split_s1_first(s1s2_model) -> None:
     s1, s2 = class_patches()
     image = np.concatenate([s1, s2.astype(np.float32)], axis=1)  # torchgeo: VV, VH, B1..B12
     assert image.shape[1] == len(TORCHGEO_SEN12MS_BANDS) == 15
-    got_s1, got_s2 = split_stack(image, TORCHGEO_SEN12MS_BANDS)
-    assert labels(sm.predict(s1s2_model, s1=got_s1, s2=got_s2)) == expected()
-    zero_padded = ["VV", "VH", *(f"B{b[1:].zfill(2)}" if b != "B8A" else b for b in S2_BANDS)]
-    _, padded = split_stack(torch.from_numpy(image), zero_padded)  # "B02": torchgeo's spelling
-    torch.testing.assert_close(padded, torch.from_numpy(s2.astype(np.float32)))
+    zero_padded = ["VV", "VH", *(f"B{b[1:].zfill(2)}" if b != "B8A" else b for b in S2_BANDS)]  # "B02": torchgeo's
+    for names in (TORCHGEO_SEN12MS_BANDS, zero_padded):
+        x = FromTorchGeoSen12ms("resnet50-s1s2-single", names)({"image": torch.from_numpy(image)})["image"]
+        torch.testing.assert_close(x, s1s2_model.spec.transforms(s1=s1, s2=s2))
+        assert labels_of(s1s2_model(x)) == expected()
 
 
 # -- 6. band identity in the file -------------------------------------------------------------------------
@@ -298,9 +318,9 @@ def test_reflectance_is_refused_and_the_remedy_works(tmp_path: Path, s2_model) -
     with pytest.raises(InputUnitsError, match=r"s2\[0\].*: all values are <= 2 .*Multiply by 10000"):
         sm.predict(s2_model, s2=reflectance)
     with pytest.raises(InputUnitsError, match=r"reflectance.tif: all values are <= 2"):
-        read_patch(write_geotiff(tmp_path / "reflectance.tif", reflectance[0]), "s2")
+        sm.predict(s2_model, s2=write_geotiff(tmp_path / "reflectance.tif", reflectance[0]))
     assert labels(sm.predict(s2_model, s2=reflectance * 10000)) == expected()
-    assert len(sm.predict(s2_model, s2=reflectance, check_units=False)) == 10  # the opt-out
+    assert len(sm.predict(s2_model, s2=reflectance, options=InputOptions(check_units=False))) == 10  # the opt-out
 
 
 # -- the rest of the issue: L2A files, adapted stems, the shape a user passed --------------------------------
@@ -309,23 +329,19 @@ def test_reflectance_is_refused_and_the_remedy_works(tmp_path: Path, s2_model) -
 def test_a_12_band_l2a_file_is_read_with_its_band_list(tmp_path: Path, s2_model) -> None:
     _, s2 = class_patches([4])
     path = write_geotiff(tmp_path / "l2a.tif", s2[0][[S2_BANDS.index(b) for b in L2A_BANDS]])
-    with pytest.raises(sm.PatchFileError, match=r"l2a.tif: has 12 bands.*bands=bands.L2A_BANDS"):
+    with pytest.raises(sm.PatchFileError, match=r"l2a.tif: has 12 bands.*s2_bands=bands.L2A_BANDS"):
         sm.predict(s2_model, s2=path)
-    transform = s2_model.spec.transforms.with_s2_bands(L2A_BANDS)
-    assert labels(sm.predict(s2_model, s2=path, transform=transform)) == ["Wetlands"]
-    assert labels(sm.predict(s2_model, s2=path, s2_bands=L2A_BANDS)) == ["Wetlands"]
+    with pytest.warns(sm.InputLevelWarning, match="Level-2A"):
+        assert labels(sm.predict(s2_model, s2=path, options=InputOptions(s2_bands=L2A_BANDS))) == ["Wetlands"]
 
 
 def test_an_adapted_stem_says_why_the_transform_does_not_fit(s2_model) -> None:
     model = sm.load_model("resnet50", "s2", pretrained=False, in_chans=13, adapt_first_conv=True)
     _, s2 = class_patches([0])
-    with pytest.raises(ValueError, match=r"adapted to 13 channels without band names.*pass your own transform"):
+    with pytest.raises(ValueError, match=r"reads 13 channels without band names.*adapt_in_chans\(in_chans, bands="):
         sm.predict(model, s2=s2)
-    with pytest.raises(ValueError, match=r"the model reads 13 input channels.*the preprocessing gives 10"):
-        sm.predict(model, s2=s2, transform=sm.Sen12msTransform.for_modality("s2"))
-    thirteen = sm.Sen12msTransform(bands=("B1", *s2_model.spec.transforms.bands, "B9", "B10"), mean=(1000.0,) * 13,
-                                   std=(1000.0,) * 13)  # fmt: skip
-    assert len(sm.predict(model, s2=s2, transform=thirteen)) == 1
+    model.adapt_in_chans(4, bands=("B2", "B3", "B4", "B8"))  # channels with statistics: predict preprocesses them
+    assert len(sm.predict(model, s2=s2)) == 1
 
 
 def test_errors_show_the_shape_the_user_passed(s2_model) -> None:

@@ -1,16 +1,20 @@
-"""The input layer's pieces on their own: band names, declared scalings, the unit thresholds."""
+"""The input layer's pieces on their own: band names, declared scalings, the unit thresholds, the options."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-import torch
+import rasterio
 
-from sen12ms_models.inputs import InputOptions, InputUnitsError, bands_from_descriptions, canonical_band
-from sen12ms_models.inputs.declared import declared_scaling
-from sen12ms_models.inputs.nodata import s1_valid, s2_valid
-from sen12ms_models.inputs.units import S2_REFLECTANCE_MAX, check_s1_units, check_s2_units
+from sen12ms_models.bands import S2_BANDS, canonical_band
+from sen12ms_models.errors import InputUnitsError, PatchFileError
+from sen12ms_models.inputs.checks import prepare
+from sen12ms_models.inputs.files import read_patch
+from sen12ms_models.inputs.options import S2_REFLECTANCE_MAX, InputOptions
 from sen12ms_models.transforms import Sen12msTransform
+from tests.support.geotiff import write_geotiff
 
 
 @pytest.mark.parametrize(
@@ -35,46 +39,71 @@ def test_band_descriptions_are_normalized(name, sensor, band) -> None:
     assert canonical_band(name, sensor) == band
 
 
-def test_descriptions_must_name_every_band_once() -> None:
-    assert bands_from_descriptions(("VH", "VV"), "s1") == ("VH", "VV")
-    assert bands_from_descriptions(("VV", "VV"), "s1") is None
-    assert bands_from_descriptions(("VV", None), "s1") is None
-    assert bands_from_descriptions((), "s2") is None
+def _described(path: Path, array: np.ndarray, descriptions: tuple[str, ...]) -> Path:
+    write_geotiff(path, array)
+    with rasterio.open(path, "r+") as dataset:
+        dataset.descriptions = descriptions
+    return path
 
 
-def test_declared_scalings() -> None:
-    assert declared_scaling([1.0] * 2, [0.0] * 2, "s2", "f") is None
-    assert declared_scaling([None] * 2, [None] * 2, "s2", "f") is None
-    dn = declared_scaling([1e-4] * 2, [-0.1] * 2, "s2", "f")
-    raw = np.array([[[0, 1000, 3000]], [[0, 1500, 11000]]], dtype=np.uint16)
-    out = dn.apply(raw, fill=(raw == 0).all(axis=0))
-    np.testing.assert_allclose(out, [[[0, 0, 2000]], [[0, 500, 10000]]], atol=1e-3)  # fill stays 0
-    with pytest.raises(ValueError, match="only scale 1 \\(DN\\) or 1e-4"):
-        declared_scaling([0.01], [0.0], "s2", "f")
-    assert declared_scaling([0.01], [0.0], "s1", "f") is not None  # S1: applied; the unit check decides
+def test_descriptions_decide_only_when_they_name_every_band_once(tmp_path: Path) -> None:
+    s1 = np.stack([np.full((4, 4), -10, np.float32), np.full((4, 4), -16, np.float32)])
+    swapped = read_patch(_described(tmp_path / "a.tif", s1[::-1].copy(), ("VH", "VV")), "s1")
+    np.testing.assert_array_equal(swapped.array, s1)  # named: taken by name
+    for descriptions in (("VV", "VV"), ("VV", "")):
+        as_stored = read_patch(_described(tmp_path / "b.tif", s1, descriptions), "s1")
+        np.testing.assert_array_equal(as_stored.array, s1)  # not naming each band once: by position
+        assert as_stored.corrections == ()
+
+
+def test_declared_scalings_reach_dn_and_keep_fill(tmp_path: Path) -> None:
+    raw = np.full((13, 1, 3), 3000, np.uint16)
+    raw[:, 0, 0] = 0  # fill
+    raw[:, 0, 1] = 1500
+    path = write_geotiff(tmp_path / "refl.tif", raw)
+    with rasterio.open(path, "r+") as dataset:
+        dataset.scales, dataset.offsets = (1e-4,) * 13, (-0.1,) * 13
+    read = read_patch(path, "s2")
+    np.testing.assert_allclose(read.array[:, 0], [[0, 500, 2000]] * 13, atol=1e-3)  # fill stays 0
+    with rasterio.open(path, "r+") as dataset:
+        dataset.scales = (0.01,) * 13
+    with pytest.raises(PatchFileError, match=r"only scale 1 \(DN\) or 1e-4"):
+        read_patch(path, "s2")
+
+
+def _prepare(s2: np.ndarray | None = None, s1: np.ndarray | None = None, **options: object) -> object:
+    transform = Sen12msTransform.for_modality("s1s2" if s1 is not None else "s2")
+    names = [f"x[{i}]" for i in range(len(s2 if s2 is not None else s1))]  # type: ignore[arg-type]
+    return prepare(
+        transform,
+        InputOptions(clouds=False, **options),
+        s1=s1,
+        s2=s2,
+        s2_bands=S2_BANDS,
+        s1_names=names,
+        s2_names=names,
+    )
 
 
 def test_the_s2_reflectance_threshold() -> None:
-    reflectance = torch.full((1, 3, 4, 4), 0.3)
-    reflectance[0, 0, 0, 0] = S2_REFLECTANCE_MAX  # a bright pixel at the limit: still reflectance
-    with pytest.raises(InputUnitsError):
-        check_s2_units(reflectance, s2_valid(reflectance), ["x"])
-    dark_dn = torch.full((1, 3, 4, 4), 3.0)  # anything above 2 may be (very dark) DN
-    check_s2_units(dark_dn, s2_valid(dark_dn), ["x"])
-    fill = torch.zeros((1, 3, 4, 4))  # no valid pixel: nothing to judge (the no-data rule decides)
-    check_s2_units(fill, s2_valid(fill), ["x"])
+    reflectance = np.full((1, 13, 4, 4), 0.3, np.float32)
+    reflectance[0, 1, 0, 0] = S2_REFLECTANCE_MAX  # a bright pixel at the limit: still reflectance
+    with pytest.raises(InputUnitsError, match=r"x\[0\]: all values are <= 2"):
+        _prepare(reflectance)
+    _prepare(np.full((1, 13, 4, 4), 3.0, np.float32))  # anything above 2 may be (very dark) DN
+    _prepare(np.zeros((1, 13, 4, 4), np.float32))  # no valid pixel: nothing to judge (the no-data rule decides)
 
 
 def test_the_s1_db_threshold() -> None:
-    s1 = torch.full((1, 2, 4, 4), -12.0)
+    s2 = np.full((1, 13, 4, 4), 1500, np.uint16)
+    s1 = np.full((1, 2, 4, 4), -12.0, np.float32)
+    s1[0, 1] = -18.0
     s1[0, 0, :2] = 4.0  # half of VV bright (a quarter of all values): dB
-    check_s1_units(s1, s1_valid(s1), ["x"])
+    _prepare(s2, s1)
     s1[0, :, :3] = 0.2  # three quarters >= 0: linear
-    with pytest.raises(InputUnitsError, match="x: 75% of the values are >= 0"):
-        check_s1_units(s1, s1_valid(s1), ["x"])
-    zeros = torch.zeros((1, 2, 4, 4))  # 0 in both bands is fill, not linear
-    assert not s1_valid(zeros).any()
-    check_s1_units(zeros, s1_valid(zeros), ["x"])
+    with pytest.raises(InputUnitsError, match=r"x\[0\]: 75% of the values are >= 0"):
+        _prepare(s2, s1)
+    _prepare(s2, np.zeros((1, 2, 4, 4), np.float32))  # 0 in both bands is fill, not linear
 
 
 def test_options_and_offsets_are_validated() -> None:
@@ -82,6 +111,7 @@ def test_options_and_offsets_are_validated() -> None:
         InputOptions(min_valid=1.5)
     with pytest.raises(ValueError, match="s2_offset must be a finite number >= 0"):
         Sen12msTransform.for_modality("s2", s2_offset=-1000)
-    assert Sen12msTransform.for_modality("s2", s2_offset=1000) == Sen12msTransform.for_modality("s2").with_s2_offset(
-        1000
+    assert Sen12msTransform.for_modality("s2", s2_offset=1000) == Sen12msTransform.for_modality("s2").replace(
+        s2_offset=1000
     )
+    assert InputOptions(s2_bands=["B2", "B3"]).s2_bands == ("B2", "B3")  # a list becomes a hashable tuple

@@ -11,16 +11,9 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from sen12ms_models.datasets import (
-    BROKEN_PATCHES,
-    PatchId,
-    SceneId,
-    Sen12msIndex,
-    read_patch,
-    read_triplet,
-    sibling_path,
-)
+from sen12ms_models.datasets.tree import BROKEN_PATCHES, Sen12msIndex, read_triplet
 from sen12ms_models.errors import PatchFileError
+from sen12ms_models.inputs.files import PatchId, SceneId, read_patch, sibling_path
 from sen12ms_models.labels import class_probabilities
 from tests.support.geotiff import write_geotiff
 
@@ -34,8 +27,8 @@ def test_read_triplet_from_any_of_its_files(sen12ms_tree) -> None:
         assert triplet.s1.array.shape == (2, 256, 256) and triplet.s1.array.dtype == np.float32
         assert triplet.s2.array.shape == (13, 256, 256) and triplet.s2.array.dtype == np.uint16
         assert triplet.lc.array.shape == (4, 256, 256) and triplet.lc.array.dtype == np.uint16
-        assert triplet.crs.is_projected and triplet.crs.to_epsg() // 100 in (326, 327)
-        assert triplet.transform.a == 10 and triplet.transform.e == -10
+        assert triplet.s2.crs.is_projected and triplet.s2.crs.to_epsg() // 100 in (326, 327)
+        assert triplet.s2.transform.a == 10 and triplet.s2.transform.e == -10
     np.testing.assert_allclose(class_probabilities(triplet.lc.array[0]), patch.probabilities)
 
 

@@ -1,4 +1,5 @@
-"""The store loader yields make_loader's batches, and the trainer learns the same weights from either."""
+"""The store loader yields make_loader's batches, and the trainer learns the same weights from either,
+from a store of the tree it is told about only."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import pytest
 import torch
 
 from sen12ms_models.cli.main import main
-from sen12ms_models.datasets import Sen12msIndex
-from sen12ms_models.datasets.loader import StoreDataset, StoreLoader, make_batches
 from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
-from sen12ms_models.datasets.store import PreparedStore, prepare_store
-from sen12ms_models.testing.synthetic import write_tree
-from sen12ms_models.training.checkpoint import load_checkpoint
-from sen12ms_models.training.sampling import ResumableSampler, ShardSampler
+from sen12ms_models.datasets.store import PreparedStore, StoreDataset, StoreLoader, make_batches, prepare_store
+from sen12ms_models.datasets.tree import Sen12msIndex
+from sen12ms_models.models.api import load_checkpoint
+from sen12ms_models.synthetic import write_tree
+from sen12ms_models.training.config import TrainConfig
+from sen12ms_models.training.evaluation import ShardSampler
+from sen12ms_models.training.loop import ResumableSampler, train
 
 CPU = torch.device("cpu")
 
@@ -29,7 +31,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sen12msIndex, Pr
 
 
 def assert_same_batch(expected: dict, actual: dict) -> None:
-    assert list(actual) == list(expected)
+    assert sorted(actual) == sorted(expected)
     for key, tensor in expected.items():
         assert actual[key].dtype == tensor.dtype and actual[key].shape == tensor.shape, key
         # by bits: S1 holds NaN, and uint16 has few torch operations
@@ -100,6 +102,17 @@ def test_training_from_the_store_gives_the_weights_of_training_from_geotiffs(pre
     weights = {name: load_checkpoint(run / "best.pt")["model"] for name, run in runs.items()}  # epoch 1 is best
     assert all(torch.equal(weights["tiff"][k], weights["store"][k]) for k in weights["tiff"])
     assert json.loads((runs["store"] / "run.json").read_text())["config"]["store"] == str(store.path)
+
+
+def test_a_store_of_another_tree_than_the_data_dir_is_refused(prepared, tmp_path) -> None:
+    index, store = prepared
+    other = tmp_path / "other-SEN12MS"
+    write_tree(other, patches_per_scene=1, size=32)
+    with pytest.raises(ValueError, match=r"the store .* holds the SEN12MS tree .*, not the data dir") as raised:
+        train(TrainConfig(other, tmp_path / "run", store=store.path, epochs=1, workers=0, progress=False))
+    assert str(index.root) in str(raised.value) and str(other) in str(raised.value)
+    assert f"--data-dir {index.root}" in str(raised.value)
+    assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
 def test_cpu_batch_memory_is_reused_once_no_tensor_uses_it(prepared) -> None:

@@ -11,11 +11,10 @@ import torch
 from safetensors.torch import save, save_file
 
 import sen12ms_models as sm
-from sen12ms_models.hub.registry import register_weights
-from sen12ms_models.testing.hub_env import set_hub_offline
-from sen12ms_models.testing.hub_server import HubServer
-from sen12ms_models.testing.published import state_digest
-from tests.support.published import publish
+from sen12ms_models.weights import read_registry, register_weights
+from tests.support.hub_env import set_hub_offline, skip_hub_backoff
+from tests.support.hub_server import HubServer
+from tests.support.published import publish, state_digest
 
 
 def _gets(hub: HubServer) -> int:
@@ -26,7 +25,7 @@ def test_first_download_then_cached_with_no_request(hub, tmp_path, monkeypatch) 
     published = publish(hub, tmp_path, monkeypatch)
     model = sm.load_model("resnet50", "s1s2")
     assert state_digest(model) == state_digest(published.model)
-    assert not model.training and model.spec == published.spec
+    assert not model.training and model.spec == sm.ModelSpec.of(published.weights)
     assert _gets(hub) == 1
     hub.clear_requests()
     again = sm.load_model("resnet50", "s1s2")
@@ -48,14 +47,16 @@ def test_offline_mode_uses_the_cache_and_fails_clearly_without_it(hub, tmp_path,
 def test_cache_dir_is_honoured(hub, tmp_path, monkeypatch) -> None:
     published = publish(hub, tmp_path, monkeypatch)
     sm.load_model("resnet50", "s1s2", cache_dir=tmp_path / "my-cache")
-    assert list((tmp_path / "my-cache").rglob(published.spec.filename))
+    assert list((tmp_path / "my-cache").rglob(published.weights.filename))
 
 
 def test_wrong_sha256_is_refused_and_nothing_is_deleted(hub, tmp_path, monkeypatch) -> None:
     published = publish(hub, tmp_path, monkeypatch)
-    spec, tampered = published.spec, bytearray(published.data)
+    entry, tampered = published.entry, bytearray(published.data)
     tampered[-100] ^= 0xFF  # same size, one tensor value changed: still a valid safetensors file
-    hub.add_file(spec.repo_id, spec.revision, spec.filename, bytes(tampered))  # the manifest pins the original
+    hub.add_file(
+        entry.repo_id, entry.revision, published.weights.filename, bytes(tampered)
+    )  # the manifest pins the original
     with pytest.raises(sm.WeightsIntegrityError, match=r"sha256 [0-9a-f]{64} does not match the manifest's") as info:
         sm.load_model("resnet50", "s1s2")
     assert "NOT loaded" in str(info.value) and "force_download=True" in str(info.value)
@@ -65,8 +66,8 @@ def test_wrong_sha256_is_refused_and_nothing_is_deleted(hub, tmp_path, monkeypat
 
 def test_truncated_file_is_refused(hub, tmp_path, monkeypatch) -> None:
     published = publish(hub, tmp_path, monkeypatch)
-    spec, original = published.spec, published.data
-    hub.add_file(spec.repo_id, spec.revision, spec.filename, original[: len(original) // 2])
+    entry, original = published.entry, published.data
+    hub.add_file(entry.repo_id, entry.revision, published.weights.filename, original[: len(original) // 2])
     with pytest.raises(
         sm.WeightsIntegrityError, match=rf"but the manifest says resnet50-s1s2-multi is {len(original)} bytes"
     ):
@@ -84,9 +85,26 @@ def test_a_corrupted_transfer_is_refused_then_fixed_by_force_download(hub, tmp_p
     assert state_digest(sm.load_model("resnet50", "s1s2", force_download=True)) == state_digest(published.model)
 
 
+def test_force_download_replaces_a_corrupted_file_in_a_cache_without_symlinks(hub, tmp_path, monkeypatch) -> None:
+    """Such a cache (Windows, some network file systems) keeps a copy in snapshots/, which
+    huggingface_hub does not replace on force_download: the advised remedy must still work."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_SYMLINKS", True)
+    published = publish(hub, tmp_path, monkeypatch)
+    hub.fault, hub.fault_times = "wrong_bytes", 1
+    with pytest.raises(sm.WeightsIntegrityError, match="does not match the manifest") as info:
+        sm.load_model("resnet50", "s1s2")
+    cached = Path(str(info.value).split(":")[0])
+    assert not cached.is_symlink()  # a plain copy, as the cache keeps without symlinks
+    assert state_digest(sm.load_model("resnet50", "s1s2", force_download=True)) == state_digest(published.model)
+    assert state_digest(sm.load_model("resnet50", "s1s2")) == state_digest(published.model)
+
+
 def test_server_down_gives_a_clear_error(hub, tmp_path, monkeypatch) -> None:
     publish(hub, tmp_path, monkeypatch)
     hub.stop()
+    skip_hub_backoff(monkeypatch)  # the message is under test, not huggingface_hub's retry schedule
     with pytest.raises(
         sm.WeightsDownloadError, match=r"could not fetch resnet50-s1s2-multi.safetensors .* not in the cache"
     ):
@@ -95,7 +113,7 @@ def test_server_down_gives_a_clear_error(hub, tmp_path, monkeypatch) -> None:
 
 def test_missing_file_on_the_hub(hub, tmp_path, monkeypatch) -> None:
     published = publish(hub, tmp_path, monkeypatch)
-    hub.remove_file(published.spec.repo_id, published.spec.revision, published.spec.filename)
+    hub.remove_file(published.entry.repo_id, published.entry.revision, published.weights.filename)
     with pytest.raises(sm.WeightsDownloadError, match=r"EntryNotFound"):
         sm.load_model("resnet50", "s1s2")
 
@@ -112,7 +130,7 @@ def test_unpublished_entry_says_how_to_obtain_weights(hub) -> None:
 
 def test_local_weights_path_verified_when_the_manifest_knows_it(hub, tmp_path, monkeypatch) -> None:
     published = publish(hub, tmp_path, monkeypatch)
-    local = tmp_path / published.spec.filename
+    local = tmp_path / published.weights.filename
     local.write_bytes(published.data)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -169,7 +187,9 @@ def test_registry_finds_a_registered_file_without_a_path(tmp_path) -> None:
     path = tmp_path / "converted.safetensors"
     save_file(source.state_dict(), path)
     base = sm.get_weights("densenet121", "rgb").entry
-    entry = register_weights(dataclasses.replace(base, source="original-release-converted"), path)
+    assert base is not None
+    register_weights(dataclasses.replace(base, source="original-release-converted"), path.read_bytes())
+    entry = read_registry()["densenet121-rgb-multi"]
     assert entry.sha256 and entry.revision is None
     assert state_digest(sm.load_model("densenet121", "rgb")) == state_digest(source)
 

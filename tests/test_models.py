@@ -8,8 +8,7 @@ from torch import nn
 from torchvision.models import densenet121, resnet50
 
 from sen12ms_models.bands import MODALITY_BANDS
-from sen12ms_models.models._registry import build_model
-from sen12ms_models.models.optimize import optimize_for_inference
+from sen12ms_models.models.api import build_model, optimize_for_inference
 
 CHANNELS = {"rgb": 3, "s2": 10, "s1s2": 12, "s1": 2, "s1rgb": 5}
 

@@ -17,11 +17,11 @@ from safetensors.torch import save_file
 
 import sen12ms_models as sm
 from sen12ms_models.cli.main import main
-from sen12ms_models.hub.manifest import MANIFEST_FILE, ManifestEntry, write_manifest_entry
-from sen12ms_models.hub.registry import register_weights
-from sen12ms_models.testing.hub_env import point_hub_at
 from sen12ms_models.training.checkpoint import BEST, save_checkpoint
 from sen12ms_models.training.config import TrainConfig
+from sen12ms_models.weights import MANIFEST_FILE, ManifestEntry, register_weights, write_manifest_entry
+from tests.support.hub_env import point_hub_at
+from tests.support.patches import clear_patches
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_S2 = "examples/data/ROIs1158_spring/s2_63/ROIs1158_spring_s2_63_p100.tif"
@@ -33,17 +33,17 @@ def test_the_spec_follows_a_new_head_and_new_input_channels() -> None:
     assert (model.spec.num_classes, model.spec.label_type, model.spec.classes[0]) == (6, "single", "c0")
     adapted = sm.load_model("resnet50", "s2", pretrained=False, in_chans=4, adapt_first_conv=True)
     assert adapted.spec.in_chans == 4 and adapted.spec.bands is None
-    with pytest.raises(ValueError, match="adapted to 4 channels without band names"):
+    with pytest.raises(ValueError, match="reads 4 channels without band names"):
         sm.predict(adapted, s2=np.zeros((1, 13, 32, 32), np.uint16))
     adapted.adapt_in_chans(4, bands=["B2", "B3", "B4", "B8"])
-    assert sm.predict(adapted, s2=np.full((1, 13, 32, 32), 1000, np.uint16)).probabilities.shape == (1, 10)
+    assert sm.predict(adapted, s2=clear_patches()[1]).probabilities.shape == (1, 10)
 
 
 def test_one_name_everywhere() -> None:
     for name in sm.list_models():
-        assert sm.get_weights(name).name == name
+        assert sm.get_weights(name).value == name
     assert sm.load_model(sm.list_models()[-1], pretrained=False).spec.name == sm.list_models()[-1]
-    assert sm.get_weights("densenet121-rgb").name == "densenet121-rgb-multi"
+    assert sm.get_weights("densenet121-rgb") is sm.DenseNet121_Weights.SEN12MS_RGB_MULTI
     with pytest.raises(sm.ManifestError, match=r"unknown model 'bogus'; known: densenet121-rgb-multi"):
         sm.load_model("bogus")
 
@@ -76,18 +76,20 @@ def test_registered_weights_show_as_what_they_are(tmp_path, capsys) -> None:
     file = tmp_path / "mine.safetensors"
     save_file(sm.build_model("densenet121", 3).state_dict(), file)
     entry = ManifestEntry("densenet121-rgb-multi", "me/densenet121-rgb-multi", "original-release-converted", "x")
-    registered = register_weights(entry, file)
+    register_weights(entry, file.read_bytes())
     assert main(["list", "--published"]) == 0
     assert "densenet121-rgb-multi" in capsys.readouterr().out
     assert main(["info", "densenet121-rgb-multi"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["registered"]["sha256"] == registered.sha256 and info["registered"]["path"].endswith(".safetensors")
+    # the licence, source and hash shown are those of the file that loads, not the manifest's plan
+    assert info["weights"] == "registered" and info["license"] == "x" and info["source"] == "original-release-converted"
+    assert info["sha256"] == hashlib.sha256(file.read_bytes()).hexdigest()
     assert main(["download", "densenet121-rgb-multi"]) == 0
     assert "registered locally" in capsys.readouterr().out
     with warnings.catch_warnings():
         warnings.simplefilter("error", sm.UnverifiedWeightsWarning)  # the registry knows its hash
         model = sm.load_model("densenet121-rgb-multi", weights=file)
-    assert model.spec.sha256 == registered.sha256
+    assert model.spec.weights == "densenet121-rgb-multi"
 
 
 def test_publish_without_a_network_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys) -> None:
@@ -113,7 +115,8 @@ def test_evaluate_names_where_its_weights_came_from(sen12ms_tree, tmp_path, caps
     file = tmp_path / "mine.safetensors"
     save_file(sm.build_model("resnet50", 3).state_dict(), file)
     entry = ManifestEntry("resnet50-rgb-multi", "me/resnet50-rgb-multi", "retrained", "CC-BY-4.0")
-    registered = register_weights(entry, file)
+    register_weights(entry, file.read_bytes())
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
     output = tmp_path / "scores.json"
     args = [
         "evaluate",
@@ -128,7 +131,7 @@ def test_evaluate_names_where_its_weights_came_from(sen12ms_tree, tmp_path, caps
     ]
     assert main(args) == 0
     heading = capsys.readouterr().out.splitlines()[0]
-    assert f"(registered resnet50-rgb-multi (retrained, sha256 {registered.sha256[:12]}))" in heading
+    assert f"(registered resnet50-rgb-multi (retrained, sha256 {digest[:12]}))" in heading
     assert "published" not in heading
 
 

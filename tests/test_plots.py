@@ -1,19 +1,25 @@
-"""plots: each figure renders to a non-empty PNG of the expected size."""
+"""plots: each figure renders to a non-empty PNG, and no label overlaps another, an image or the figure's edge."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 from PIL import Image
 
 import sen12ms_models as sm
 from sen12ms_models import plots
-from sen12ms_models.datasets import read_triplet
+from sen12ms_models.classes import CLASSES
+from sen12ms_models.datasets.tree import read_triplet
 from sen12ms_models.labels import class_probabilities
+from sen12ms_models.prediction import Prediction
 
 
 def _png(fig, path, dpi: int = 50) -> Image.Image:
@@ -23,6 +29,56 @@ def _png(fig, path, dpi: int = 50) -> Image.Image:
     pixels = np.asarray(image.convert("L"))
     assert pixels.std() > 5  # not a blank canvas
     return image
+
+
+def _label_boxes(fig: Figure) -> list[tuple[str, Bbox]]:
+    """Every label drawn on ``fig`` (figure and axes texts, titles, tick labels of visible axes) and
+    its extent in pixels with the Agg renderer, its coloured box included."""
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    texts = list(fig.texts)
+    for ax in fig.axes:
+        texts += [*ax.texts, ax.title]
+        if ax.axison:
+            texts += [*ax.get_xticklabels(), *ax.get_yticklabels(), ax.xaxis.label, ax.yaxis.label]
+    boxes = []
+    for text in texts:
+        if not text.get_visible() or not text.get_text():
+            continue
+        extent = text.get_window_extent(renderer)
+        if (patch := text.get_bbox_patch()) is not None:
+            extent = Bbox.union([extent, patch.get_window_extent(renderer)])
+        boxes.append((text.get_text().strip(), extent))
+    return boxes
+
+
+def _overlap(a: Bbox, b: Bbox) -> bool:
+    """A shared area, not just a shared edge."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > 0.5 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0.5
+
+
+def _assert_labels_apart(fig: Figure, expected: set[str]) -> None:
+    """Each label inside the figure, clear of every other label and of every image."""
+    boxes = _label_boxes(fig)
+    assert expected <= {text for text, _ in boxes}
+    page = fig.bbox
+    for text, box in boxes:
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, (
+            f"{text!r} leaves the figure: {box} outside {page}"
+        )
+    for (one, a), (two, b) in itertools.combinations(boxes, 2):
+        assert not _overlap(a, b), f"{one!r} {a} overlaps {two!r} {b}"
+    images = [ax.get_window_extent() for ax in fig.axes if ax.images]
+    for (text, box), image in itertools.product(boxes, images):
+        if text not in {ax.title.get_text() for ax in fig.axes}:
+            assert not _overlap(box, image), f"{text!r} {box} covers an image {image}"
+
+
+def _images_keep_their_size(fig: Figure) -> None:
+    """Every image panel square and at least 2 inches wide, however long the captions."""
+    for ax in (ax for ax in fig.axes if ax.images):
+        box = ax.get_window_extent()
+        assert box.width >= 2 * fig.dpi and abs(box.width - box.height) < 1
 
 
 def test_true_colour_and_sar_scaling() -> None:
@@ -38,8 +94,21 @@ def test_true_colour_and_sar_scaling() -> None:
 def test_patch_preview(sen12ms_tree, tmp_path) -> None:
     root, written = sen12ms_tree
     triplet = read_triplet(root / written[0].id.relative_path("s2"))
-    fig = plots.plot_patch(triplet.s1.array, triplet.s2.array, class_probabilities(triplet.lc.array[0]))
-    assert _png(fig, tmp_path / "patch.png", dpi=100).size == (640, 390)
+    shares = class_probabilities(triplet.lc.array[0])
+    fig = plots.plot_patch(triplet.s1.array, triplet.s2.array, shares)
+    image = _png(fig, tmp_path / "patch.png", dpi=100)
+    assert image.size[0] > image.size[1]  # the two panels side by side
+    names = {CLASSES[i] for i in np.flatnonzero(shares >= 0.1)}
+    _assert_labels_apart(fig, {"Sentinel-1 VV", "Sentinel-2 true colour", *names})
+    _images_keep_their_size(fig)
+
+
+def test_patch_preview_with_every_class(sen12ms_tree) -> None:
+    root, written = sen12ms_tree
+    triplet = read_triplet(root / written[0].id.relative_path("s2"))
+    fig = plots.plot_patch(None, triplet.s2.array, np.full(10, 0.1))  # one panel, ten labels: they wrap
+    _assert_labels_apart(fig, set(CLASSES))
+    _images_keep_their_size(fig)
 
 
 def test_predictions_panel(sen12ms_tree, tmp_path) -> None:
@@ -50,14 +119,41 @@ def test_predictions_panel(sen12ms_tree, tmp_path) -> None:
     prediction = sm.predict(model, s2=s2)
     reference = class_probabilities(np.stack([t.lc.array[0] for t in triplets]))
     fig = plots.plot_predictions(prediction, s2, reference, columns=2)
-    assert _png(fig, tmp_path / "predictions.png").size == (300, 360)
+    image = _png(fig, tmp_path / "predictions.png")
+    assert image.size[1] > image.size[0]  # 3 patches in 2 columns: two rows
+    _assert_labels_apart(fig, {name for labels in prediction.labels for name in labels})
+    _images_keep_their_size(fig)
+
+
+@pytest.mark.parametrize(
+    ("classes", "columns"),
+    [
+        (CLASSES, 4),  # every class predicted and in the reference: the longest captions
+        (("Permanent crops with irrigation and terraces", "Herbaceous vegetation", "Sea/Lake"), 3),  # a new head
+    ],
+)
+def test_predictions_labels_wrap_inside_their_panel(sen12ms_tree, classes, columns) -> None:
+    root, written = sen12ms_tree
+    s2 = np.stack([read_triplet(root / p.id.relative_path("s2")).s2.array for p in written[:5]])
+    prediction = Prediction(np.ones((5, len(classes)), np.float32), tuple(classes), "multi", 0.5)
+    reference = np.ones((5, 10), bool)
+    fig = plots.plot_predictions(prediction, s2, reference, columns=columns)
+    shown = {text for text, _ in _label_boxes(fig)}
+    assert "Sea/Lake" in shown or set(CLASSES) <= shown
+    assert any(text.startswith("Permanent crops") for text in shown) or classes == CLASSES  # cut short, kept
+    _assert_labels_apart(fig, set())
+    _images_keep_their_size(fig)
+    with pytest.raises(ValueError, match="holds 5 patches"):
+        plots.plot_predictions(prediction, s2[:4], reference)
 
 
 def test_per_class_f1_bars_from_json(tmp_path) -> None:
     result = {"per_class_f1": {"Forest": 70.6, "Savanna": 79.9, "Water": 93.7, "Snow/Ice": None}}
     path = tmp_path / "evaluation.json"
     path.write_text(json.dumps(result))
-    assert _png(plots.plot_per_class_f1(path), tmp_path / "f1.png").size == (350, 175)
+    fig = plots.plot_per_class_f1(path)
+    assert _png(fig, tmp_path / "f1.png").size == (350, 175)
+    _assert_labels_apart(fig, {"Forest", "Savanna", "Water", "Per-class F1", "F1 (%)"})
     with pytest.raises(ValueError, match="unknown class names"):
         plots.plot_per_class_f1({"per_class_f1": {"Forests": 1.0}})
     with pytest.raises(KeyError, match="no 'per_class_f1'"):

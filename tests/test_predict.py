@@ -10,6 +10,7 @@ import torch
 
 import sen12ms_models as sm
 from sen12ms_models.classes import CLASSES
+from tests.support.patches import clear_patches
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +31,15 @@ def _triplet_paths(tree, n: int = 3):
 def test_paths_arrays_and_tensors_agree(model, sen12ms_tree) -> None:
     s1_paths, s2_paths = _triplet_paths(sen12ms_tree)
     from_paths = sm.predict(model, s1=s1_paths, s2=s2_paths)
-    s1 = np.stack([sm.datasets.read_patch(p).array for p in s1_paths])
-    s2 = np.stack([sm.datasets.read_patch(p).array for p in s2_paths])
+    s1 = np.stack([sm.read_patch(p).array for p in s1_paths])
+    s2 = np.stack([sm.read_patch(p).array for p in s2_paths])
     from_arrays = sm.predict(model, s1=s1, s2=s2, batch_size=2)
     from_tensors = sm.predict(model, s1=torch.from_numpy(s1), s2=torch.from_numpy(s2.astype(np.int32)))
+    from_lists = sm.predict(model, s1=list(s1), s2=[torch.from_numpy(a.astype(np.int32)) for a in s2])
     assert from_paths.probabilities.shape == (3, 10)
     np.testing.assert_allclose(from_paths.probabilities, from_arrays.probabilities, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(from_tensors.probabilities, from_arrays.probabilities, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(from_lists.probabilities, from_arrays.probabilities, rtol=1e-4, atol=1e-5)
     assert from_paths.sources == tuple(str(p) for p in s2_paths)
     single = sm.predict(model, s1=str(s1_paths[0]), s2=str(s2_paths[0]))
     np.testing.assert_allclose(single.probabilities[0], from_arrays.probabilities[0], rtol=1e-4, atol=1e-5)
@@ -45,14 +48,16 @@ def test_paths_arrays_and_tensors_agree(model, sen12ms_tree) -> None:
 def test_probabilities_are_the_sigmoid_of_the_model_on_the_spec_transform(model) -> None:
     rng = np.random.default_rng(0)
     s1 = rng.normal(-12, 4, (2, 2, 64, 64)).astype(np.float32)
+    s1[:, 1] -= 6  # VH ~6 dB below VV, as on real land
     s2 = rng.integers(0, 5000, (2, 13, 64, 64)).astype(np.uint16)
     with torch.no_grad():
         expected = torch.sigmoid(model(model.spec.transforms(s1=s1, s2=s2))).numpy()
-    prediction = sm.predict(model, s1=s1, s2=s2)
+    random_bands = sm.InputOptions(clouds=False)  # uniform DN would read as cirrus in B10
+    prediction = sm.predict(model, s1=s1, s2=s2, options=random_bands)
     np.testing.assert_allclose(prediction.probabilities, expected, rtol=1e-4, atol=1e-5)
     mask = expected >= 0.5
     assert [set(labels) for labels in prediction.labels] == [{CLASSES[j] for j in np.flatnonzero(m)} for m in mask]
-    strict = sm.predict(model, s1=s1, s2=s2, threshold=0.9)
+    strict = sm.predict(model, s1=s1, s2=s2, threshold=0.9, options=random_bands)
     assert all(len(a) <= len(b) for a, b in zip(strict.labels, prediction.labels, strict=True))
 
 
@@ -60,7 +65,7 @@ def test_single_label_models_use_softmax_argmax() -> None:
     torch.manual_seed(1)
     model = sm.load_model("densenet121", "rgb", "single", pretrained=False)
     s2 = np.random.default_rng(1).integers(0, 5000, (2, 13, 256, 256)).astype(np.uint16)
-    prediction = sm.predict(model, s2=s2)
+    prediction = sm.predict(model, s2=s2, options=sm.InputOptions(clouds=False))
     np.testing.assert_allclose(prediction.probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert prediction.labels == [[CLASSES[i]] for i in prediction.probabilities.argmax(axis=1)]
     assert prediction.threshold is None and "argmax" in repr(prediction)
@@ -79,8 +84,7 @@ def test_to_dict_and_repr_are_readable(model, sen12ms_tree) -> None:
 
 
 def test_training_mode_is_restored_and_eval_is_used(model) -> None:
-    s1 = np.full((2, 2, 32, 32), -12, np.float32)
-    s2 = np.full((2, 13, 32, 32), 1000, np.uint16)
+    s1, s2 = clear_patches(2)
     expected = sm.predict(model, s1=s1, s2=s2).probabilities
     model.train()
     try:
@@ -99,18 +103,20 @@ def test_bad_inputs_are_named(model) -> None:
     with pytest.raises(ValueError, match="s1 and s2 must hold the same patches"):
         sm.predict(model, s1=s1, s2=np.zeros((3, 13, 32, 32), np.uint16))
     with pytest.raises(ValueError, match="threshold must be in"):
-        sm.predict(model, s1=s1, s2=np.full((2, 13, 32, 32), 1000, np.uint16), threshold=5)
+        sm.predict(model, s1=clear_patches(2)[0], s2=clear_patches(2)[1], threshold=5)
     with pytest.raises(sm.PatchFileError, match="no such file"):
         sm.predict(model, s1="ROIs1158_spring_s1_1_p1.tif", s2="ROIs1158_spring_s2_1_p1.tif")
 
 
 def test_a_new_head_is_predicted_with_the_rule_its_spec_names_never_a_guessed_one() -> None:
     tuned = sm.load_model("resnet50", "s2", pretrained=False, num_classes=3)
-    assert tuned.spec.num_classes == 3 and tuned.spec.label_type is None and tuned.spec.entry is None
-    s2 = np.full((2, 13, 32, 32), 1000, np.uint16)
-    with pytest.raises(ValueError, match="without saying how to decide"):
-        sm.predict(tuned, s2=s2, class_names=["a", "b", "c"])
-    tuned.reset_classifier(3, label_type="single", classes=["a", "b", "c"])
+    assert tuned.spec.num_classes == 3 and tuned.spec.label_type is None and tuned.spec.weights == "resnet50-s2-multi"
+    s2 = clear_patches(2)[1]
+    with pytest.raises(ValueError, match=r"no decision rule: say it with model.set_labels\("):
+        sm.predict(tuned, s2=s2)
+    head = tuned.fc.weight.clone()
+    tuned.set_labels("single", classes=["a", "b", "c"])
+    assert torch.equal(tuned.fc.weight, head)  # saying the rule keeps the trained head
     result = sm.predict(tuned, s2=s2)
     assert result.class_names == ("a", "b", "c") and result.label_type == "single"
     np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0, rtol=1e-5)  # softmax, not sigmoid
@@ -122,4 +128,29 @@ def test_non_finite_model_output_is_an_error_not_nan_probabilities() -> None:
     with torch.no_grad():
         broken.fc.bias.fill_(float("nan"))
     with pytest.raises(RuntimeError, match="non-finite outputs"):
-        sm.predict(broken, s2=np.full((1, 13, 32, 32), 1000, np.uint16))
+        sm.predict(broken, s2=clear_patches()[1])
+
+
+def test_a_model_cast_to_half_or_bfloat16_predicts_and_says_what_else_to_do(model) -> None:
+    s1, s2 = clear_patches(1, 64)
+    expected = sm.predict(model, s1=s1, s2=s2).probabilities
+    for dtype in (torch.bfloat16, torch.float16):
+        cast = sm.load_model("resnet50", "s1s2", pretrained=False)
+        cast.load_state_dict(model.state_dict())
+        cast.to(dtype)
+        np.testing.assert_allclose(sm.predict(cast, s1=s1, s2=s2).probabilities, expected, atol=0.05)
+        with pytest.raises(
+            TypeError, match=r"the input is torch.float32 but the model's weights are .*precision='bf16'"
+        ):
+            cast.forward_features(torch.zeros(1, 12, 64, 64))
+
+
+def test_skip_invalid_gives_mostly_fill_patches_no_label_and_labels_the_rest(model) -> None:
+    s1, s2 = clear_patches(3, 64)
+    s2[1] = 0  # a tile edge: all fill
+    with pytest.raises(sm.NoDataError, match=r"s2\[1\] \+ s1\[1\] \(0% valid.*--skip-invalid"):
+        sm.predict(model, s1=s1, s2=s2)
+    result = sm.predict(model, s1=s1, s2=s2, options=sm.InputOptions(skip_invalid=True))
+    assert np.isnan(result.probabilities[1]).all() and result.labels[1] == [] and result.valid_fraction[1] == 0
+    assert not np.isnan(result.probabilities[[0, 2]]).any()
+    assert json.loads(json.dumps(result.to_dict()))["patches"][1]["probabilities"] is None

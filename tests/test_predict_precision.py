@@ -7,17 +7,16 @@ import pytest
 import torch
 
 import sen12ms_models as sm
-from sen12ms_models.models.optimize import inference_precision
+from sen12ms_models.models.api import inference_precision
+from tests.support.patches import clear_patches
 
 
 @pytest.fixture(scope="module")
 def model_and_patches() -> tuple[sm.Sen12msClassifier, np.ndarray, np.ndarray]:
     torch.manual_seed(0)
     model = sm.load_model("resnet50", "s1s2", pretrained=False)
-    rng = np.random.default_rng(0)
-    s1 = rng.normal(-12, 4, (6, 2, 64, 64)).astype(np.float32)
+    s1, s2 = clear_patches(6, 64, "Croplands")
     s1[0, 0, :3] = np.nan  # raw S1 as SEN12MS ships it: NaN in places
-    s2 = rng.integers(0, 5000, (6, 13, 64, 64)).astype(np.uint16)
     return model, s1, s2
 
 

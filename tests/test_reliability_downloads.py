@@ -23,13 +23,10 @@ from huggingface_hub.file_download import repo_folder_name
 from safetensors.torch import save
 
 import sen12ms_models as sm
-from sen12ms_models.hub.download import DOWNLOAD_TIMEOUT_ENV
-from sen12ms_models.models.spec import WeightsSpec
-from sen12ms_models.testing.hub_env import set_hub_timeouts
-from sen12ms_models.testing.hub_server import HubServer
-from sen12ms_models.testing.published import Published, state_digest
 from tests.support.bounded import run_bounded
-from tests.support.published import publish
+from tests.support.hub_env import set_hub_timeouts, skip_hub_backoff
+from tests.support.hub_server import HubServer
+from tests.support.published import Published, publish, state_digest
 
 MODEL = ("densenet121", "rgb")
 
@@ -40,29 +37,29 @@ def published(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     return publish(hub, tmp_path, monkeypatch, *MODEL)
 
 
-def cache_entries(spec: WeightsSpec) -> list[Path]:
-    """Every blob (complete or partial) and snapshot entry of ``spec``'s repo in the HF cache."""
-    repo = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=spec.repo_id, repo_type="model")
+def cache_entries(published: Published) -> list[Path]:
+    """Every blob (complete or partial) and snapshot entry of the published repo in the HF cache."""
+    repo = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=published.entry.repo_id, repo_type="model")
     return sorted(p for part in ("blobs", "snapshots") for p in (repo / part).rglob("*") if not p.is_dir())
 
 
-def wait_for_cache_entry(spec: WeightsSpec, matches: Callable[[Path], bool], seconds: float) -> Path:
-    """The first cache entry of ``spec`` that ``matches``, polled for up to ``seconds``."""
+def wait_for_cache_entry(published: Published, matches: Callable[[Path], bool], seconds: float) -> Path:
+    """The first cache entry of the published file that ``matches``, polled for up to ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        found = [path for path in cache_entries(spec) if path.exists() and matches(path)]
+        found = [path for path in cache_entries(published) if path.exists() and matches(path)]
         if found:
             return found[0]
         time.sleep(0.05)
-    raise AssertionError(f"no cache entry of {spec.filename} as expected after {seconds} s: {cache_entries(spec)}")
+    raise AssertionError(f"no cache entry as expected after {seconds} s: {cache_entries(published)}")
 
 
-def gets(hub: HubServer, spec: WeightsSpec) -> list[dict[str, str]]:
-    """Headers of the GET requests of ``spec``'s file that the hub received."""
+def gets(hub: HubServer, published: Published) -> list[dict[str, str]]:
+    """Headers of the GET requests of the published file that the hub received."""
     return [
         headers
         for (method, path), headers in zip(hub.requests, hub.request_headers, strict=True)
-        if method == "GET" and path.endswith(f"/resolve/{spec.revision}/{spec.filename}")
+        if method == "GET" and path.endswith(f"/resolve/{published.entry.revision}/{published.weights.filename}")
     ]
 
 
@@ -103,14 +100,15 @@ def test_a_misbehaving_hub_gives_the_published_weights_or_a_clear_error(
     expected: str | None,
 ) -> None:
     set_hub_timeouts(monkeypatch, download=0.5)
+    skip_hub_backoff(monkeypatch)  # the outcome is under test, not the library's waits between retries
     hub.fault, hub.fault_methods, hub.fault_times, hub.retry_after = fault, frozenset(methods), times, 0
     if expected is None:
         assert state_digest(run_bounded(30, lambda: sm.load_model(*MODEL))) == state_digest(published.model)
         return
     with pytest.raises(sm.WeightsDownloadError, match=expected) as info:
         run_bounded(30, lambda: sm.load_model(*MODEL))
-    assert f"could not fetch {published.spec.filename}" in str(info.value)
-    assert cache_entries(published.spec) == [], "a failed download left a file in the cache"
+    assert f"could not fetch {published.weights.filename}" in str(info.value)
+    assert cache_entries(published) == [], "a failed download left a file in the cache"
     hub.fault = None  # the Hub recovers: nothing from the failure stands in the way
     assert state_digest(sm.load_model(*MODEL)) == state_digest(published.model)
 
@@ -123,13 +121,13 @@ def test_force_download_against_a_failing_hub_is_a_download_error(hub: HubServer
     assert state_digest(sm.load_model(*MODEL)) == state_digest(published.model)  # the cached file still serves
 
 
-# (fault, methods, Retry-After): the library alone would wait 6 reads of HF_HUB_DOWNLOAD_TIMEOUT for a
-# stall, and 5 x (Retry-After + 1) s for a throttling server, whatever Retry-After says.
+# (fault, methods, Retry-After): huggingface_hub's own timeouts bound a stalled read
+# (HF_HUB_DOWNLOAD_TIMEOUT per read, a few retries) and its own retry budget a throttling server.
 HANGS = [("stall", {"GET"}, None), ("503", {"HEAD", "GET"}, 1), ("429", {"GET"}, 1)]
 
 
 @pytest.mark.parametrize(("fault", "methods", "retry_after"), HANGS, ids=[h[0] for h in HANGS])
-def test_a_hub_that_stalls_or_throttles_is_cut_off_at_the_download_timeout(
+def test_a_hub_that_stalls_or_throttles_ends_in_a_clear_error_within_the_hub_clients_timeouts(
     hub: HubServer,
     published: Published,
     monkeypatch: pytest.MonkeyPatch,
@@ -137,32 +135,18 @@ def test_a_hub_that_stalls_or_throttles_is_cut_off_at_the_download_timeout(
     methods: set[str],
     retry_after: int | None,
 ) -> None:
-    monkeypatch.setenv(DOWNLOAD_TIMEOUT_ENV, "1.5")
+    set_hub_timeouts(monkeypatch, etag=0.5, download=0.5, etag_retry=0.5)
+    if fault != "stall":  # every retry still runs; its wait (the library's schedule, ~10 s in all) is not under test
+        skip_hub_backoff(monkeypatch)
     hub.fault, hub.fault_methods, hub.retry_after, hub.stall_seconds = fault, frozenset(methods), retry_after, 2
     started = time.monotonic()
-    with pytest.raises(sm.WeightsDownloadError, match=rf"not done within 1.5 s \({DOWNLOAD_TIMEOUT_ENV}\)") as info:
-        run_bounded(15, lambda: sm.load_model(*MODEL))
-    assert 1.5 <= time.monotonic() - started < 5
-    assert published.spec.filename in str(info.value)
-    assert not [p for p in cache_entries(published.spec) if not p.name.endswith(".incomplete")]
-
-    # The abandoned fetch goes on in the background: once the hub behaves it completes, and the
-    # file it leaves is verified like any other (waiting for it also keeps it out of later tests).
-    hub.fault = None
-    wait_for_cache_entry(published.spec, lambda path: path.name == published.spec.filename, seconds=30)
-    hub.clear_requests()
+    with pytest.raises(sm.WeightsDownloadError, match=r"could not fetch densenet121-rgb-multi.safetensors") as info:
+        run_bounded(30, lambda: sm.load_model(*MODEL))
+    assert time.monotonic() - started < 20
+    assert "Timeout" in str(info.value) or "503" in str(info.value) or "429" in str(info.value)
+    assert not [p for p in cache_entries(published) if not p.name.endswith(".incomplete")]
+    hub.fault = None  # the Hub recovers: nothing from the failure stands in the way
     assert state_digest(sm.load_model(*MODEL)) == state_digest(published.model)
-    assert hub.requests == []
-
-
-@pytest.mark.parametrize("value", ["soon", "0", "-5", "inf", "nan"])
-def test_a_bad_download_timeout_is_named(
-    hub: HubServer, published: Published, monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
-    monkeypatch.setenv(DOWNLOAD_TIMEOUT_ENV, value)
-    with pytest.raises(ValueError, match=rf"{DOWNLOAD_TIMEOUT_ENV} must be a positive number of seconds"):
-        sm.load_model(*MODEL)
-    assert hub.requests == []
 
 
 # -- a tampered cache: huggingface_hub trusts a cached pinned file without a request -----------------
@@ -193,7 +177,7 @@ def test_a_tampered_cached_file_is_refused_until_force_download(
     hub: HubServer, published: Published, tamper: Callable[[bytes], bytes], message: str
 ) -> None:
     sm.load_model(*MODEL)
-    blob = next(p for p in cache_entries(published.spec) if "blobs" in p.parts)
+    blob = next(p for p in cache_entries(published) if "blobs" in p.parts)
     blob.write_bytes(tamper(published.data))
     hub.clear_requests()
     for _ in range(2):  # refused, and refused again: the library never re-checks a cached file
@@ -221,10 +205,10 @@ def test_four_processes_on_an_empty_cache_share_one_verified_download(hub: HubSe
         results = pool.starmap_async(load_in_child, [MODEL] * 4).get(timeout=180)
     assert {digest for digest, _ in results} == {state_digest(published.model)}
     assert all(features == results[0][1] for _, features in results)
-    assert len(gets(hub, published.spec)) == 1, "the cache lock should let exactly one process download"
-    blobs = [p for p in cache_entries(published.spec) if "blobs" in p.parts]
-    assert [p.name for p in blobs] == [published.spec.sha256]  # no partial file left behind
-    assert hashlib.sha256(blobs[0].read_bytes()).hexdigest() == published.spec.sha256
+    assert len(gets(hub, published)) == 1, "the cache lock should let exactly one process download"
+    blobs = [p for p in cache_entries(published) if "blobs" in p.parts]
+    assert [p.name for p in blobs] == [published.entry.sha256]  # no partial file left behind
+    assert hashlib.sha256(blobs[0].read_bytes()).hexdigest() == published.entry.sha256
 
 
 def test_a_process_killed_mid_download_leaves_nothing_trusted(hub: HubServer, published: Published) -> None:
@@ -232,7 +216,7 @@ def test_a_process_killed_mid_download_leaves_nothing_trusted(hub: HubServer, pu
     child = multiprocessing.get_context("spawn").Process(target=load_in_child, args=MODEL)
     child.start()
     partial = wait_for_cache_entry(
-        published.spec,
+        published,
         lambda path: path.name.endswith(".incomplete") and path.stat().st_size >= constants.DOWNLOAD_CHUNK_SIZE,
         seconds=90,
     )
@@ -240,13 +224,13 @@ def test_a_process_killed_mid_download_leaves_nothing_trusted(hub: HubServer, pu
     child.join(10)
     assert child.exitcode == -signal.SIGKILL
     partial_bytes = partial.read_bytes()
-    assert 0 < len(partial_bytes) < published.spec.size  # the kill landed mid-body
+    assert 0 < len(partial_bytes) < published.entry.size  # the kill landed mid-body
 
     hub.clear_requests()
     model = run_bounded(60, lambda: sm.load_model(*MODEL))
     assert state_digest(model) == state_digest(published.model)
     # downloaded afresh, not resumed from the dead process's bytes
-    assert [h.get("Range") for h in gets(hub, published.spec)] == [None]
+    assert [h.get("Range") for h in gets(hub, published)] == [None]
     assert partial.read_bytes() == partial_bytes  # the dead process's file was neither used nor moved
-    blob = Path(constants.HF_HUB_CACHE).glob(f"*/blobs/{published.spec.sha256}")
-    assert hashlib.sha256(next(blob).read_bytes()).hexdigest() == published.spec.sha256
+    blob = Path(constants.HF_HUB_CACHE).glob(f"*/blobs/{published.entry.sha256}")
+    assert hashlib.sha256(next(blob).read_bytes()).hexdigest() == published.entry.sha256

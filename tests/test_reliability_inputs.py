@@ -27,9 +27,10 @@ from safetensors.torch import save
 
 import sen12ms_models as sm
 from sen12ms_models.bands import S1_BANDS, S2_BANDS
-from sen12ms_models.datasets import PatchId, read_patch
-from sen12ms_models.testing.synthetic import write_triplet
+from sen12ms_models.inputs.files import PatchId, read_patch
+from sen12ms_models.synthetic import write_triplet
 from sen12ms_models.transforms import ArrayLike, Sen12msTransform
+from tests.support.patches import clear_patches
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = ("resnet50", "s1s2")  # reads S2 and S1; any input size
@@ -214,11 +215,9 @@ def _as_passed(array: np.ndarray, as_tensor: bool) -> ArrayLike:
     return torch.from_numpy(array) if as_tensor and array.dtype.kind != "U" else array
 
 
-def _problems(array: np.ndarray, name: str, bands: int, finite: list[int] | None) -> list[tuple[type, str]]:
-    """Every documented error (type, message regex) ``array`` deserves as input ``name``.
-
-    ``finite``: the bands that must hold finite values (S2's bands the model reads).
-    """
+def _problems(array: np.ndarray, name: str, bands: int) -> list[tuple[type, str]]:
+    """Every documented error (type, message regex) ``array`` deserves as input ``name`` (NaN,
+    infinities and out-of-range values are no data, not errors)."""
     problems: list[tuple[type, str]] = []
     if array.dtype.kind not in "iuf":
         problems.append((TypeError, rf"{name} must hold (real )?numbers"))
@@ -229,8 +228,6 @@ def _problems(array: np.ndarray, name: str, bands: int, finite: list[int] | None
         problems.append((ValueError, rf"{name} has {array.shape[-3]} bands on axis -3{hint}"))
     elif array.size == 0:
         problems.append((ValueError, f"{name} is empty"))
-    elif finite is not None and not problems and not np.isfinite(_float32(array)[..., finite, :, :]).all():
-        problems.append((ValueError, f"{name} holds NaN or infinite values"))
     return problems
 
 
@@ -240,22 +237,34 @@ def _float32(array: np.ndarray) -> np.ndarray:
 
 
 def _expected_input(transform: Sen12msTransform, s1: np.ndarray | None, s2: np.ndarray | None) -> np.ndarray:
-    """The published preprocessing, computed independently in float64 (DOMAIN.md)."""
-    parts = {}
-    if s2 is not None:
-        parts.update({band: _float32(s2)[..., S2_BANDS.index(band), :, :] for band in transform.s2_bands_used})
-    if s1 is not None:
-        vv_vh = np.clip(np.where(np.isnan(_float32(s1)), 0.0, _float32(s1)), -25.0, 0.0)
-        parts.update({band: vv_vh[..., S1_BANDS.index(band), :, :] for band in transform.s1_bands_used})
-    stacked = np.stack([parts[band].astype(np.float64) for band in transform.bands], axis=-3)
-    return (stacked - np.array(transform.mean)[:, None, None]) / np.array(transform.std)[:, None, None]
+    """The published preprocessing and issue 21's fill rule, computed independently in float64:
+    on the bands the model reads, a pixel without data (S2: NaN, +-inf, 65535 or negative in a band,
+    0 in all; S1: NaN or +-inf in a band, 0 in both) becomes the band mean, 0 standardized."""
+    parts, fills = {}, {}
+    for sensor, array, names, used in (
+        ("s2", s2, S2_BANDS, transform.s2_bands_used),
+        ("s1", s1, S1_BANDS, transform.s1_bands_used),
+    ):
+        if array is None or not used:
+            continue
+        values = _float32(array)[..., [names.index(b) for b in used], :, :].astype(np.float64)
+        bad = ~np.isfinite(values) | ((values >= 65535) | (values < 0) if sensor == "s2" else False)
+        fills[sensor] = bad.any(axis=-3) | (values == 0).all(axis=-3)
+        with np.errstate(invalid="ignore"):
+            values = np.clip(values, -25.0, 0.0) if sensor == "s1" else values
+        parts.update({band: (values[..., k, :, :], sensor) for k, band in enumerate(used)})
+    channels = []
+    for band, mean, std in zip(transform.bands, transform.mean, transform.std, strict=True):
+        values, sensor = parts[band]
+        with np.errstate(invalid="ignore", over="ignore"):
+            channels.append(np.where(fills[sensor], 0.0, (values - mean) / std))
+    return np.stack(channels, axis=-3)
 
 
 def _check_transform(sensor: str, array: np.ndarray, as_tensor: bool) -> None:
     transform = Sen12msTransform.for_modality(sensor)
     bands = len(S2_BANDS) if sensor == "s2" else len(S1_BANDS)
-    selected = [S2_BANDS.index(b) for b in transform.s2_bands_used] if sensor == "s2" else None
-    problems = _problems(array, sensor, bands, selected)
+    problems = _problems(array, sensor, bands)
     try:
         output = transform(**{sensor: _as_passed(array, as_tensor)})
     except (TypeError, ValueError) as error:
@@ -306,42 +315,25 @@ def patch_pairs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
 def test_any_numeric_patch_gives_the_models_probabilities_or_a_clear_error(
     model: sm.Sen12msClassifier, pair: tuple[np.ndarray, np.ndarray], as_tensor: bool
 ) -> None:
-    """With the unit and no-data checks off (they have their own tests, tests/test_input_*.py), any
-    numbers give the published preprocessing, no-data S2 pixels (NaN, all 0) set to the band means."""
+    """With the unit, cloud and no-data checks off (they have their own tests), any numbers give the
+    published preprocessing with no-data pixels set to the band means."""
     s1, s2 = pair
-    s2 = _s2_no_data_filled(s2, model.spec.transforms)
-    problems = _problems(s2, "s2", len(S2_BANDS), [S2_BANDS.index(b) for b in model.spec.transforms.s2_bands_used])
-    s1, s2 = pair
+    problems = _problems(s2, "s2", len(S2_BANDS))
+    anything = sm.InputOptions(check_units=False, clouds=False, min_valid=0)
     try:
-        prediction = sm.predict(
-            model, s1=_as_passed(s1, as_tensor), s2=_as_passed(s2, as_tensor), check_units=False, min_valid=0
-        )
+        prediction = sm.predict(model, s1=_as_passed(s1, as_tensor), s2=_as_passed(s2, as_tensor), options=anything)
     except ValueError as error:
         assert any(re.search(text, str(error)) for _, text in problems), f"{error}; expected one of {problems}"
         event("refused: ValueError")
         return
     event("predicted")
     assert not problems, f"accepted an input that deserves {problems}"
-    x = torch.from_numpy(
-        _expected_input(model.spec.transforms, s1, _s2_no_data_filled(s2, model.spec.transforms)).astype(np.float32)
-    )
+    x = torch.from_numpy(_expected_input(model.spec.transforms, s1, s2).astype(np.float32))
     with torch.inference_mode():
         expected = torch.sigmoid(model(x if x.ndim == 4 else x[None])).numpy()
     probabilities = prediction.probabilities
     assert np.isfinite(probabilities).all() and ((probabilities >= 0) & (probabilities <= 1)).all()
     np.testing.assert_allclose(probabilities, expected, rtol=1e-4, atol=1e-4)
-
-
-def _s2_no_data_filled(s2: np.ndarray, transform: Sen12msTransform) -> np.ndarray:
-    """``s2`` as float32 with its no-data pixels (a read band NaN, or all read bands 0) set to the band means."""
-    used = [S2_BANDS.index(b) for b in transform.s2_bands_used]
-    out = _float32(s2).copy()
-    read = out[..., used, :, :]
-    no_data = np.isnan(read).any(axis=-3) | (read == 0).all(axis=-3)
-    means = dict(zip(transform.bands, transform.mean, strict=True))
-    for band, position in zip(transform.s2_bands_used, used, strict=True):
-        out[..., position, :, :][no_data] = means[band]
-    return out
 
 
 def test_weights_holding_nan_make_predict_fail_not_answer_nan(tmp_path: Path, model: sm.Sen12msClassifier) -> None:
@@ -352,7 +344,8 @@ def test_weights_holding_nan_make_predict_fail_not_answer_nan(tmp_path: Path, mo
     with pytest.warns(sm.UnverifiedWeightsWarning):
         broken = sm.load_model(*MODEL, weights=path)
     with pytest.raises(RuntimeError, match=r"the model gave non-finite outputs for patches 0\.\.0"):
-        sm.predict(broken, s1=np.full((2, 8, 8), -12, np.float32), s2=np.full((13, 8, 8), 1000, np.uint16))
+        s1, s2 = clear_patches(1, 8)
+        sm.predict(broken, s1=s1, s2=s2)
 
 
 # -- gaps this suite found, now fixed ---------------------------------------------------------------

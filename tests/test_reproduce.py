@@ -1,10 +1,12 @@
 """``reproduce`` on real GeoTIFFs: a group trained on one pass gives each model the weights of a run of it
-alone; the run writes both tables and exports that load; the plan comes first; log lines off-terminal.
+alone; the run writes both tables and exports that load; the plan comes first, cheap, with what its
+estimate assumes; log lines off-terminal.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from pathlib import Path
 
@@ -14,15 +16,18 @@ import torch
 import sen12ms_models as sm
 from sen12ms_models.bands import MODALITIES
 from sen12ms_models.cli.main import main
-from sen12ms_models.datasets import Sen12msDataset, Sen12msIndex
+from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import make_split
+from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.labels import LABEL_TYPES
+from sen12ms_models.models.api import load_checkpoint
 from sen12ms_models.paper import paper_metrics
-from sen12ms_models.testing.synthetic import write_tree
-from sen12ms_models.training.checkpoint import load_checkpoint
-from sen12ms_models.training.group_data import GroupDataset, MemberView, covering_modality
-from sen12ms_models.training.plan import ModelCost, split_passes
-from sen12ms_models.training.step_log import wants_log_lines
+from sen12ms_models.synthetic import write_tree
+from sen12ms_models.training import loop
+from sen12ms_models.training.config import TrainConfig
+from sen12ms_models.training.distributed import Performance, Process
+from sen12ms_models.training.loop import Member, covering_modality, group_dataset
+from sen12ms_models.training.reproduce import ModelCost, measure, member_configs, reproduce, split_passes
 
 MODELS = ("resnet50-rgb-multi", "resnet50-s2-multi")
 #: The recipe both the group and the single runs use: up to 3 epochs, early stopping after one without
@@ -120,8 +125,8 @@ def test_the_run_writes_both_tables_and_exports_that_load_model_loads(reproduced
             model = sm.load_model(name, weights=weights)
         reference = sm.build_model("resnet50", model.spec.in_chans)
         reference.load_state_dict(load_checkpoint(reproduced / "runs" / name / "best.pt")["model"])
-        reference.eval().to(memory_format=torch.channels_last)  # as load_model prepares it for inference
-        x = torch.randn(2, model.spec.in_chans, 32, 32).contiguous(memory_format=torch.channels_last)
+        reference.eval()  # as load_model returns it
+        x = torch.randn(2, model.spec.in_chans, 32, 32)
         with torch.no_grad():
             assert torch.equal(model(x), reference(x)), name
 
@@ -136,29 +141,57 @@ def test_plan_only_prints_the_plan_and_an_estimate_and_writes_nothing(data_dir, 
     output = tmp_path / "plan"
     args = ["reproduce", "--data-dir", str(data_dir), "--output-dir", str(output), "--models", "resnet50-rgb-multi"]
     assert main([*args, *RECIPE, "--plan-only", "--timed-steps", "1"]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # the plan is logged
     assert "train 47, validation 16, test 16 patches; 3 steps per epoch, up to 3 epochs" in out
     assert "resnet50-rgb-multi:" in out and "images/s per training step" in out
     assert "plan: estimate for 3 epochs:" in out and "CPU-hours" in out
+    assert "plan: the estimate assumes: the median of 1 step(s) timed after a warm-up on 4 image(s), scaled " in out
     assert not output.exists()
 
 
-def test_a_group_reads_the_covering_bands_and_gives_each_model_its_own_items(data_dir) -> None:
+def test_the_plan_times_a_small_batch_on_a_cpu_and_keeps_the_median_step(data_dir, tmp_path, monkeypatch) -> None:
+    template = TrainConfig(data_dir, tmp_path / "plan", batch_size=64, workers=0, progress=False, precision="fp32")
+    plan = reproduce(template, ["resnet50-rgb-multi"], plan_only=True, timed_steps=2).plan
+    assert plan["estimate"]["timed_batch"] == 4 and plan["batch_per_process"] == 64  # not every model at 64 on a CPU
+    assert plan["estimate"]["training_hours"] > 0 and not (tmp_path / "plan").exists()
+
+    calls = []
+    step = loop.train_step
+
+    def one_slow_step(*args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:  # the first timed step: a busy machine
+            time.sleep(3.0)
+        return step(*args)
+
+    monkeypatch.setattr(loop, "train_step", one_slow_step)
+    index = Sen12msIndex.scan(data_dir)
+    configs = member_configs(template, ["resnet50-rgb-multi"])
+    data = group_dataset(index, make_split(index, "paper").train, ["rgb"], ["multi"])
+    read_seconds, timed, (cost,) = measure(configs, data, 8, Performance.choose(torch.device("cpu"), "fp32"), steps=3)
+    assert len(calls) == 4 and timed == 4 and read_seconds > 0
+    median = cost.step_seconds * timed / 8  # scaled from 4 images to the batch of 8
+    assert median < 1.0  # the median of [3 s, fast, fast]: the slow step does not count (the mean would be > 1 s)
+
+
+def test_a_group_reads_the_covering_bands_and_gives_each_model_its_own_inputs_and_targets(data_dir, tmp_path) -> None:
     index = Sen12msIndex.scan(data_dir)
     patches = make_split(index, "paper").test[:4]
     models = [(m, t) for m in MODALITIES for t in LABEL_TYPES]
-    group = GroupDataset(index, patches, [m for m, _ in models], [t for _, t in models])
+    group = group_dataset(index, patches, [m for m, _ in models], [t for _, t in models])
     assert group.modality == "s1s2" == covering_modality(MODALITIES)
     assert covering_modality(["rgb", "s1"]) == "s1rgb" and covering_modality(["rgb"]) == "rgb"
     batch = torch.utils.data.default_collate([group[i] for i in range(len(patches))])
+    cpu = Process(0, 0, 1, torch.device("cpu"))
     for modality, label_type in models:
         own = Sen12msDataset(index, patches, modality, label_type)
         expected = torch.utils.data.default_collate([own[i] for i in range(len(patches))])
-        part = MemberView.of(group, own)(batch)
-        assert sorted(part) == sorted(k for k in expected if k != "index"), (modality, label_type)
-        for key, value in part.items():
-            assert torch.equal(value, expected[key]), (modality, label_type, key)
-        assert torch.equal(own.to_input(part, torch.device("cpu")), own.to_input(expected, torch.device("cpu")))
+        config = TrainConfig(data_dir, tmp_path, modality=modality, label_type=label_type)
+        member = Member(config, group, cpu, Performance.choose(cpu.device))
+        part = member.part(batch)
+        assert torch.equal(part["target"], expected["target"]), (modality, label_type)
+        x = member.dataset.to_input(part, cpu.device)  # its own bands out of the group's, standardized
+        assert torch.equal(x, own.to_input(expected, cpu.device)), (modality, label_type)
 
 
 def test_passes_split_the_group_only_when_the_memory_budget_says_so() -> None:
@@ -176,10 +209,10 @@ def test_train_prints_its_plan_and_log_lines_when_not_on_a_terminal(data_dir, tm
     args = ["train", "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "run"), "--model", MODELS[0]]
     assert main([*args, "--epochs", "1", "--batch-size", "16", "--workers", "0", "--log-every", "2"]) == 0
     captured = capsys.readouterr()
-    assert "plan: device cpu (fp32), 1 process(es), global batch 16" in captured.out
-    assert "train 47, validation 16, test 16 patches; 3 steps per epoch" in captured.out
+    assert "plan: device cpu (fp32), 1 process(es), global batch 16" in captured.err
+    assert "train 47, validation 16, test 16 patches; 3 steps per epoch" in captured.err
     lines = [line for line in captured.err.splitlines() if " step " in line]
     assert len(lines) == 1 and lines[0].startswith("epoch 1/1 step 2/3: loss ") and lines[0].endswith(" images/s")
-    assert wants_log_lines(50, True, None) is True  # pytest's stderr is no terminal
-    assert not wants_log_lines(50, False, None) and not wants_log_lines(0, True, None)
-    assert not wants_log_lines(50, True, True)  # a bar forced on (--progress) replaces the lines
+    cpu = torch.device("cpu")
+    assert Process(0, 0, 2, cpu).progress(None) is None  # rank 0: a bar on a terminal, else these lines
+    assert Process(1, 1, 2, cpu).progress(None) is False and Process(1, 1, 2, cpu).progress(True) is False

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from sen12ms_models.cli.main import main
-from sen12ms_models.testing.synthetic import write_tree
-from sen12ms_models.training.checkpoint import load_checkpoint
+from sen12ms_models.models.api import load_checkpoint
+from sen12ms_models.synthetic import write_tree
 
 MODELS = "resnet50-rgb-multi,resnet50-s1-single"  # two label types, disjoint bands: the group reads s1rgb
 #: One torch thread in every process, so the in-process and subprocess runs compute alike, bit for bit.
@@ -43,7 +43,7 @@ def test_a_killed_group_resumes_to_the_uninterrupted_groups_exact_weights(data_d
 
     killed = tmp_path / "killed"
     args = [*_args(data_dir, killed), "--checkpoint-every", "2"]  # steps 2 (mid-epoch 1), 3 (end), 4 (mid-epoch 2)
-    process = subprocess.Popen([sys.executable, "-m", "sen12ms_models.training", *args], env=ONE_THREAD)
+    process = subprocess.Popen([sys.executable, "-m", "sen12ms_models", *args], env=ONE_THREAD)
     state = killed / "runs" / "last.pt"
     deadline = time.monotonic() + 300
     while not state.exists():

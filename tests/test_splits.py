@@ -6,29 +6,26 @@ from pathlib import Path
 
 import pytest
 
-from sen12ms_models.datasets import BROKEN_PATCHES, PatchId, Sen12msIndex
-from sen12ms_models.datasets.splits import holdout_scenes, make_split, published_file_list, published_validation_scenes
+from sen12ms_models.datasets.splits import holdout_scenes, make_split, published_validation_scenes
+from sen12ms_models.datasets.tree import BROKEN_PATCHES, PatchId, Sen12msIndex
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-PACKAGE_DATA = Path(__file__).resolve().parents[1] / "sen12ms_models" / "datasets" / "lists"
+#: The published file lists, as the authors published them (CRLF line ends): only tests read them.
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 def _published(name: str) -> list[str]:
     """A list as the authors published it: CRLF line ends, read byte for byte."""
-    for folder in (SHARED, PACKAGE_DATA):
-        path = folder / f"sen12ms_{name}_list.txt" if folder == SHARED else folder / f"{name}_list.txt"
-        if path.exists():
-            raw = path.read_bytes()
-            assert raw.count(b"\r\n") == raw.count(b"\n"), f"{path} lost its CRLF line ends"
-            return raw.decode("ascii").removesuffix("\r\n").split("\r\n")
-    raise FileNotFoundError("no published list found")
+    raw = (TEST_DATA / f"{name}_list.txt").read_bytes()
+    assert raw.count(b"\r\n") == raw.count(b"\n"), f"{name}_list.txt lost its CRLF line ends"
+    return raw.decode("ascii").removesuffix("\r\n").split("\r\n")
 
 
-def test_shipped_lists_are_the_published_bytes() -> None:
+def test_the_lists_here_are_the_published_bytes() -> None:
     if not SHARED.exists():
         pytest.skip("../shared/data is not beside this checkout")
-    assert (PACKAGE_DATA / "test_list.txt").read_bytes() == (SHARED / "sen12ms_test_list.txt").read_bytes()
-    assert (PACKAGE_DATA / "val_list.txt").read_bytes() == (SHARED / "sen12ms_val_list.txt").read_bytes()
+    assert (TEST_DATA / "test_list.txt").read_bytes() == (SHARED / "sen12ms_test_list.txt").read_bytes()
+    assert (TEST_DATA / "val_list.txt").read_bytes() == (SHARED / "sen12ms_val_list.txt").read_bytes()
 
 
 def test_scene_lists_produce_exactly_the_published_lists() -> None:
@@ -44,11 +41,10 @@ def test_scene_lists_produce_exactly_the_published_lists() -> None:
         split = make_split(index, name)
         assert set(split.test) == test_ids and len(split.test) == 18106
         assert set(split.validation) == val_ids and len(split.validation) == 18550
-    assert len(published_file_list("test")) == 18106 and len(published_file_list("validation")) == 18550
 
 
 def test_paper_keeps_validation_in_train_and_clean_removes_it() -> None:
-    index = Sen12msIndex.from_names(published_file_list("test") + published_file_list("validation"))
+    index = Sen12msIndex.from_names(_published("test") + _published("val"))
     paper, clean = make_split(index, "paper"), make_split(index, "clean")
     assert set(paper.validation) <= set(paper.train)
     assert not set(clean.validation) & set(clean.train)
@@ -68,7 +64,7 @@ def test_splits_on_a_real_tree(sen12ms_tree) -> None:
 
 
 def test_random_split_is_seeded_by_scene_and_clean() -> None:
-    index = Sen12msIndex.from_names(published_file_list("test") + published_file_list("validation"))
+    index = Sen12msIndex.from_names(_published("test") + _published("val"))
     first = make_split(index, "random", seed=7, num_validation_scenes=5)
     again = make_split(index, "random", seed=7, num_validation_scenes=5)
     other = make_split(index, "random", seed=8, num_validation_scenes=5)
@@ -80,7 +76,7 @@ def test_random_split_is_seeded_by_scene_and_clean() -> None:
 
 
 def test_bad_split_arguments() -> None:
-    index = Sen12msIndex.from_names(published_file_list("validation"))
+    index = Sen12msIndex.from_names(_published("val"))
     with pytest.raises(ValueError, match="unknown split 'test'"):
         make_split(index, "test")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="num_validation_scenes must be between 1 and 24"):

@@ -14,15 +14,16 @@ import numpy as np
 import pytest
 import rasterio
 
-import sen12ms_models.datasets.store as store_module
+import sen12ms_models.datasets.sen12ms as reader_module
 from sen12ms_models.bands import S2_BANDS, S2_SURFACE_BANDS
 from sen12ms_models.cli.main import main
-from sen12ms_models.datasets import BROKEN_PATCHES, Sen12msIndex, read_patch
 from sen12ms_models.datasets.splits import make_split
 from sen12ms_models.datasets.store import open_store, prepare_store
+from sen12ms_models.datasets.tree import BROKEN_PATCHES, Sen12msIndex
 from sen12ms_models.errors import PatchFileError
+from sen12ms_models.inputs.files import read_patch
 from sen12ms_models.labels import class_probabilities
-from sen12ms_models.testing.synthetic import write_tree
+from sen12ms_models.synthetic import DEFAULT_SCENES, write_tree
 
 S2_ROWS = [S2_BANDS.index(band) for band in S2_SURFACE_BANDS]
 
@@ -49,6 +50,27 @@ def assert_store_matches_tree(store_dir: Path, root: Path) -> None:
         assert np.array_equal(store.probabilities[row], class_probabilities(igbp)), patch
 
 
+def test_s2_declaring_a_scale_and_offset_is_stored_as_dn(tmp_path: Path) -> None:
+    """A baseline-04 tree whose S2 files declare offset -1000: stored as the corrected DN, fill as 0."""
+    root = tmp_path / "tree"
+    write_tree(root, scenes=DEFAULT_SCENES[:2], patches_per_scene=1, size=32)
+    index = Sen12msIndex.scan(root)
+    expected = {}
+    for patch in index.patches:
+        path = index.path(patch, "s2")
+        with rasterio.open(path, "r+") as dataset:
+            raw = dataset.read()
+            raw[:, 0, :4] = 500  # below the offset: no data once it is subtracted
+            dataset.write(raw + np.where(raw == 500, 0, 1000).astype(np.uint16))
+            dataset.offsets = (-1000.0,) * 13
+        expected[patch] = read_patch(path).array[S2_ROWS]
+    store = prepare_store(index, tmp_path / "store", workers=0, progress=False)
+    for row, patch in enumerate(store.patches):
+        assert store.s2[row].dtype == np.uint16
+        np.testing.assert_array_equal(store.s2[row], np.clip(np.nan_to_num(expected[patch]), 0, None))
+        assert (store.s2[row][:, 0, :4] == 0).all()
+
+
 def test_the_store_holds_exactly_what_read_patch_reads(tree: Path, tmp_path: Path) -> None:
     index = Sen12msIndex.scan(tree)
     store = prepare_store(index, tmp_path / "store", workers=2, progress=False)
@@ -63,10 +85,11 @@ def test_the_store_holds_exactly_what_read_patch_reads(tree: Path, tmp_path: Pat
 
 KILLED_CHILD = """
 import sys, time
+import sen12ms_models.datasets.sen12ms as reader
 import sen12ms_models.datasets.store as store
-from sen12ms_models.datasets import Sen12msIndex
-read = store.read_patch
-store.read_patch = lambda *a: (time.sleep(0.02), read(*a))[1]   # slow enough to be killed mid-way
+from sen12ms_models.datasets.tree import Sen12msIndex
+read = reader.read_patch
+reader.read_patch = lambda *a: (time.sleep(0.02), read(*a))[1]   # slow enough to be killed mid-way
 store.CHUNK = 2
 store.prepare_store(Sen12msIndex.scan(sys.argv[1]), sys.argv[2], progress=False)
 """
@@ -99,7 +122,7 @@ def test_prepare_resumes_after_sigkill_and_rewrites_only_what_was_not_done(
         calls.append(Path(path).name)
         return read_patch(path, sensor)
 
-    monkeypatch.setattr(store_module, "read_patch", counting)
+    monkeypatch.setattr(reader_module, "read_patch", counting)  # the store reads triplets through it
     prepare_store(Sen12msIndex.scan(tree), output, progress=False)
     assert len(calls) == 3 * (total - done)
     assert np.array_equal(np.load(output / "s2.npy", mmap_mode="r")[flags], before)
@@ -120,11 +143,13 @@ def test_prepare_refuses_another_stores_folder_and_names_missing_patches(tree: P
 def test_a_patch_of_another_size_is_refused_naming_its_file(tree: Path, tmp_path: Path) -> None:
     root = tmp_path / "tree"
     write_tree(root, scenes=(make_split(Sen12msIndex.scan(tree), "paper").train[0].scene_id,), size=32)
-    odd = sorted(root.rglob("*_s1_*.tif"))[1]
-    with rasterio.open(odd) as source:
-        profile = source.profile | {"width": 16, "height": 16}
-    with rasterio.open(odd, "w", **profile) as target:
-        target.write(np.zeros((2, 16, 16), np.float32))
+    odd = sorted(root.rglob("*_s2_*.tif"))[1]
+    for sensor in ("s2", "s1", "lc"):  # the whole triplet at 16x16: its files agree, the store's size not
+        path = odd.parent.parent / f"{sensor}_{odd.parent.name[3:]}" / odd.name.replace("_s2_", f"_{sensor}_")
+        with rasterio.open(path) as source:
+            profile, data = source.profile | {"width": 16, "height": 16}, source.read()[:, :16, :16]
+        with rasterio.open(path, "w", **profile) as target:
+            target.write(data)
     with pytest.raises(PatchFileError, match=rf"{odd.name}: 16x16 pixels, the store's patches are 32x32"):
         prepare_store(Sen12msIndex.scan(root), tmp_path / "store", progress=False)
 

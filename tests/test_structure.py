@@ -1,4 +1,7 @@
-"""The layout's promises: small modules, no import cycle, light imports, every fact stated once."""
+"""The layout's promises: layers that only point down, no cycle between parts, light imports, facts stated once.
+
+Every import counts: at module level, inside functions and under ``if TYPE_CHECKING:``.
+"""
 
 from __future__ import annotations
 
@@ -7,76 +10,102 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "sen12ms_models"
-MAX_LINES = 350
+
+#: The layers, bottom first: a part may import its own layer's parts or lower ones, never higher.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("_types", "errors", "bands", "classes", "labels", "paper", "_progress"),
+    ("transforms",),
+    ("weights",),
+    ("inputs",),
+    ("hub",),
+    ("models",),
+    ("prediction",),
+    ("mapping",),
+    ("datasets", "synthetic"),
+    ("training", "convert"),
+    ("plots", "interop"),
+    ("cli",),
+    ("__init__", "__main__"),
+)
+RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}
 
 
-def modules() -> dict[str, Path]:
-    """Dotted name -> file of every module of the package (a package is its ``__init__``)."""
-    found = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return found
+def part_of(module: str, package: str, parts: set[str]) -> str | None:
+    """The part (top-level module or subpackage, one of ``parts``) of a dotted name inside
+    ``package``; a name the package's ``__init__`` defines belongs to ``__init__``."""
+    names = module.split(".")
+    if names[0] != package:
+        return None
+    return names[1] if len(names) > 1 and names[1] in parts else "__init__"
 
 
-def module_level_imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """Package modules ``name`` imports when it is executed: top-level imports only (not inside
-    functions, not under ``if TYPE_CHECKING:``), each with the packages above it that Python runs first."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    targets: set[str] = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Import):
-            targets |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = ".".join(
-                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
-                )
-            targets |= {base} | {f"{base}.{alias.name}" for alias in node.names}
-    edges = set()
-    for target in targets:
-        parts = target.split(".")
-        for i in range(1, len(parts) + 1):
-            candidate = ".".join(parts[:i])
-            # a module's own parent packages are already being imported: not an edge of its own
-            if candidate in known and candidate != name and not name.startswith(candidate + "."):
-                edges.add(candidate)
-    return edges
+def part_graph(root: Path, package: str) -> dict[str, set[str]]:
+    """Part -> the parts its modules import, anywhere in their code."""
+    parts = {p.stem for p in root.glob("*.py")} | {p.name for p in root.iterdir() if (p / "__init__.py").exists()}
+    graph: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        dotted = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(dotted[:-1] if dotted[-1] == "__init__" else dotted)
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        own = str(part_of(name, package, parts))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(here.split(".")[: len(here.split(".")) - node.level + 1] + ([base] if base else []))
+                targets = [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            found = {p for t in targets if (p := part_of(t, package, parts)) is not None}
+            graph.setdefault(own, set()).update(found - {own})
+        graph.setdefault(own, set())
+    return graph
 
 
-def test_no_module_is_longer_than_350_lines() -> None:
-    long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
-    assert not long
-
-
-def test_no_import_cycle_among_the_package_modules() -> None:
-    found = modules()
-    graph = {name: module_level_imports(name, path, set(found)) for name, path in found.items()}
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    cycles = []
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle a depth-first search meets in ``graph``."""
+    state: dict[str, int] = {}
+    found: list[list[str]] = []
 
     def visit(node: str, path: list[str]) -> None:
         state[node] = 1
-        for target in sorted(graph[node]):
+        for target in sorted(graph.get(node, ())):
             if state.get(target) == 1:
-                cycles.append([*path[path.index(target) :], target])
+                found.append([*path[path.index(target) :], target])
             elif target not in state:
                 visit(target, [*path, target])
         state[node] = 2
 
-    for name in sorted(graph):
-        if name not in state:
-            visit(name, [name])
-    assert not cycles
-    assert graph["sen12ms_models.models.spec"] and graph["sen12ms_models.cli.main"]  # the scan sees imports
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
 
 
-def test_the_checker_finds_a_cycle_when_there_is_one(tmp_path: Path) -> None:
-    (tmp_path / "a.py").write_text("from pkg import b\n")
-    known = {"pkg", "pkg.a", "pkg.b"}
-    assert module_level_imports("pkg.a", tmp_path / "a.py", known) == {"pkg.b"}
+def test_every_part_has_a_layer_and_imports_only_its_own_or_lower_layers() -> None:
+    graph = part_graph(PACKAGE, "sen12ms_models")
+    assert set(graph) <= set(RANK), f"parts without a layer: {set(graph) - set(RANK)}"
+    upward = {(a, b) for a, targets in graph.items() for b in targets if RANK[b] > RANK[a]}
+    assert not upward
+    assert not cycles(graph)
+    assert graph["models"] and graph["cli"]  # the scan sees imports
+
+
+def test_the_checker_finds_a_cycle_inside_a_function_and_under_type_checking(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    (pkg / "low").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "low" / "__init__.py").write_text("")
+    (pkg / "low" / "a.py").write_text("def f():\n    from pkg.high import b\n")
+    (pkg / "high.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.low import a\n")
+    graph = part_graph(pkg, "pkg")
+    assert graph["low"] == {"high"} and graph["high"] == {"low"}
+    assert cycles(graph) == [["high", "low", "high"]]
 
 
 def imported_after(code: str) -> set[str]:
@@ -85,29 +114,24 @@ def imported_after(code: str) -> set[str]:
     return set(result.stdout.split())
 
 
-def test_importing_the_package_or_asking_the_cli_its_version_loads_no_heavy_library() -> None:
-    heavy = {"torch", "torchvision", "rasterio", "huggingface_hub", "safetensors"}
-    assert not imported_after("import sen12ms_models") & (heavy | {"argparse"})
-    assert not imported_after("import sen12ms_models.cli.main") & heavy
+@pytest.mark.parametrize(
+    "code", ["import sen12ms_models", "import sen12ms_models.cli.main", "import sen12ms_models.weights"]
+)
+def test_the_package_the_cli_and_the_weights_load_no_heavy_library(code: str) -> None:
+    heavy = {"torch", "torchvision", "rasterio", "safetensors", "huggingface_hub"}
+    assert not imported_after(code) & heavy
 
 
-def test_each_band_statistic_is_written_once_in_the_package() -> None:
-    sources = [p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".json")]
-    for value in ("1226.4215", "741.6254", "-11.76858", "4.3586307"):
+def test_each_band_statistic_and_the_repo_rule_are_written_once() -> None:
+    sources = [p for p in (*PACKAGE.rglob("*.py"), PACKAGE.parent / "weights_manifest.json")]
+    for value in ("1226.4215", "741.6254", "-11.76858", "4.3586307", '"resnet50", "densenet121"'):
         hits = [(p.name, line) for p in sources for line in p.read_text().splitlines() if value in line]
         assert len(hits) == 1, (value, hits)
+    code = [p for p in PACKAGE.rglob("*.py")]
+    assert not [p.name for p in code if "sen12ms-models/{" in p.read_text()], "the repo-id rule belongs to the manifest"
 
 
-def test_the_module_paths_of_0_1_still_import_with_a_deprecation_warning() -> None:
-    probe = (
-        "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
-        "import sen12ms_models.datasets as new\n"
-        "try:\n    import sen12ms_models.io\nexcept DeprecationWarning as w:\n    print('warned:', w)\n"
-        "warnings.simplefilter('ignore')\n"
-        "from sen12ms_models.io import read_patch\n"
-        "from sen12ms_models.weights import get_weights\n"
-        "print(read_patch is new.read_patch, get_weights('resnet50', 's1s2').name)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert "warned: sen12ms_models.io moved to sen12ms_models.datasets" in result.stdout
-    assert result.stdout.strip().endswith("True resnet50-s1s2-multi")
+def test_no_test_tool_ships_in_the_package() -> None:
+    names = {p.stem for p in PACKAGE.rglob("*.py")}
+    assert not names & {"hub_server", "hub_env", "published", "testing"}
+    assert not (PACKAGE / "datasets" / "lists" / "test_list.txt").exists()

@@ -10,15 +10,16 @@ import rasterio
 import torch
 from torch.utils.data import default_collate
 
-from sen12ms_models import datasets as io
 from sen12ms_models.bands import MODALITIES
-from sen12ms_models.datasets.sen12ms import make_loader
+from sen12ms_models.datasets import tree as io
+from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
 from sen12ms_models.datasets.splits import make_split
 from sen12ms_models.errors import PatchFileError
 from sen12ms_models.labels import multi_label, single_label
-from sen12ms_models.testing.synthetic import DEFAULT_SCENES, write_tree
-from sen12ms_models.training import Sen12msDataset, TrainConfig
-from sen12ms_models.training.sampling import ResumableSampler, ShardSampler
+from sen12ms_models.synthetic import DEFAULT_SCENES, write_tree
+from sen12ms_models.training.config import TrainConfig
+from sen12ms_models.training.evaluation import ShardSampler
+from sen12ms_models.training.loop import ResumableSampler
 from sen12ms_models.transforms import Sen12msTransform
 
 
@@ -117,6 +118,8 @@ def test_config_errors_name_the_setting(tmp_path) -> None:
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"precision": "fp16"}, "precision must be one of auto, fp32, bf16"),
         ({"patience": 0}, "patience must be >= 1"),
+        ({"workers": -1}, "workers must be >= 0"),
+        ({"lr": 0}, "lr must be > 0"),
     ):
         with pytest.raises(ValueError, match=message):
             TrainConfig(tmp_path, tmp_path / "run", **kwargs)

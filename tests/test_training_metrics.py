@@ -10,8 +10,8 @@ import torch
 from sklearn import metrics as skm
 
 from sen12ms_models.classes import CLASSES
+from sen12ms_models.training.export import manifest_metrics, table4
 from sen12ms_models.training.metrics import MetricCounts, Scores, best_constant_f1_micro
-from sen12ms_models.training.report import manifest_metrics, table4
 
 
 def _scores(label_type: str, predicted: np.ndarray, target: np.ndarray, shards: int = 1) -> Scores:

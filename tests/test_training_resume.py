@@ -18,10 +18,10 @@ import torch
 
 import sen12ms_models as sm
 from sen12ms_models.cli.main import main
-from sen12ms_models.datasets import Sen12msIndex
 from sen12ms_models.datasets.splits import make_split
-from sen12ms_models.testing.synthetic import write_tree
-from sen12ms_models.training.checkpoint import load_checkpoint
+from sen12ms_models.datasets.tree import Sen12msIndex
+from sen12ms_models.models.api import load_checkpoint
+from sen12ms_models.synthetic import write_tree
 
 #: One torch thread in every training process: steady on a shared 2-core machine, and the in-process
 #: and subprocess runs compute with the same kernels, so their results can be compared bit for bit.
@@ -59,7 +59,7 @@ def _log(run: Path) -> list[dict]:
 def test_a_killed_run_resumes_to_the_uninterrupted_runs_exact_weights(data_dir, uninterrupted, tmp_path) -> None:
     run = tmp_path / "killed"
     args = _train_args(data_dir, run, "--checkpoint-every", "4")  # steps 4 (mid-epoch 1), 6 (end), 8, 12
-    process = subprocess.Popen([sys.executable, "-m", "sen12ms_models.training", *args], env=ONE_THREAD)
+    process = subprocess.Popen([sys.executable, "-m", "sen12ms_models", *args], env=ONE_THREAD)
     deadline = time.monotonic() + 300
     while not (run / "last.pt").exists():
         assert process.poll() is None, "the run ended before its first checkpoint"
@@ -118,7 +118,7 @@ def test_two_processes_with_ddp_split_each_global_batch(data_dir, tmp_path) -> N
     args[args.index("--epochs") + 1] = "1"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     result = subprocess.run(
-        [*command, "-m", "sen12ms_models.training", *args], env=ONE_THREAD, capture_output=True, text=True, timeout=600
+        [*command, "-m", "sen12ms_models", *args], env=ONE_THREAD, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-4000:]
     split = make_split(Sen12msIndex.scan(data_dir), "paper")

@@ -1,13 +1,16 @@
 """train -> evaluate -> export -> publish on real GeoTIFFs, through the CLI: the loop learns, exports load.
 
 One short ResNet50 run (32x32 synthetic patches, class-dependent spectra) is shared by the
-module; it must beat the best constant prediction on the test scenes by a wide margin.
+module; it must beat the best constant prediction on the test scenes by a wide margin. It is
+trained from the data's parent folder with a relative --data-dir, and exported from elsewhere.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -18,12 +21,14 @@ from safetensors.torch import load_file
 
 import sen12ms_models as sm
 from sen12ms_models.cli.main import main
-from sen12ms_models.datasets import Sen12msIndex
 from sen12ms_models.datasets.splits import make_split
-from sen12ms_models.hub.manifest import read_manifest
-from sen12ms_models.hub.verify import sha256_hex
-from sen12ms_models.testing.synthetic import write_tree
-from sen12ms_models.training.checkpoint import load_checkpoint
+from sen12ms_models.datasets.tree import Sen12msIndex
+from sen12ms_models.models.api import load_checkpoint
+from sen12ms_models.synthetic import write_tree
+from sen12ms_models.training.checkpoint import BEST, save_checkpoint
+from sen12ms_models.training.config import TrainConfig
+from sen12ms_models.training.export import export_run
+from sen12ms_models.weights import read_manifest, sha256_hex
 
 NAME = "resnet50-s1s2-multi"
 
@@ -39,9 +44,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def run_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> Path:
     run = tmp_path_factory.mktemp("runs") / "r50"
-    args = ["train", "--data-dir", str(data_dir), "--output-dir", str(run), "--arch", "resnet50"]
+    args = ["train", "--data-dir", data_dir.name, "--output-dir", str(run), "--arch", "resnet50"]  # relative
     args += ["--modality", "s1s2", "--epochs", "6", "--batch-size", "16", "--workers", "0", "--deterministic"]
-    assert main([*args, "--no-progress"]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(data_dir.parent)
+        assert main([*args, "--no-progress"]) == 0
+    assert Path.cwd() != data_dir.parent  # the tests below run, and export, from another folder
     return run
 
 
@@ -55,6 +63,7 @@ def test_a_short_run_learns_well_beyond_the_best_constant_prediction(run_dir, da
     assert record["split"]["name"] == "paper" and record["split"]["validation_in_train"] is True
     assert record["split"]["sizes"] == {"train": 143, "validation": 48, "test": 48}
     assert len(record["split"]["train_scenes"]) == 6 and record["world_size"] == 1
+    assert record["config"]["data_dir"] == str(data_dir)  # given relative, recorded absolute
 
     output = tmp_path / "test.json"
     args = ["evaluate", "--data-dir", str(data_dir), "--arch", "resnet50", "--modality", "s1s2"]
@@ -84,6 +93,10 @@ def test_export_loads_through_load_model_with_the_checkpoints_logits(run_dir, da
     )
     reference = sm.build_model("resnet50", 12)
     assert sorted(load_file(weights)) == sorted(reference.state_dict())  # weights only, build_model's keys
+    umask = os.umask(0)
+    os.umask(umask)
+    for file in folder.iterdir():  # the weights too follow the umask (safetensors alone writes 0600)
+        assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~umask, file.name
 
     spec = read_manifest(folder / "weights_manifest.json")[NAME]
     data = weights.read_bytes()
@@ -103,12 +116,12 @@ def test_export_loads_through_load_model_with_the_checkpoints_logits(run_dir, da
     )
 
     reference.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
-    reference.eval().to(memory_format=torch.channels_last)
+    reference.eval()  # as load_model returns it
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # registered, so its hash is known: no unverified-weights warning
         from_file = sm.load_model("resnet50", "s1s2", "multi", weights=weights)
         from_registry = sm.load_model("resnet50", "s1s2", "multi")
-    x = torch.randn(3, 12, 32, 32).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(3, 12, 32, 32)
     with torch.no_grad():
         expected = reference(x)
         assert torch.equal(from_file(x), expected) and torch.equal(from_registry(x), expected)
@@ -138,3 +151,33 @@ def test_publish_dry_run_lists_the_upload_and_the_manifest_entry(run_dir, tmp_pa
     (folder / f"{NAME}.safetensors").write_bytes(b"tampered")
     assert main(["publish", str(folder), "--dry-run"]) == 2
     assert "the manifest says" in capsys.readouterr().err  # refused before anything is sent
+
+
+def test_export_names_the_data_dir_it_tried_and_suggests_data_dir(run_dir, data_dir, tmp_path, capsys) -> None:
+    moved = tmp_path / "run"  # a run whose data has moved since it was trained
+    moved.mkdir()
+    best = load_checkpoint(run_dir / BEST)
+    best["config"]["data_dir"] = str(tmp_path / "old-SEN12MS")
+    save_checkpoint(moved / BEST, best)
+    for name in ("run.json", "metrics.jsonl"):
+        (moved / name).write_bytes((run_dir / name).read_bytes())
+    with pytest.raises(FileNotFoundError) as raised:
+        export_run(moved, tmp_path / "export", workers=0, progress=False)
+    message = str(raised.value)
+    assert str(tmp_path / "old-SEN12MS") in message and "run.json" in message and "--data-dir" in message
+    assert main(["export", str(run_dir), "--output-dir", str(tmp_path / "e"), "--data-dir", "nowhere"]) == 2
+    error = capsys.readouterr().err
+    assert str(Path("nowhere").absolute()) in error and "--data-dir" in error
+    assert not (tmp_path / "e").exists()  # refused before anything is written
+    assert export_run(moved, tmp_path / "export", data_dir=data_dir, workers=0, progress=False).scores.num_samples == 48
+
+
+def test_config_paths_are_absolute_wherever_the_run_is_made(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig("SEN12MS", "runs/r50", store="store")
+    assert (config.data_dir, config.output_dir, config.store) == (
+        tmp_path / "SEN12MS",
+        tmp_path / "runs/r50",
+        tmp_path / "store",
+    )
+    assert TrainConfig.from_json(config.to_json()) == config

@@ -1,7 +1,10 @@
 """transforms: checked against an independent plain-numpy computation from DOMAIN.md's numbers.
 
 The statistics and band indexes below are typed in from DOMAIN.md, not imported from the
-package, so changing a fact in the code (swapping two statistics, the rgb order) fails here.
+package, so changing a fact in the code (swapping two statistics, the rgb order) fails here. The
+fill rule is typed in from issue 21: a pixel without data (S1: NaN or +-inf in a band, or 0 in
+both; S2: NaN, +-inf, 65535 or negative in a band, or 0 in all) gets the band's training mean,
+0 after standardization.
 """
 
 from __future__ import annotations
@@ -26,18 +29,22 @@ S2_SURFACE_INDEX = [1, 2, 3, 4, 5, 6, 7, 8, 11, 12]
 
 
 def reference(modality: str, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
-    """DOMAIN.md's preprocessing written out by hand, one patch (C, H, W)."""
-    s1 = np.clip(np.nan_to_num(s1.astype(np.float64), nan=0.0), -25, 0)
-    s2 = s2.astype(np.float64)
-    s2_norm = (s2[S2_SURFACE_INDEX] - np.array(S2_MEAN)[:, None, None]) / np.array(S2_STD)[:, None, None]
-    s1_norm = (s1 - np.array(S1_MEAN)[:, None, None]) / np.array(S1_STD)[:, None, None]
-    bgr = s2_norm[:3]  # B2, B3, B4: blue, green, red
+    """DOMAIN.md's preprocessing and issue 21's fill rule (on the bands the model reads) written
+    out by hand, one patch (C, H, W)."""
+    s2_rows = {"rgb": 3, "s2": 10, "s1s2": 10, "s1": 0, "s1rgb": 3}[modality]  # B2, B3, B4 first
+    s2 = s2.astype(np.float64)[S2_SURFACE_INDEX][:s2_rows]
+    s1 = s1.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        s2_norm = (s2 - np.array(S2_MEAN)[:s2_rows, None, None]) / np.array(S2_STD)[:s2_rows, None, None]
+        s1_norm = (np.clip(s1, -25, 0) - np.array(S1_MEAN)[:, None, None]) / np.array(S1_STD)[:, None, None]
+        s2_norm[:, (~np.isfinite(s2) | (s2 >= 65535) | (s2 < 0)).any(axis=0) | (s2 == 0).all(axis=0)] = 0.0
+        s1_norm[:, (~np.isfinite(s1)).any(axis=0) | (s1 == 0).all(axis=0)] = 0.0
     return {
-        "rgb": bgr,
+        "rgb": s2_norm,
         "s2": s2_norm,
         "s1s2": np.concatenate([s2_norm, s1_norm]),
         "s1": s1_norm,
-        "s1rgb": np.concatenate([bgr, s1_norm]),
+        "s1rgb": np.concatenate([s2_norm, s1_norm]),
     }[modality]
 
 
@@ -76,11 +83,13 @@ def test_batch_equals_per_patch_and_tensor_equals_numpy() -> None:
     torch.testing.assert_close(transform(s1=torch.from_numpy(s1), s2=torch.from_numpy(s2.astype(np.int32))), batch)
 
 
-def test_s1_nan_becomes_zero_db_and_clipping() -> None:
-    s1 = np.array([np.nan, -40.0, 5.0, -10.0], dtype=np.float32).reshape(1, 1, 4).repeat(2, axis=0)
+def test_s1_fill_becomes_the_band_mean_never_0_db_and_clipping() -> None:
+    s1 = np.array([np.nan, -40.0, 5.0, -10.0, -np.inf, np.inf], dtype=np.float32).reshape(1, 1, 6).repeat(2, axis=0)
+    s1[:, 0, 3] = 0.0  # 0 in both bands: zero fill
     out = Sen12msTransform.for_modality("s1")(s1=s1).numpy()
-    expected_db = np.array([0.0, -25.0, 0.0, -10.0])
-    np.testing.assert_allclose(out[0, 0], (expected_db - S1_MEAN[0]) / S1_STD[0], rtol=1e-6)
+    expected = (np.array([np.nan, -25.0, 0.0, np.nan, np.nan, np.nan]) - S1_MEAN[0]) / S1_STD[0]
+    expected[[0, 3, 4, 5]] = 0.0  # NaN, zero fill, -inf and +inf: the training mean, not 0 dB
+    np.testing.assert_allclose(out[0, 0], expected, rtol=1e-6)
     assert np.isfinite(out).all()
 
 
@@ -88,12 +97,12 @@ def test_s2_band_list_by_name_for_l2a_without_b10() -> None:
     _s1, s2 = random_patch(np.random.default_rng(2))
     l2a_bands = tuple(b for b in S2_BANDS if b != "B10")
     l2a = np.delete(s2, S2_BANDS.index("B10"), axis=0)
-    transform = Sen12msTransform.for_modality("s2").with_s2_bands(l2a_bands)
+    transform = Sen12msTransform.for_modality("s2").replace(s2_bands=l2a_bands)
     torch.testing.assert_close(transform(s2=l2a), Sen12msTransform.for_modality("s2")(s2=s2))
 
 
 def test_s2_band_list_missing_a_needed_band() -> None:
-    with pytest.raises(ValueError, match=r"needs S2 band\(s\) \['B8A'\]"):
+    with pytest.raises(ValueError, match=r"needs band\(s\) \['B8A'\], which s2_bands=.* does not contain"):
         Sen12msTransform.for_modality("s2", s2_bands=[b for b in S2_BANDS if b != "B8A"])
 
 
@@ -103,8 +112,8 @@ def test_s2_band_list_missing_a_needed_band() -> None:
         ({"s2": np.zeros((10, 8, 8), np.uint16)}, r"s2 has 10 bands .* expected 13"),
         ({"s2": np.zeros((8, 8, 13), np.uint16)}, r"looks channels-last"),
         ({"s2": np.zeros((8, 8), np.uint16)}, r"s2 must be \(C, H, W\)"),
-        ({"s2": np.zeros((13, 8, 8), bool)}, r"s2 must hold numbers"),
-        ({"s2": np.zeros((13, 8, 8), complex)}, r"s2 must hold numbers"),
+        ({"s2": np.zeros((13, 8, 8), bool)}, r"s2 must hold real numbers"),
+        ({"s2": np.zeros((13, 8, 8), complex)}, r"s2 must hold real numbers"),
         ({"s2": [[1, 2]]}, r"s2 must be a numpy array or torch tensor"),
         ({"s2": np.zeros((0, 13, 8, 8), np.uint16)}, r"s2 is empty"),
         ({}, r"s2 is required"),
@@ -115,11 +124,12 @@ def test_bad_s2_input_names_the_argument(kwargs: dict, message: str) -> None:
         Sen12msTransform.for_modality("s2")(**kwargs)
 
 
-def test_nan_in_s2_is_an_error_naming_the_band() -> None:
-    s2 = np.zeros((13, 4, 4), np.float32)
-    s2[S2_BANDS.index("B8")] = np.nan
-    with pytest.raises(ValueError, match=r"s2 holds NaN or infinite values in band\(s\) \['B8'\]"):
-        Sen12msTransform.for_modality("s2")(s2=s2)
+@pytest.mark.parametrize("value", [np.nan, np.inf, 65535, -9999, -32768])
+def test_s2_fill_saturation_and_negative_values_are_no_data(value: float) -> None:
+    s2 = np.full((13, 4, 4), 1500.0, np.float32)
+    s2[S2_BANDS.index("B8"), 0, 0] = value  # one band of one pixel
+    out = Sen12msTransform.for_modality("s2")(s2=s2).numpy()
+    assert (out[:, 0, 0] == 0).all() and (out[:, 1:, 1:] != 0).all()
 
 
 def test_s1_s2_shape_mismatch() -> None:
@@ -142,7 +152,11 @@ def test_property_shapes_dtypes_and_finiteness(modality, n, h, w, s2_dtype, data
     s1 = data.draw(
         hnp.arrays(np.float32, (n, 2, h, w), elements=st.floats(-1e6, 1e6, width=32) | st.just(float("nan")))
     )
-    s2 = data.draw(hnp.arrays(s2_dtype, (n, 13, h, w), elements=st.integers(0, 65535)))
+    s2 = data.draw(
+        hnp.arrays(
+            s2_dtype, (n, 13, h, w), elements=st.integers(-2, 65535) if s2_dtype != np.uint16 else st.integers(0, 65535)
+        )
+    )
     out = Sen12msTransform.for_modality(modality)(s1=s1, s2=s2)
     assert out.shape == (n, len(MODALITY_BANDS[modality]), h, w)
     assert out.dtype == torch.float32

@@ -1,19 +1,22 @@
-"""Arguments several commands share: which model, on which device."""
+"""Arguments several commands share: which model, how to read real Sentinel data, which device."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
+from sen12ms_models import bands
 from sen12ms_models.bands import MODALITIES
+from sen12ms_models.inputs.options import MIN_VALID, InputOptions
 from sen12ms_models.labels import LABEL_TYPES
-from sen12ms_models.models.spec import ARCHITECTURE_NAMES, parse_model_name
+from sen12ms_models.weights import ARCHITECTURES, parse_model_name
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--model NAME``, or the three-part ``--arch``, ``--modality``, ``--label-type``."""
     group = parser.add_argument_group("model (give --model, or --arch and --modality)")
     group.add_argument("--model", metavar="NAME", help="a name from `sen12ms-models list`, e.g. resnet50-s1s2-multi")
-    group.add_argument("--arch", choices=ARCHITECTURE_NAMES)
+    group.add_argument("--arch", choices=ARCHITECTURES)
     group.add_argument("--modality", choices=MODALITIES)
     group.add_argument("--label-type", choices=LABEL_TYPES, help="default: multi")
 
@@ -29,5 +32,61 @@ def model_from(args: argparse.Namespace) -> str:
     raise ValueError("name the model: --model NAME (see `sen12ms-models list`), or --arch ARCH --modality MODALITY")
 
 
-def add_device_argument(parser: argparse.ArgumentParser, default: str = "cpu") -> None:
-    parser.add_argument("--device", default=default, help="torch device, e.g. cpu, cuda or cuda:1")
+def band_list(text: str) -> tuple[str, ...]:
+    """``B1,B2,...`` or the name of a ready-made list in ``sen12ms_models.bands`` (``L2A_BANDS``)."""
+    named = getattr(bands, text.strip().upper(), None)
+    if text.strip().upper().endswith("_BANDS") and isinstance(named, tuple):
+        return named
+    return tuple(b.strip() for b in text.split(",") if b.strip())
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, *, skip_invalid: bool) -> None:
+    """How to read real Sentinel data: the fields of ``InputOptions`` (``--skip-invalid`` if asked)."""
+    group = parser.add_argument_group("real Sentinel data (see docs/reliability.md)")
+    group.add_argument(
+        "--s2-offset",
+        type=float,
+        default=0.0,
+        metavar="DN",
+        help="subtract DN from S2: 1000 for processing baseline >= 04.00 (products since 25 Jan 2022) "
+        "when the file does not declare the offset itself",
+    )
+    group.add_argument(
+        "--s2-bands",
+        type=band_list,
+        metavar="NAMES",
+        help="the S2 files' band names in order, comma-separated, or a list of sen12ms_models.bands such "
+        "as L2A_BANDS or EUROSAT_BANDS (default: the 13 SEN12MS bands; band descriptions in the file win)",
+    )
+    group.add_argument(
+        "--s1-bands", type=band_list, metavar="NAMES", help="the S1 files' band order when not VV,VH (e.g. VH,VV)"
+    )
+    group.add_argument(
+        "--no-unit-check",
+        dest="check_units",
+        action="store_false",
+        help="accept S2 that looks like reflectance or 8-bit, S1 that looks linear or VH/VV swapped (refused)",
+    )
+    group.add_argument("--no-clouds", dest="clouds", action="store_false", help="do not look for clouds in S2")
+    group.add_argument(
+        "--min-valid",
+        type=float,
+        default=MIN_VALID,
+        metavar="FRACTION",
+        help=f"smallest share of valid (not fill, not cloud) pixels to label a patch from (default {MIN_VALID})",
+    )
+    if skip_invalid:
+        group.add_argument(
+            "--skip-invalid", action="store_true", help="give patches below --min-valid no label instead of an error"
+        )
+
+
+def input_options(args: argparse.Namespace) -> InputOptions:
+    """The ``InputOptions`` of ``add_input_arguments``'s arguments."""
+    names = ("s2_bands", "s1_bands", "s2_offset", "check_units", "clouds", "min_valid", "skip_invalid")
+    values: dict[str, Any] = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    return InputOptions(**values)
+
+
+def add_device_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    parser.add_argument("--device", default=default, help="auto (a GPU if there is one, else CPU), cpu, cuda, cuda:1")

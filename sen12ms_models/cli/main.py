@@ -1,19 +1,24 @@
 """The ``sen12ms-models`` parser and entry point.
 
-Every subcommand is an argparse parser whose ``func`` takes the parsed namespace and returns
-an exit code, so ``docs/cli.md`` can be generated from these definitions. Errors the library
-raises on purpose, file and network errors end in one line on stderr and exit code 2.
+Every subcommand is an argparse parser whose ``func`` takes the parsed namespace and returns an
+exit code, so ``docs/cli.md`` can be generated from these definitions. Parsing imports no torch:
+each command imports what it needs when it runs, so ``--help``, ``--version``, ``list`` and
+``info`` answer at once. Errors the library raises on purpose, file and network errors end in
+one line on stderr and exit code 2; warnings are one line; the library's progress lines (when
+stderr is not a terminal) are printed as they come.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
+from importlib.metadata import version
 
-from sen12ms_models import __version__
-from sen12ms_models.cli import convert, mapping, models, predict, prepare, reproduce, train
+from sen12ms_models.cli import models, predict, train
 from sen12ms_models.errors import Sen12msError
 
 
@@ -21,28 +26,40 @@ def build_parser() -> argparse.ArgumentParser:
     """The full ``sen12ms-models`` parser (used by ``main`` and the docs generator)."""
     parser = argparse.ArgumentParser(
         prog="sen12ms-models",
-        description="Verified, pretrained SEN12MS scene classifiers: list, download, predict, train.",
+        description="Verified, pretrained SEN12MS scene classifiers: list, download, predict, map, train.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('sen12ms-models')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (models, predict, mapping, convert, prepare, train, reproduce):
+    for module in (models, predict, train):
         module.register(commands)
     return parser
-
-
-def _one_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
-    """A warning as one line, without the Python source line behind it."""
-    return f"sen12ms-models: warning: {message}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sen12ms-models`` script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("sen12ms_models")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
     shown, warnings.formatwarning = warnings.formatwarning, _one_line
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # here, so that a reader who has gone (`| head`) is caught below
+        return code
     except (Sen12msError, OSError, ValueError) as error:  # OSError: files, and the Hub's HTTP errors
+        if isinstance(error, BrokenPipeError):  # `sen12ms-models list | head`: the reader has gone
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         print(f"sen12ms-models {args.command}: error: {error}", file=sys.stderr)
         return 2
     finally:
         warnings.formatwarning = shown  # an in-process caller keeps its own warning format
+        logger.removeHandler(handler)
+        logger.level = level
+
+
+def _one_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
+    """A warning as one line, without the Python source line behind it."""
+    return f"sen12ms-models: warning: {message}\n"

@@ -1,12 +1,14 @@
-"""``list``, ``info`` and ``download``: what models there are, and their verified weights."""
+"""``list``, ``info``, ``download`` and ``convert``: the models, and their verified weights."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
-from sen12ms_models.models.spec import get_weights, known_models, list_models
+from sen12ms_models.cli._common import add_model_arguments, model_from
+from sen12ms_models.weights import CONVERTED, MANIFEST_FILE, REGISTRY_ENV, get_weights, list_models, read_registry
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -17,66 +19,105 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=_list)
 
-    info = commands.add_parser("info", help="show one model: bands, classes, weights file and where it comes from")
+    info = commands.add_parser("info", help="show one model: bands, classes, the weights file that loads and its terms")
     info.add_argument("model", help="a name from `sen12ms-models list`, e.g. resnet50-s1s2-multi")
     info.set_defaults(func=_info)
 
     download = commands.add_parser("download", help="download and verify one model's weights into the cache")
     download.add_argument("model", help="a name from `sen12ms-models list`")
     download.add_argument("--cache-dir", type=Path, help="cache folder (default: the Hugging Face cache)")
+    download.add_argument("--force", action="store_true", help="fetch it anew even if it is in the cache")
     download.set_defaults(func=_download)
 
+    convert = commands.add_parser(
+        "convert",
+        help="convert a SEN12MS toolbox checkpoint (*_model_best.pth) into verified safetensors weights",
+        description="Read a toolbox checkpoint with torch.load(weights_only=True), map its keys onto this package's "
+        "models, prove the logits unchanged on a seeded input, and write OUT_DIR/<model>.safetensors, "
+        f"OUT_DIR/{MANIFEST_FILE} (source={CONVERTED}) and a model card with the toolbox's licence. "
+        "The file holds no label type: name the one it was trained for.",
+    )
+    convert.add_argument("checkpoint", type=Path, help="the toolbox's .pth file")
+    add_model_arguments(convert)
+    convert.add_argument(
+        "-o", "--output-dir", type=Path, required=True, metavar="OUT_DIR", help="folder for this one model's files"
+    )
+    convert.add_argument(
+        "--register",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"also copy the file into the local registry (${REGISTRY_ENV}, else $HF_HOME/sen12ms_models), so that "
+        "load_model(NAME) and `predict` find it by name and verify its sha256 (default: on)",
+    )
+    convert.set_defaults(func=_convert)
 
-def _describe(name: str) -> dict[str, object]:
-    """A model's description, with the local registry's file when it has one."""
-    from sen12ms_models.hub.registry import find_registered
 
-    description = get_weights(name).describe()
-    registered = find_registered(name)
-    if registered is not None:
-        entry, path = registered
-        description["registered"] = {"path": str(path), **entry.to_json()}
-    return description
+def describe(name: str) -> dict[str, Any]:
+    """A model's description; ``license``, ``source`` and ``sha256`` are those of the file that
+    loads: the Hub's when published, else the local registry's (under ``weights``)."""
+    weights = get_weights(name)
+    meta = weights.meta
+    registered = read_registry().get(weights.value)
+    meta["weights"] = "hub" if weights.published else "registered" if registered else None
+    if registered is not None and not weights.published:
+        meta |= {k: v for k, v in registered.to_json().items() if k != "revision"}
+    return meta
 
 
 def _list(args: argparse.Namespace) -> int:
-    loadable = set(list_models(published_only=True))
-    names = sorted(loadable) if args.published else known_models()
-    rows = [_describe(name) for name in names]
+    rows = [describe(name) for name in list_models(published_only=args.published)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'model':<28} {'channels':>8} {'weights':>10} {'paper overall F1':>16}")
     for row in rows:
         paper = row["paper_metrics"]
-        weights = "hub" if row["published"] else "registered" if "registered" in row else "-"
         overall = paper["overall_f1"] if isinstance(paper, dict) else "-"
-        print(f"{row['name']:<28} {row['in_chans']:>8} {weights:>10} {overall:>16}")
+        print(f"{row['name']:<28} {row['in_chans']:>8} {row['weights'] or '-':>10} {overall:>16}")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
-    print(json.dumps(_describe(args.model), indent=2))
+    print(json.dumps(describe(args.model), indent=2))
     return 0
 
 
 def _download(args: argparse.Namespace) -> int:
-    from sen12ms_models.hub.download import fetch_weights, not_published_error
-    from sen12ms_models.hub.registry import find_registered
-    from sen12ms_models.hub.verify import read_verified_bytes
+    from sen12ms_models.hub.download import fetch, not_published_error, read_verified
+    from sen12ms_models.weights import registry_dir
 
-    spec = get_weights(args.model)
-    if spec.published:
-        assert spec.sha256 is not None
-        path = fetch_weights(spec, cache_dir=args.cache_dir)
-        read_verified_bytes(path, sha256=spec.sha256, size=spec.size, name=spec.name)
-        print(f"{spec.name}: {path} (sha256 verified)")
+    weights = get_weights(args.model)
+    if weights.published:
+        assert weights.entry is not None
+        path = fetch(weights, cache_dir=args.cache_dir, force_download=args.force)
+        read_verified(path, weights.entry)
+        print(f"{weights.value}: {path} (sha256 verified)")
         return 0
-    registered = find_registered(spec.name)
-    if registered is None:
-        raise not_published_error(spec)
-    entry, path = registered
-    assert entry.sha256 is not None
-    read_verified_bytes(path, sha256=entry.sha256, size=entry.size, name=spec.name)
-    print(f"{spec.name}: {path} (registered locally, {entry.source}; sha256 verified; nothing to download)")
+    entry = read_registry().get(weights.value)
+    if entry is None:
+        raise not_published_error(weights)
+    path = registry_dir() / weights.filename
+    read_verified(path, entry)
+    print(f"{weights.value}: {path} (registered locally, {entry.source}; sha256 verified; nothing to download)")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from sen12ms_models.convert.card import LICENSE
+    from sen12ms_models.convert.checkpoint import convert_checkpoint
+    from sen12ms_models.convert.toolbox import TOLERANCE, TOOLBOX_ARCH_NAMES
+
+    result = convert_checkpoint(args.checkpoint, model_from(args), output_dir=args.output_dir, register=args.register)
+    read, entry = result.checkpoint, result.weights_entry
+    stripped = f"; removed the {read.stripped_prefix!r} prefix of every key (a DataParallel save)"
+    print(
+        f"read {read.path}: toolbox {TOOLBOX_ARCH_NAMES[read.arch]}, {read.in_chans} input channels, "
+        f"{read.num_classes} classes, epoch {read.epoch}, best_prec {read.best_prec}"
+        + (stripped if read.stripped_prefix else "")
+    )
+    print(f"exactness: max |logit difference| = {result.max_abs_diff:.3g} (tolerance {TOLERANCE:g})")
+    print(f"wrote {result.weights} (sha256 {entry.sha256}, {entry.size} bytes), {result.manifest}, {result.card}")
+    if result.registered is not None:
+        print(f'registered {entry.name} as {result.registered}: load_model("{entry.name}") now finds it')
+    print(f"licence: {LICENSE}")
     return 0

@@ -1,153 +1,167 @@
-"""``predict``: land-cover labels of Sentinel patch files (SEN12MS-named, or ``--s1``/``--s2`` pairs)."""
+"""``predict`` (land-cover labels of patch files) and ``map`` (a whole scene to a land-cover GeoTIFF)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sen12ms_models.cli._common import add_device_argument, add_model_arguments, model_from
-from sen12ms_models.inputs.defaults import MIN_VALID
+from sen12ms_models.bands import PATCH_SIZE
+from sen12ms_models.cli._common import (
+    add_device_argument,
+    add_input_arguments,
+    add_model_arguments,
+    input_options,
+    model_from,
+)
 from sen12ms_models.labels import DECISION_THRESHOLD
 
+if TYPE_CHECKING:
+    from sen12ms_models.models.base import Sen12msClassifier
 
-def band_list(text: str) -> tuple[str, ...]:
-    """``B1,B2,...`` or the name of a ready-made list in ``sen12ms_models.bands`` (``L2A_BANDS``)."""
-    from sen12ms_models import bands
-
-    named = getattr(bands, text.strip().upper(), None)
-    if text.strip().upper().endswith("_BANDS") and isinstance(named, tuple):
-        return named
-    return tuple(b.strip() for b in text.split(",") if b.strip())
-
-
-def add_input_arguments(parser: argparse.ArgumentParser, *, min_valid: bool) -> None:
-    """How to read real Sentinel data: offset, band order, unit checks (and no-data for predict)."""
-    group = parser.add_argument_group("real Sentinel data (see docs/reliability.md)")
-    group.add_argument(
-        "--s2-offset",
-        type=float,
-        default=0.0,
-        metavar="DN",
-        help="subtract DN from S2: 1000 for processing baseline >= 04.00 (products since 25 Jan 2022) "
-        "when the file does not declare the offset itself",
-    )
-    group.add_argument(
-        "--s2-bands",
-        type=band_list,
-        metavar="NAMES",
-        help="the S2 files' band names in order, comma-separated, or a list of sen12ms_models.bands such "
-        "as L2A_BANDS or EUROSAT_BANDS (default: the 13 SEN12MS bands; band descriptions in the file win)",
-    )
-    group.add_argument(
-        "--no-unit-check",
-        dest="check_units",
-        action="store_false",
-        help="accept S2 that looks like reflectance or 8-bit and S1 that looks linear (refused by default)",
-    )
-    if min_valid:
-        group.add_argument(
-            "--min-valid",
-            type=float,
-            default=MIN_VALID,
-            metavar="FRACTION",
-            help=f"refuse patches with a smaller share of valid (non-fill) pixels (default {MIN_VALID}; 0: none)",
-        )
+PRECISION_HELP = "fp32 (default: the published scores' arithmetic), tf32 (CUDA) or bf16 (autocast; CPUs with bf16 too)"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "predict",
         help="predict land-cover labels of Sentinel patch files",
-        description=(
-            "Label SEN12MS-named patch files or folders of them (the sibling s1/s2 files are found by name), "
-            "or --s1 FILE --s2 FILE pairs with any file names (repeat them; paired in order). Files are read "
-            "batch by batch, so memory does not grow with their number."
-        ),
+        description="Label SEN12MS-named patch files or folders of them (the sibling s1/s2 files are found by name, "
+        "in the SEN12MS tree or in the same folder), or --s1 FILE --s2 FILE pairs with any names, URLs or GDAL "
+        "paths (repeat them; SEN12MS names are paired by name, others in order). Files are read batch by batch, "
+        "so memory does not grow with their number.",
     )
-    parser.add_argument("paths", nargs="*", type=Path, help="SEN12MS patch files (any of s1/s2/lc) or folders of them")
-    parser.add_argument(
-        "--s1", action="append", type=Path, metavar="FILE", help="a Sentinel-1 GeoTIFF (VV, VH in dB); repeatable"
-    )
-    parser.add_argument(
-        "--s2", action="append", type=Path, metavar="FILE", help="a Sentinel-2 GeoTIFF (DN); repeatable"
-    )
+    parser.add_argument("paths", nargs="*", help="SEN12MS patch files (any of s1/s2/lc) or folders of them")
+    parser.add_argument("--s1", action="append", metavar="FILE", help="a Sentinel-1 GeoTIFF (VV, VH in dB); repeatable")
+    parser.add_argument("--s2", action="append", metavar="FILE", help="a Sentinel-2 GeoTIFF (L1C DN); repeatable")
     add_model_arguments(parser)
-    parser.add_argument("--weights", type=Path, help="a local .safetensors file instead of the Hub's")
+    parser.add_argument("--weights", type=Path, help="a local .safetensors file, or a save_pretrained folder")
     parser.add_argument(
         "--threshold", type=float, help=f"multi-label decision threshold (default {DECISION_THRESHOLD})"
     )
     parser.add_argument("--batch-size", type=int, default=32)
-    add_input_arguments(parser, min_valid=True)
+    parser.add_argument("--precision", default="fp32", help=PRECISION_HELP)
+    add_input_arguments(parser, skip_invalid=True)
     add_device_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=_predict)
 
+    mapping = commands.add_parser(
+        "map",
+        help="map a whole Sentinel scene to a land-cover GeoTIFF (sliding 256x256 windows)",
+        description="Slide a model over a Sentinel-2 (and optionally Sentinel-1) scene and write per-class "
+        "probabilities: one pixel per STRIDE x STRIDE block of the S2 grid, predicted from the 256x256 window "
+        "centred on it. Windows at the scene border are shifted inward (no padding); windows with less than "
+        "MIN_VALID valid pixels (fill, cloud) are written as no-data.",
+    )
+    add_model_arguments(mapping)
+    mapping.add_argument("--weights", type=Path, metavar="PATH", help="a local .safetensors file or model folder")
+    mapping.add_argument("--s2", metavar="PATH", help="Sentinel-2 GeoTIFF in DN (sets the output grid)")
+    mapping.add_argument("--s1", metavar="PATH", help="Sentinel-1 GeoTIFF, VV and VH in dB (reprojected if needed)")
+    mapping.add_argument("-o", "--out", type=Path, required=True, metavar="PATH", help="probability GeoTIFF to write")
+    mapping.add_argument("--class-map", type=Path, metavar="PATH", help="also write the argmax class map (uint8)")
+    mapping.add_argument("--cloud-map", type=Path, metavar="PATH", help="also write each window's cloud share")
+    mapping.add_argument("--stride", type=int, default=PATCH_SIZE, help="window step = output pixel size, in pixels")
+    mapping.add_argument("--batch-size", type=int, default=16, help="windows per model call")
+    mapping.add_argument("--resolution", default="window", help="window (one pixel per window) or source (the S2 grid)")
+    mapping.add_argument("--dtype", default="float32", help="float32, or uint8 storing round(p * 255)")
+    mapping.add_argument("--precision", default="fp32", help=PRECISION_HELP)
+    add_input_arguments(mapping, skip_invalid=False)
+    add_device_argument(mapping)
+    mapping.set_defaults(func=_map)
 
-def _predict(args: argparse.Namespace) -> int:
-    from sen12ms_models.models._api import load_model
-    from sen12ms_models.models.optimize import optimize_for_inference
-    from sen12ms_models.prediction import predict
+
+def _model(args: argparse.Namespace) -> tuple[str, Sen12msClassifier]:
+    """The model the arguments name, optimized for inference; says at once, before torch is
+    loaded, when no weights are published or registered for it."""
+    from sen12ms_models.hub.download import not_published_error
+    from sen12ms_models.weights import get_weights, read_registry
 
     name = model_from(args)
+    weights = get_weights(name)
+    if args.weights is None and not weights.published and weights.value not in read_registry():
+        raise not_published_error(weights)
+    from sen12ms_models.models.api import load_model, optimize_for_inference
+
+    return name, optimize_for_inference(load_model(name, weights=args.weights, device=args.device))
+
+
+def _predict(args: argparse.Namespace) -> int:
     s1_paths, s2_paths = _inputs(args)
-    model = optimize_for_inference(load_model(name, weights=args.weights, device=args.device))
-    assert model.spec is not None
+    name, model = _model(args)
+    from sen12ms_models.prediction import predict
+
     transform = model.spec.transforms
-    s1 = s1_paths if transform.s1_bands_used else None
-    s2 = s2_paths if transform.s2_bands_used else None
     for sensor, paths, needed in (("s1", s1_paths, transform.s1_bands_used), ("s2", s2_paths, transform.s2_bands_used)):
         if needed and not paths:
             raise ValueError(f"{name} reads {sensor} bands {list(needed)}: give --{sensor} FILE for every patch")
-    count = len(s2 or s1 or [])
     result = predict(
         model,
-        s1,
-        s2,
+        s1_paths if transform.s1_bands_used else None,
+        s2_paths if transform.s2_bands_used else None,
+        options=input_options(args),
         threshold=args.threshold,
         batch_size=args.batch_size,
-        progress=count > args.batch_size,
-        s2_offset=args.s2_offset,
-        s2_bands=args.s2_bands,
-        check_units=args.check_units,
-        min_valid=args.min_valid,
+        precision=args.precision,
+        progress=None,
     )
     if args.json:
         print(json.dumps({"model": name, **result.to_dict()}, indent=2))
     else:
-        print(f"{name}:")
-        print(result)
+        print(f"{name}:\n{result.summary()}")
     return 0
 
 
-def _inputs(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
-    """The S1 and S2 files: ``--s1``/``--s2`` pairs, or the siblings of SEN12MS-named paths."""
-    from sen12ms_models.datasets.tree import sibling_path
+def _inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The S1 and S2 files: ``--s1``/``--s2`` (URLs kept as given), or the siblings of SEN12MS-named paths."""
+    from sen12ms_models.inputs.files import sibling_path
 
-    explicit = bool(args.s1 or args.s2)
-    if explicit and args.paths:
+    if (args.s1 or args.s2) and args.paths:
         raise ValueError("give SEN12MS paths or --s1/--s2 files, not both")
-    if explicit:
+    if args.s1 or args.s2:
         s1, s2 = list(args.s1 or []), list(args.s2 or [])
         if s1 and s2 and len(s1) != len(s2):
-            raise ValueError(f"--s1 and --s2 are paired in order: got {len(s1)} --s1 and {len(s2)} --s2 files")
+            raise ValueError(f"give an --s1 file for each --s2 file: got {len(s1)} --s1 and {len(s2)} --s2 files")
         return s1, s2
     if not args.paths:
         raise ValueError("give patch files or folders, or --s1 FILE --s2 FILE pairs")
-    patches = _collect_patches(args.paths)
-    return [sibling_path(p, "s1") for p in patches], [sibling_path(p, "s2") for p in patches]
+    patches = _collect_patches([Path(p) for p in args.paths])
+    return [os.fspath(sibling_path(p, "s1")) for p in patches], [os.fspath(sibling_path(p, "s2")) for p in patches]
 
 
 def _collect_patches(paths: Sequence[Path]) -> list[Path]:
     """One file per triplet from files and folders, in a stable order; names must be SEN12MS's."""
-    from sen12ms_models.datasets.tree import PatchId
+    from sen12ms_models.inputs.files import PatchId
 
     found: dict[PatchId, Path] = {}
     for path in paths:
-        files = sorted(path.rglob("*.tif")) if path.is_dir() else [path]
-        for file in files:
+        for file in sorted(path.rglob("*.tif")) if path.is_dir() else [path]:
             found.setdefault(PatchId.from_path(file), file)
     if not found:
         raise FileNotFoundError(f"no SEN12MS .tif file in {', '.join(map(str, paths))}")
     return [found[key] for key in sorted(found)]
+
+
+def _map(args: argparse.Namespace) -> int:
+    _, model = _model(args)
+    from sen12ms_models.mapping import map_scene
+
+    result = map_scene(
+        model,
+        s2=args.s2,
+        s1=args.s1,
+        out=args.out,
+        class_map=args.class_map,
+        cloud_map=args.cloud_map,
+        stride=args.stride,
+        batch_size=args.batch_size,
+        resolution=args.resolution,
+        dtype=args.dtype,
+        options=input_options(args),
+        precision=args.precision,
+    )
+    print(result)
+    return 0

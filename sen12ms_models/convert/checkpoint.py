@@ -1,51 +1,30 @@
-"""Read a SEN12MS toolbox checkpoint without unpickling code, and say what network it holds.
-
-The toolbox released its trained baselines as PyTorch pickles (``*_model_best.pth``: a dict
-with ``epoch``, ``arch``, ``model_state_dict``, ``optimizer_state_dict``, ``best_prec``).
-``read_toolbox_checkpoint`` loads one with ``torch.load(weights_only=True)`` (only numpy
-scalars, which ``best_prec`` is, are allowed beyond that) and infers architecture, input
-channels and classes from the tensors; ``check_against`` refuses a file that does not fit
-the model the user named.
-"""
+"""A SEN12MS toolbox checkpoint (``*_model_best.pth``) in, a verified safetensors release folder out."""
 
 from __future__ import annotations
 
 import io
+import json
 import pickle
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors.torch
 import torch
 
+from sen12ms_models import weights
 from sen12ms_models._types import PathLike
 from sen12ms_models.bands import MODALITIES, modality_bands
-from sen12ms_models.convert.toolbox_reference import TOOLBOX_ARCH_NAMES, TOOLBOX_HEADS
+from sen12ms_models.convert.card import LICENSE, model_card
+from sen12ms_models.convert.toolbox import TOLERANCE, TOOLBOX_HEADS, arch_of, logits_difference, to_package_state_dict
 from sen12ms_models.errors import WeightsIntegrityError, format_names
-from sen12ms_models.hub.verify import sha256_hex
-from sen12ms_models.models.spec import WeightsSpec
-
-#: Key prefix a state dict saved from ``nn.DataParallel`` or DDP puts before every key.
-WRAPPER_PREFIX = "module."
-
-
-def _numpy_scalar_globals() -> list[Any]:
-    """What a pickled numpy scalar needs (``best_prec`` is sklearn's numpy float): data, not code.
-
-    The reconstructor is allowed under numpy 1's and numpy 2's module names, because the
-    released files were written with numpy 1.
-    """
-    scalar = np.float64(0).__reduce__()[0]
-    dtypes = {type(np.dtype(code)) for code in "?" + np.typecodes["AllInteger"] + np.typecodes["Float"]}
-    named = [(scalar, f"numpy.{core}.multiarray.scalar") for core in ("core", "_core")]
-    return [*named, np.dtype, *dtypes]
+from sen12ms_models.models.base import CONFIG_FILE, SPEC_KEY, ModelSpec, config_json
 
 
 @dataclass(frozen=True)
 class ToolboxCheckpoint:
-    """A toolbox checkpoint as read: its state dict and what its tensors say it is."""
+    """A toolbox checkpoint as read; ``stripped_prefix`` is the DataParallel/DDP key prefix removed, or ``""``."""
 
     path: Path
     sha256: str
@@ -55,56 +34,67 @@ class ToolboxCheckpoint:
     num_classes: int
     epoch: int | None
     best_prec: float | None
-    #: The prefix removed from every key (``module.`` for a ``nn.DataParallel``/DDP save), or ``""``.
     stripped_prefix: str = ""
 
 
 def read_toolbox_checkpoint(path: PathLike) -> ToolboxCheckpoint:
-    """Load a toolbox ``*.pth`` with ``weights_only=True`` and infer arch, channels and classes.
+    """Load a toolbox ``*.pth`` with ``torch.load(weights_only=True)`` and infer arch, channels and classes.
 
-    Accepts the ``model_state_dict`` or ``state_dict`` key, or a bare state dict; a state dict
-    saved from ``nn.DataParallel``/DDP (every key prefixed ``module.``) loses that prefix, which
-    ``stripped_prefix`` reports. A file that needs more than tensors, plain containers and numpy
-    scalars is refused, never unpickled.
+    Args:
+        path: a dict with a ``model_state_dict`` or ``state_dict`` entry, or a bare state dict.
+
+    Raises:
+        FileNotFoundError: no such file.
+        WeightsIntegrityError: not a PyTorch checkpoint; one that needs more than tensors, plain containers and
+            numpy scalars (refused, never unpickled); not a toolbox ResNet50 or DenseNet121.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     data = path.read_bytes()
+    if not data.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's zip archive, a pickle (protocol 2+)
+        if data[8:9] == b"{":  # bytes 0-7 of a safetensors file are its header's length
+            raise WeightsIntegrityError(
+                f"{path}: already a safetensors file, nothing to convert; load it with load_model(NAME, weights=PATH) "
+                "(CLI: --weights PATH)"
+            )
+        raise WeightsIntegrityError(
+            f"{path}: not a PyTorch checkpoint (neither torch.save's zip archive nor a pickle; first bytes "
+            f"{data[:8]!r}). Convert the toolbox's *_model_best.pth files"
+        )
+    # beyond tensors and containers: what a pickled numpy scalar (best_prec) needs, under numpy 1's and 2's names
+    scalar = np.float64(0).__reduce__()[0]
+    dtypes = {type(np.dtype(code)) for code in "?" + np.typecodes["AllInteger"] + np.typecodes["Float"]}
+    allowed: list[Any] = [np.dtype, *dtypes, *((scalar, f"numpy.{m}.multiarray.scalar") for m in ("core", "_core"))]
     try:
-        with torch.serialization.safe_globals(_numpy_scalar_globals()):
+        with torch.serialization.safe_globals(allowed):
             loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+    except pickle.UnpicklingError as error:  # torch's message: why, then how to allowlist it
+        reason = str(error).rpartition("WeightsUnpickler error: ")[2].split(" Please use")[0].strip()
         raise WeightsIntegrityError(
             f"{path}: refused: it needs more than torch.load(weights_only=True) allows "
-            f"({_unpickler_reason(error)}). It is not unpickled in full, since that could run "
-            "arbitrary code. If it holds a whole model object, re-save it where the model's code "
-            "runs as torch.save({'model_state_dict': model.state_dict()}, ...)."
+            f"({reason.splitlines()[0].rstrip('.') if reason else 'no reason given'}). "
+            "It is not unpickled in full, since that could run arbitrary code. If it holds a whole model object, "
+            "re-save it where the model's code runs as torch.save({'model_state_dict': model.state_dict()}, ...)."
         ) from error
     except (RuntimeError, EOFError, KeyError, ValueError) as error:
-        raise WeightsIntegrityError(f"{path}: not a readable PyTorch checkpoint ({error})") from error
+        reason = f"{type(error).__name__}: {error}"
+        raise WeightsIntegrityError(f"{path}: a damaged PyTorch checkpoint ({reason})") from error
     state = _state_dict_of(path, loaded)
-    prefix = WRAPPER_PREFIX if state and all(key.startswith(WRAPPER_PREFIX) for key in state) else ""
-    state = {key[len(prefix) :]: tensor for key, tensor in state.items()}
-    arch = _infer_arch(path, state, loaded.get("arch"))
+    prefix = "module." if state and all(key.startswith("module.") for key in state) else ""
+    state = {key.removeprefix(prefix): tensor for key, tensor in state.items()}
+    arch, epoch, best_prec = arch_of(state, path, loaded.get("arch")), loaded.get("epoch"), loaded.get("best_prec")
     return ToolboxCheckpoint(
         path=path,
-        sha256=sha256_hex(data),
+        sha256=weights.sha256_hex(data),
         state=state,
         arch=arch,
         in_chans=state["encoder.0.weight"].shape[1],
-        num_classes=state[TOOLBOX_HEADS[arch][0]].shape[0],
-        epoch=_number(loaded.get("epoch"), int),
-        best_prec=_number(loaded.get("best_prec"), float),
+        num_classes=state[TOOLBOX_HEADS[arch]].shape[0],
+        epoch=int(epoch) if isinstance(epoch, (int, np.integer)) else None,
+        best_prec=float(best_prec) if isinstance(best_prec, (float, np.floating)) else None,
         stripped_prefix=prefix,
     )
-
-
-def _unpickler_reason(error: pickle.UnpicklingError) -> str:
-    """The line of torch's message that names what was refused, without its allowlisting advice."""
-    lines = str(error).splitlines()
-    line = next((x for x in lines if "WeightsUnpickler error" in x), lines[0] if lines else repr(error))
-    return line.split(" Please use", 1)[0].split("WeightsUnpickler error: ", 1)[-1].strip().rstrip(".")
 
 
 def _state_dict_of(path: Path, loaded: Any) -> dict[str, torch.Tensor]:
@@ -113,72 +103,106 @@ def _state_dict_of(path: Path, loaded: Any) -> dict[str, torch.Tensor]:
         raise WeightsIntegrityError(f"{path}: holds a {type(loaded).__name__}, not a checkpoint dict")
     where = next((key for key in ("model_state_dict", "state_dict") if isinstance(loaded.get(key), dict)), None)
     state = loaded if where is None else loaded[where]
-    not_tensors = [str(k) for k, v in state.items() if not isinstance(v, torch.Tensor)]
-    if not_tensors:
-        what = (
-            "no 'model_state_dict' or 'state_dict' entry, and it is no state dict itself"
-            if where is None
-            else f"its {where!r} entry is no state dict"
-        )
-        raise WeightsIntegrityError(f"{path}: {what} (non-tensor entries {format_names(not_tensors)})")
+    if not_tensors := [str(k) for k, v in state.items() if not isinstance(v, torch.Tensor)]:
+        what = f"its {where!r} entry is" if where else "no 'model_state_dict' or 'state_dict' entry, and it is"
+        raise WeightsIntegrityError(f"{path}: {what} no state dict (non-tensor entries {format_names(not_tensors)})")
     return dict(state)
 
 
-def _infer_arch(path: Path, state: Mapping[str, torch.Tensor], toolbox_arch: Any) -> str:
-    """``resnet50`` or ``densenet121`` from the head's key and shape; anything else is refused."""
-    found = [arch for arch, (key, _) in TOOLBOX_HEADS.items() if key in state]
-    stem = state.get("encoder.0.weight")
-    if len(found) != 1 or stem is None or stem.ndim != 4:
-        said = f" (its arch entry says {toolbox_arch!r})" if toolbox_arch is not None else ""
-        raise WeightsIntegrityError(
-            f"{path}: not a SEN12MS toolbox ResNet50 or DenseNet121 checkpoint{said}: expected "
-            f"'encoder.0.weight' and one head of {[key for key, _ in TOOLBOX_HEADS.values()]}, found keys "
-            f"{format_names(sorted(state))}"
-        )
-    arch = found[0]
-    key, in_features = TOOLBOX_HEADS[arch]
-    head = state[key]
-    if head.ndim != 2 or head.shape[1] != in_features:
-        raise WeightsIntegrityError(
-            f"{path}: {key} has shape {tuple(head.shape)}, but the toolbox's {TOOLBOX_ARCH_NAMES[arch]} "
-            f"head is (classes, {in_features})"
-        )
-    if toolbox_arch is not None and toolbox_arch != TOOLBOX_ARCH_NAMES[arch]:
-        raise WeightsIntegrityError(
-            f"{path}: its arch entry says {toolbox_arch!r}, its tensors are a {TOOLBOX_ARCH_NAMES[arch]}'s; "
-            f"only the toolbox's {' and '.join(TOOLBOX_ARCH_NAMES.values())} convert"
-        )
-    return arch
-
-
-def _number(value: Any, kind: Callable[[Any], Any]) -> Any:
-    """``value`` as ``kind`` (int or float) for display, or None if absent or not a number."""
-    try:
-        return None if value is None else kind(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def check_against(checkpoint: ToolboxCheckpoint, spec: WeightsSpec) -> None:
-    """Refuse a checkpoint whose tensors do not fit the user's ``--arch``/``--modality``."""
-    path, stem = checkpoint.path, tuple(checkpoint.state["encoder.0.weight"].shape)
+def check_against(checkpoint: ToolboxCheckpoint, spec: weights.Sen12msWeights) -> None:
+    """Refuse a checkpoint whose tensors do not fit the model named (``--arch``/``--modality``)."""
+    path, in_chans, head = checkpoint.path, checkpoint.in_chans, TOOLBOX_HEADS[checkpoint.arch]
+    head_shape = f"{head} {tuple(checkpoint.state[head].shape)}"
     if checkpoint.arch != spec.arch:
-        key = TOOLBOX_HEADS[checkpoint.arch][0]
         raise WeightsIntegrityError(
-            f"{path} holds a toolbox {checkpoint.arch} ({key} {tuple(checkpoint.state[key].shape)}), "
-            f"but {spec.name} (a {spec.arch}) was named"
+            f"{path} holds a toolbox {checkpoint.arch} ({head_shape}), but {spec.value} (a {spec.arch}) was named"
         )
-    if checkpoint.in_chans != spec.in_chans:
-        fits = [m for m in MODALITIES if len(modality_bands(m)) == checkpoint.in_chans]
-        names = [f"{spec.arch}-{modality}-{spec.label_type}" for modality in fits]
-        hint = f"; a {checkpoint.in_chans}-channel checkpoint is {' or '.join(names)}" if fits else ""
+    if in_chans != spec.in_chans:
+        fits = [f"{spec.arch}-{m}-{spec.label_type}" for m in MODALITIES if len(modality_bands(m)) == in_chans]
         raise WeightsIntegrityError(
-            f"{path} has a {checkpoint.in_chans}-channel first convolution (encoder.0.weight {stem}), but "
-            f"{spec.name} reads {spec.in_chans} channels ({', '.join(spec.bands or ())}){hint}"
+            f"{path} has a {in_chans}-channel first convolution (encoder.0.weight "
+            f"{tuple(checkpoint.state['encoder.0.weight'].shape)}), but {spec.value} reads {spec.in_chans} channels "
+            f"({', '.join(spec.bands)})" + (f"; a {in_chans}-channel checkpoint is {' or '.join(fits)}" if fits else "")
         )
-    if checkpoint.num_classes != spec.num_classes:
-        key = TOOLBOX_HEADS[checkpoint.arch][0]
+    if checkpoint.num_classes != len(spec.classes):
         raise WeightsIntegrityError(
-            f"{path} predicts {checkpoint.num_classes} classes ({key} {tuple(checkpoint.state[key].shape)}); "
-            f"only the {spec.num_classes}-class simplified IGBP scheme (the toolbox's IGBP_simple) is supported"
+            f"{path} predicts {checkpoint.num_classes} classes ({head_shape}); only the {len(spec.classes)}-class "
+            "simplified IGBP scheme (the toolbox's IGBP_simple) is supported"
         )
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """The outcome of ``convert_checkpoint``: the checkpoint read, the entry and files written, the proof's figure."""
+
+    checkpoint: ToolboxCheckpoint
+    weights_entry: weights.ManifestEntry
+    weights: Path
+    manifest: Path
+    card: Path
+    max_abs_diff: float
+    registered: Path | None
+
+
+def convert_checkpoint(
+    checkpoint: PathLike,
+    model: str,
+    modality: str | None = None,
+    label_type: str | None = None,
+    output_dir: PathLike = ".",
+    *,
+    register: bool = True,
+) -> Conversion:
+    """Convert a toolbox checkpoint into ``output_dir``: safetensors weights, manifest entry, model card, config.
+
+    Nothing is written unless every key maps and the serialized file, parsed back, gives the original network's
+    logits within ``TOLERANCE``; the same checkpoint always gives the same bytes.
+
+    Args:
+        checkpoint: the toolbox's ``*.pth`` file.
+        model: the model it holds (``"resnet50-s1s2-multi"``, or an arch with ``modality`` and ``label_type``);
+            arch and channels are checked against the tensors, the label type cannot be.
+        modality: with an arch as ``model``.
+        label_type: with an arch as ``model``.
+        output_dir: the folder written; one model per folder (it becomes one Hub repo).
+        register: also copy the file into the local registry, so that ``load_model(name)`` finds it.
+
+    Raises:
+        WeightsIntegrityError: the checkpoint is refused (naming the file and the keys) or fails the proof.
+        ValueError: ``output_dir`` holds another model, or is the registry.
+    """
+    spec, out = weights.get_weights(model, modality, label_type), Path(output_dir)
+    manifest = out / weights.MANIFEST_FILE
+    if register and out.resolve() == weights.registry_dir().resolve():
+        raise ValueError(f"output folder {out} is the local registry itself; write elsewhere, registering copies there")
+    others = sorted(set(weights.read_manifest(manifest)) - {spec.value}) if manifest.is_file() else []
+    if others:
+        raise ValueError(
+            f"output folder {out} already holds {', '.join(others)}; use one folder per model (each is one Hub repo "
+            "with its own model card)"
+        )
+    read = read_toolbox_checkpoint(checkpoint)
+    check_against(read, spec)
+    converted = to_package_state_dict(read.state, read.arch, read.in_chans, read.num_classes, read.path)
+    # one header entry: safetensors writes several in random order, and the same release must give the same bytes
+    header = json.dumps({**ModelSpec.of(spec).to_json(), "original_sha256": read.sha256})
+    data = safetensors.torch.save(converted, metadata={SPEC_KEY: header})
+    diff = logits_difference(read.state, safetensors.torch.load(data), read.arch)
+    if not diff <= TOLERANCE:  # also refuses NaN
+        raise WeightsIntegrityError(
+            f"{read.path}: the converted weights change the logits by up to {diff:.3g} (tolerance {TOLERANCE:g}); "
+            "nothing was written"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    file, card = out / spec.filename, out / "README.md"
+    file.write_bytes(data)
+    assert spec.entry is not None  # the manifest holds every model
+    entry = weights.ManifestEntry(
+        spec.value, spec.entry.repo_id, weights.CONVERTED, LICENSE, sha256=weights.sha256_hex(data), size=len(data)
+    )
+    weights.write_manifest_entry(entry, manifest)
+    card.write_text(model_card(spec, entry, read, diff), encoding="utf-8")
+    config = json.dumps(config_json(ModelSpec.of(spec), spec.filename), indent=2)
+    (out / CONFIG_FILE).write_text(config + "\n", encoding="utf-8")
+    registered = weights.register_weights(entry, data) if register else None
+    return Conversion(read, entry, file, manifest, card, diff, registered)

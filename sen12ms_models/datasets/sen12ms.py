@@ -1,87 +1,77 @@
-"""SEN12MS patches as a torch ``Dataset``: raw input bands and the scene label of each triplet.
+"""SEN12MS triplets as a torch ``Dataset``: raw input bands and the scene label, read through ``inputs``.
 
-Items hold the raw pixels the model's modality needs, as they are stored (S2 bands uint16 DN,
-float32 DN where the file declared a scale/offset; S1 bands float32 dB), not standardized: the
-standardization runs once per batch on the training device (``Sen12msDataset.transform``),
-which on a GPU is nearly free, and raw uint16 S2 is half the bytes of float32 through pinned
-memory and the host-to-device copy. Files are read with ``read_patch`` (through
-``sen12ms_models.inputs``: band descriptions, declared scale/offset and nodata applied, wrong
-units refused), so a damaged or mis-scaled one raises an error naming it; labels come from
-band 1 (IGBP) of the LC patch via ``labels.class_probabilities``.
-
->>> index = Sen12msIndex.scan("/data/SEN12MS")                             # doctest: +SKIP
->>> split = make_split(index, "paper")                                     # doctest: +SKIP
->>> data = Sen12msDataset(index, split.train, "s1s2", "multi")            # doctest: +SKIP
->>> item = data[0]; item["s2"].shape, item["s1"].shape, item["target"]    # doctest: +SKIP
-((10, 256, 256), (2, 256, 256), array([1., 0., ...], dtype=float32))
+Items are not standardized: ``Sen12msDataset.to_input`` does that per batch on the training device,
+nearly free on a GPU, and raw uint16 S2 is half the bytes of float32 to pin and copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sen12ms_models.bands import S2_BANDS
-from sen12ms_models.datasets.readers import read_patch
-from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
+from sen12ms_models.bands import S1_BANDS, S2_BANDS, S2_SURFACE_BANDS
+from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.errors import PatchFileError
+from sen12ms_models.inputs.checks import inspect
+from sen12ms_models.inputs.files import PatchId, Sensor, check_same_ground, read_patch
+from sen12ms_models.inputs.options import InputOptions
 from sen12ms_models.labels import check_label_type, class_probabilities, label_target
 from sen12ms_models.transforms import Sen12msTransform
 
+#: How training reads SEN12MS: units and VV/VH order checked as for predict; no cloud test (SEN12MS
+#: was built from cloud-free composites); fill is filled, never refused (the labels say what is there).
+TRAINING_INPUT = InputOptions(clouds=False, min_valid=0)
+
 
 class Sen12msDataset(Dataset[dict[str, Any]]):
-    """The triplets ``patches`` of ``index`` (built with a root), for ``modality`` and ``label_type``.
+    """The triplets ``patches`` of ``index`` (built with a root) for ``modality`` and ``label_type``.
 
-    An item is a dict: ``s2`` (the modality's S2 bands, uint16) and/or ``s1`` (VV and VH,
-    float32, NaN kept), ``target`` (multi: float32 0/1 vector of the 10 classes; single: int64
-    class index) and ``index`` (position in ``patches``). ``transform`` turns a batch of them
-    into standardized model input on any device.
+    An item is a dict: ``s2`` (the modality's S2 bands, uint16 DN) and/or ``s1`` (VV, VH, float32
+    dB, NaN kept), ``target`` (multi: float32 0/1 ``(10,)``; single: int64 class index) and
+    ``index`` (position in ``patches``), read with ``read_checked``: a file's units are checked on
+    its first read and whenever it changes (inode, size, mtime; recorded across loader workers).
+
+    Raises:
+        ValueError: an unknown label type, or an index without a root.
     """
 
     def __init__(
-        self,
-        index: Sen12msIndex,
-        patches: Sequence[PatchId],
-        modality: str,
-        label_type: str = "multi",
+        self, index: Sen12msIndex, patches: Sequence[PatchId], modality: str, label_type: str = "multi"
     ) -> None:
         check_label_type(label_type)
         if index.root is None:
             raise ValueError("Sen12msDataset needs an index with a root folder (Sen12msIndex.scan(root))")
-        self.index = index
-        self.patches = tuple(patches)
-        self.modality = modality
-        self.label_type = label_type
+        self.index, self.patches, self.modality, self.label_type = index, tuple(patches), modality, label_type
         published = Sen12msTransform.for_modality(modality)
         self._s2_rows = [S2_BANDS.index(b) for b in published.s2_bands_used]
         self._reads_s1 = bool(published.s1_bands_used)
+        wanted: dict[Sensor, bool] = {"s2": bool(self._s2_rows), "s1": self._reads_s1}
+        self._sensors = tuple(sensor for sensor, used in wanted.items() if used)
         #: Standardizes a (collated) item's ``s1``/``s2`` into the model's input channels.
-        self.transform = published.with_s2_bands(published.s2_bands_used)
+        self.transform = published.replace(s2_bands=published.s2_bands_used)
+        #: Each position's file version (``_version``) whose units passed; shared memory, so workers share it.
+        self._checked = torch.full((len(self.patches),), -1, dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
         return len(self.patches)
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         patch = self.patches[position]
-        item: dict[str, Any] = {"index": position}
-        # read_patch takes the files through sen12ms_models.inputs: band descriptions, declared
-        # scale/offset and nodata applied, reflectance/8-bit S2 and linear S1 refused, naming the file.
-        if self._s2_rows:
-            item["s2"] = read_patch(self.index.path(patch, "s2"), "s2").array[self._s2_rows]
-        if self._reads_s1:
-            item["s1"] = read_patch(self.index.path(patch, "s1"), "s1").array
-        lc_path = self.index.path(patch, "lc")
-        igbp = read_patch(lc_path, "lc").array[0]
-        for sensor in ("s2", "s1"):
-            if sensor in item and item[sensor].shape[1:] != igbp.shape:
-                raise PatchFileError(
-                    f"{patch}: {sensor} is {item[sensor].shape[1:]} pixels, its LC patch {lc_path} {igbp.shape}"
-                )
-        probabilities = class_probabilities(igbp, name=str(lc_path))
-        item["target"] = label_target(probabilities, self.label_type)
+        version = _version(self.index.path(patch, sensor) for sensor in self._sensors)
+        check = version == -1 or version != int(self._checked[position])
+        arrays, shares = read_checked(self.index, patch, self._sensors, check=check)
+        self._checked[position] = version
+        item: dict[str, Any] = {"index": position, "target": label_target(shares, self.label_type)}
+        if "s2" in arrays:
+            item["s2"] = arrays["s2"][self._s2_rows]
+        if "s1" in arrays:
+            item["s1"] = arrays["s1"]
         return item
 
     def to_input(
@@ -92,14 +82,56 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
         return self.transform(**raw).contiguous(memory_format=memory_format)
 
 
+def _version(paths: Iterable[Path]) -> int:
+    """A number that changes when a file of ``paths`` is rewritten (inode, size, mtime); -1: one is missing."""
+    try:
+        return hash(tuple((s.st_ino, s.st_size, s.st_mtime_ns) for s in map(os.stat, paths)))
+    except OSError:
+        return -1
+
+
+def read_checked(
+    index: Sen12msIndex, patch: PatchId, sensors: Sequence[Sensor] = ("s2", "s1"), *, check: bool = True
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The ``sensors`` (``s2``: 13 bands DN, ``s1``: dB) of a triplet by name, and its IGBP class shares ``(10,)``.
+
+    Every file must have the LC patch's size, and S1 and S2 the same ground; with ``check``, units
+    and VV/VH order are checked as ``predict`` checks them (``inputs.checks.inspect``).
+
+    Raises:
+        PatchFileError: a missing or damaged file, or files of different grids (named).
+        InputUnitsError: wrong units (named).
+    """
+    read = {sensor: read_patch(index.path(patch, sensor), sensor) for sensor in sensors}
+    lc = read_patch(index.path(patch, "lc"), "lc")
+    for sensor, found in read.items():
+        if found.array.shape[1:] != lc.array.shape[1:]:
+            raise PatchFileError(
+                f"{patch}: {sensor} is {found.array.shape[1:]} pixels, its LC patch {lc.path} {lc.array.shape[1:]}"
+            )
+    s1, s2 = read.get("s1"), read.get("s2")
+    if s1 and s2:
+        check_same_ground(s1, s2, s1.path, s2.path)
+    if check:
+        inspect(
+            Sen12msTransform.for_bands((S2_SURFACE_BANDS if s2 else ()) + (S1_BANDS if s1 else ())),
+            TRAINING_INPUT,
+            s1=s1.array[None] if s1 else None,
+            s2=s2.array[None] if s2 else None,
+            s2_bands=S2_BANDS,
+            s1_names=[s1.path] if s1 else [],
+            s2_names=[s2.path] if s2 else [],
+        )
+    return {sensor: found.array for sensor, found in read.items()}, class_probabilities(lc.array[0], name=lc.path)
+
+
 def make_loader(
     dataset: Sen12msDataset, sampler: Sampler[int], batch_size: int, workers: int, device: torch.device
 ) -> DataLoader:
     """Batches of ``dataset`` in ``sampler``'s order, read by ``workers`` processes.
 
-    Memory is pinned for CUDA (so copies can be non-blocking), workers persist across epochs,
-    and worker seeds come from the loader's own generator, so loading never advances the
-    global RNG that a checkpoint restores.
+    Memory is pinned for CUDA, workers persist across epochs, and their seeds come from the
+    loader's own generator, so loading never advances the global RNG a checkpoint restores.
     """
     return DataLoader(
         dataset,

@@ -1,15 +1,8 @@
-"""What every model card this package writes shares: the Hub metadata header and the citations.
-
-Converted weights (``convert``) and retrained weights (``training.export``) get different
-cards, but the same metadata keys, tags and references, so the Hub lists them alike.
-"""
+"""What every model card this package writes (``convert``'s, ``export``'s) shares: the Hub metadata and citations."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from sen12ms_models.models.spec import WeightsSpec
+from sen12ms_models.weights import Sen12msWeights
 
 CITATIONS = """\
 @article{schmitt2021classification,
@@ -33,24 +26,27 @@ CITATIONS = """\
 }"""
 
 
-def front_matter(spec: WeightsSpec, license_lines: list[str]) -> list[str]:
-    """The card's YAML header: ``license_lines`` (``license: ...`` and, for "other", its name and
-    link), then library, task, tags (sensors from the input bands, task from the label type) and dataset."""
+def front_matter(weights: Sen12msWeights, license_lines: list[str]) -> list[str]:
+    """The card's YAML header lines, between ``---`` lines.
+
+    Args:
+        weights: the model the card describes.
+        license_lines: ``license: ...`` and, for "other", its name and link.
+
+    Returns:
+        Licence, library, task, tags (sensors from the input bands, task from the label type) and dataset.
+    """
+    sensors = [name for name, band in (("sentinel-1", "VV"), ("sentinel-2", "B2")) if band in weights.bands]
+    task = f"{weights.label_type}-label-classification"
+    tags = ["remote-sensing", "earth-observation", *sensors, "sen12ms", "land-cover", task, weights.arch, "safetensors"]
     return [
         "---",
         *license_lines,
         "library_name: sen12ms-models",
         "pipeline_tag: image-classification",
         "tags:",
-        *(f"- {tag}" for tag in _tags(spec)),
+        *(f"- {tag}" for tag in tags),
         "datasets:",
         "- sen12ms",
         "---",
     ]
-
-
-def _tags(spec: WeightsSpec) -> list[str]:
-    bands = spec.bands or ()
-    sensors = [name for name, used in (("sentinel-1", "VV" in bands), ("sentinel-2", "B2" in bands)) if used]
-    task = "multi-label-classification" if spec.label_type == "multi" else "single-label-classification"
-    return ["remote-sensing", "earth-observation", *sensors, "sen12ms", "land-cover", task, spec.arch, "safetensors"]

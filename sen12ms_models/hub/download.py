@@ -1,106 +1,83 @@
-"""Fetch weight files from the Hugging Face Hub at the manifest's pinned commit.
+"""Weight files from the Hugging Face Hub at the manifest's pinned commit, verified before a byte is parsed.
 
-``hf_hub_download`` does the transfer, caching (``HF_HOME``, ``cache_dir``) and offline mode
-(``HF_HUB_OFFLINE=1``), within a wall-clock bound (``$SEN12MS_MODELS_DOWNLOAD_TIMEOUT`` seconds,
-default 600): the library's own timeouts bound a silent server, but not one that throttles
-(``Retry-After``) or trickles bytes. The file is verified by ``hub.verify`` before it is parsed.
+``hf_hub_download`` does the transfer, cache, offline mode and timeouts; size and sha256 are then
+checked on the very bytes safetensors parses. Nothing is unpickled (docs/security.md).
 """
 
 from __future__ import annotations
 
-import math
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from huggingface_hub import constants, hf_hub_download
+from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
-from sen12ms_models._threads import DeadlineExceeded, call_within
-from sen12ms_models._types import PathLike
-from sen12ms_models.errors import WeightsDownloadError, WeightsNotPublishedError
+from sen12ms_models.errors import WeightsDownloadError, WeightsIntegrityError, WeightsNotPublishedError
+from sen12ms_models.weights import ManifestEntry, Sen12msWeights, sha256_hex
 
 if TYPE_CHECKING:
-    from sen12ms_models.models.spec import WeightsSpec
-
-#: Environment variable bounding one fetch (metadata, retries, backoff and transfer), in seconds.
-DOWNLOAD_TIMEOUT_ENV = "SEN12MS_MODELS_DOWNLOAD_TIMEOUT"
-DEFAULT_DOWNLOAD_TIMEOUT = 600.0
+    import torch
 
 #: Every error the download stack raises for network and HTTP trouble (HTTPError base included).
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    EntryNotFoundError,
-    *HfHubHTTPError.__bases__,
-)
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, EntryNotFoundError, *HfHubHTTPError.__bases__)
+_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+, torch.save's zip container
 
 
-def not_published_error(spec: WeightsSpec) -> WeightsNotPublishedError:
-    """The error for an entry without a published file, saying how to obtain the weights."""
+def not_published_error(weights: Sen12msWeights) -> WeightsNotPublishedError:
+    """The error for a model without a published or registered file, saying how to obtain one."""
+    name = weights.value
     return WeightsNotPublishedError(
-        f"no weights are published yet for {spec.name} (the manifest has no revision/sha256). "
-        "To obtain them: convert the SEN12MS toolbox's released checkpoint with "
-        f"`sen12ms-models convert CHECKPOINT.pth --model {spec.name} -o DIR`, or train them with "
-        f"`sen12ms-models train --model {spec.name} --data-dir SEN12MS_ROOT --output-dir RUN` and "
-        "`sen12ms-models export RUN --output-dir DIR --register`. Both register the file locally, so "
-        f"load_model({spec.name!r}) then finds it; or pass load_model(..., weights='DIR/FILE.safetensors'). "
-        "Build without weights with pretrained=False."
+        f"no weights are published yet for {name} (the manifest has no revision/sha256). To obtain them: "
+        f"convert the SEN12MS toolbox's released checkpoint with `sen12ms-models convert CHECKPOINT.pth --model "
+        f"{name} -o DIR`, or train them with `sen12ms-models train --model {name} --data-dir SEN12MS_ROOT "
+        "--output-dir RUN` and `sen12ms-models export RUN --output-dir DIR --register`. Both register the file "
+        f"locally, so {name} is then found by name; or give the file: --weights DIR/FILE.safetensors "
+        "(Python: load_model(..., weights=PATH); without weights: pretrained=False)."
     )
 
 
-def fetch_weights(spec: WeightsSpec, *, cache_dir: PathLike | None = None, force_download: bool = False) -> Path:
-    """Download (or find in the cache) the weight file of ``spec`` and return its local path.
+def fetch(
+    weights: Sen12msWeights, *, cache_dir: str | os.PathLike[str] | None = None, force_download: bool = False
+) -> Path:
+    """The local path of ``weights``' published file: from the cache, else downloaded (not yet verified).
 
-    The file is not verified here; ``read_verified_bytes`` does that. Raises
-    ``WeightsNotPublishedError`` for an entry without a published file and
-    ``WeightsDownloadError`` when neither the Hub nor the cache can provide it within
-    ``download_timeout()`` seconds.
+    ``force_download`` fetches it anew, removing first the snapshot copy that a cache without
+    symlinks keeps and huggingface_hub would not replace.
+
+    Raises:
+        WeightsNotPublishedError: no file is pinned in the manifest.
+        WeightsDownloadError: neither the Hub nor the cache provides it (the message says why).
     """
-    repo_id = spec.repo_id
-    if not spec.published or repo_id is None:
-        raise not_published_error(spec)
-    seconds = download_timeout()
+    entry = weights.entry
+    if entry is None or not entry.published:
+        raise not_published_error(weights)
+    folder = None if cache_dir is None else Path(cache_dir)
+    if force_download:
+        cached = try_to_load_from_cache(entry.repo_id, weights.filename, cache_dir=folder, revision=entry.revision)
+        if isinstance(cached, str) and not os.path.islink(cached):
+            os.remove(cached)
     try:
-        path = call_within(
-            seconds,
-            lambda: hf_hub_download(
-                repo_id,
-                spec.filename,
-                revision=spec.revision,
-                cache_dir=None if cache_dir is None else Path(cache_dir),
-                force_download=force_download,
-            ),
+        path = hf_hub_download(
+            entry.repo_id, weights.filename, revision=entry.revision, cache_dir=folder, force_download=force_download
         )
-    except DeadlineExceeded:
-        raise _fetch_error(
-            spec,
-            force_download,
-            f"not done within {seconds:g} s ({DOWNLOAD_TIMEOUT_ENV}): the server stalls, throttles or is too "
-            f"slow; on a slow connection set {DOWNLOAD_TIMEOUT_ENV} to more seconds",
-        ) from None
     except Exception as error:
         # force_download=True turns a failed metadata request into a ValueError caused by it
         if not isinstance(error, NETWORK_ERRORS) and not isinstance(error.__cause__, NETWORK_ERRORS):
             raise
-        raise _fetch_error(spec, force_download, error_chain(error)) from error
+        offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
+        cache = "force_download=True, so the cache was not used" if force_download else "it is not in the cache"
+        raise WeightsDownloadError(
+            f"could not fetch {weights.filename} of {weights.value} from {constants.ENDPOINT}/{entry.repo_id} at "
+            f"revision {entry.revision}{offline}, and {cache}: {error_chain(error)}"
+        ) from error
     return Path(path)
-
-
-def _fetch_error(spec: WeightsSpec, force_download: bool, reason: str) -> WeightsDownloadError:
-    """The error for a file that neither the Hub nor the cache provided, naming it and why."""
-    offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
-    cache = "force_download=True, so the cache was not used" if force_download else "it is not in the cache"
-    return WeightsDownloadError(
-        f"could not fetch {spec.filename} of {spec.name} from {constants.ENDPOINT}/{spec.repo_id} "
-        f"at revision {spec.revision}{offline}, and {cache}: {reason}"
-    )
 
 
 def error_chain(error: BaseException) -> str:
     """``Type: message`` of ``error`` and of each error that caused it and says something new."""
-    text = f"{type(error).__name__}: {error}"
-    seen = {id(error)}
-    cause = error.__cause__
+    text, seen, cause = f"{type(error).__name__}: {error}", {id(error)}, error.__cause__
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         if str(cause) not in text:
@@ -109,15 +86,55 @@ def error_chain(error: BaseException) -> str:
     return text
 
 
-def download_timeout() -> float:
-    """Seconds one fetch may take in all: ``$SEN12MS_MODELS_DOWNLOAD_TIMEOUT``, default 600."""
-    text = os.environ.get(DOWNLOAD_TIMEOUT_ENV, "").strip()
-    if not text:
-        return DEFAULT_DOWNLOAD_TIMEOUT
+def read_verified(path: str | os.PathLike[str], entry: ManifestEntry) -> bytes:
+    """The bytes of ``path``, only if its size and sha256 are the ones ``entry`` records.
+
+    Raises:
+        WeightsIntegrityError: another size or hash (the file is NOT loaded, nor deleted).
+    """
+    data = Path(path).read_bytes()
+    if entry.size is not None and len(data) != entry.size:
+        raise WeightsIntegrityError(
+            f"{path}: {len(data)} bytes, but the manifest says {entry.name} is {entry.size} bytes; the file was "
+            "NOT loaded. It is truncated or not the published file: delete it, or call again with "
+            "force_download=True (CLI: sen12ms-models download), to fetch it anew."
+        )
+    if (actual := sha256_hex(data)) != entry.sha256:
+        raise WeightsIntegrityError(
+            f"{path}: sha256 {actual} does not match the manifest's {entry.sha256} for {entry.name}; the file was "
+            "NOT loaded. Delete it, or call again with force_download=True, to fetch it anew."
+        )
+    return data
+
+
+def refuse_pickle(data: bytes, source: str | os.PathLike[str]) -> None:
+    """Refuse the bytes of a pickle (a renamed ``torch.save`` file), naming ``source`` and the remedy.
+
+    Raises:
+        WeightsIntegrityError: ``data`` starts like a pickle or torch's zip container.
+    """
+    # bytes 0-7 of a safetensors file are its header length (any value), byte 8 opens the JSON header
+    if data.startswith(_PICKLE_MAGIC) and data[8:9] != b"{":
+        raise WeightsIntegrityError(
+            f"{source}: only .safetensors weight files and this package's training checkpoints (.pt) are loaded "
+            "(nothing else is unpickled), and this is a pickle. A SEN12MS toolbox checkpoint (.pth) becomes "
+            "safetensors with `sen12ms-models convert CHECKPOINT.pth --model NAME -o DIR`"
+        )
+
+
+def parse_safetensors(data: bytes, source: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and header metadata of safetensors bytes; anything else is refused naming ``source``.
+
+    Raises:
+        WeightsIntegrityError: not a safetensors file (``refuse_pickle`` first).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    refuse_pickle(data, source)
     try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"{DOWNLOAD_TIMEOUT_ENV} must be a positive number of seconds, got {text!r}")
-    return seconds
+        tensors = load(data)
+        metadata = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, RuntimeError) as error:
+        raise WeightsIntegrityError(f"{source}: not a valid safetensors file ({error})") from error
+    return tensors, metadata

@@ -1,16 +1,7 @@
 """Upload an exported folder to the Hugging Face Hub and pin the commit in a ``weights_manifest.json``.
 
-The folder's own manifest entry (written by ``export`` or ``convert``) names the repository and
-the file's hash. The weights are re-hashed before anything is sent, the folder goes up in one
-commit with ``HfApi.upload_folder`` (the repository is created if needed), and the commit hash
-it returns becomes the entry's ``revision`` in the target manifest: the folder's own by default,
-or ``manifest`` (a source checkout's ``sen12ms_models/hub/weights_manifest.json``, to release it
-with the next version). Nothing is written into an installed package. ``dry_run`` returns the
-same plan without touching the network or any manifest; a network failure raises
-``PublishError`` in one line.
-
->>> plan = publish("export/r50-s1s2", dry_run=True)    # doctest: +SKIP
->>> [f["path"] for f in plan["files"]]                  # doctest: +SKIP
+>>> plan = publish("export/r50-s1s2", dry_run=True)  # doctest: +SKIP
+>>> [f["path"] for f in plan["files"]]  # doctest: +SKIP
 ['README.md', 'metrics.json', 'resnet50-s1s2-multi.safetensors', 'training.json']
 """
 
@@ -24,39 +15,45 @@ from huggingface_hub import HfApi
 
 from sen12ms_models._types import PathLike
 from sen12ms_models.errors import PublishError
-from sen12ms_models.hub.download import NETWORK_ERRORS, error_chain
-from sen12ms_models.hub.manifest import MANIFEST_FILE, ManifestEntry, read_manifest, write_manifest_entry
-from sen12ms_models.hub.verify import read_verified_bytes, sha256_hex
+from sen12ms_models.hub.download import NETWORK_ERRORS, error_chain, read_verified
+from sen12ms_models.weights import MANIFEST_FILE, read_manifest, sha256_hex, write_manifest_entry
 
 
-def _exported_entry(folder: Path) -> ManifestEntry:
-    """The one entry of an exported folder's manifest, its file verified against it."""
+def publish(
+    export_dir: PathLike, *, manifest: PathLike | None = None, private: bool = False, dry_run: bool = False
+) -> dict[str, Any]:
+    """Upload ``export_dir`` in one commit and record the commit in ``manifest``.
+
+    The file is re-hashed against the folder's manifest entry (written by ``export`` or
+    ``convert``) before anything is sent; the repository is created if needed. Nothing is
+    written into an installed package.
+
+    Args:
+        export_dir: a folder written by ``export_run`` or ``convert_checkpoint``.
+        manifest: the manifest to record the revision in (default: the folder's own; a source
+            checkout's top-level one releases it with the next version).
+        private: create the repository private.
+        dry_run: plan only; no network, no file written.
+
+    Returns:
+        ``repo_id``, the uploaded ``files`` (path, size, sha256), the ``manifest`` written and its
+        ``entry``; after a real upload also the ``revision``.
+
+    Raises:
+        PublishError: the upload failed (one line saying why).
+        FileNotFoundError, ValueError, WeightsIntegrityError: not an export folder, or its file
+            does not match its manifest.
+    """
+    folder = Path(export_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"export folder {folder} does not exist (create it with `sen12ms-models export`)")
     entries = read_manifest(folder / MANIFEST_FILE)
     if len(entries) != 1:
         raise ValueError(f"{folder / MANIFEST_FILE} should hold exactly one entry (an export's), holds {len(entries)}")
     (spec,) = entries.values()
     if spec.sha256 is None:
         raise ValueError(f"{folder / MANIFEST_FILE}: entry {spec.name} has no sha256; re-create the folder with export")
-    read_verified_bytes(folder / f"{spec.name}.safetensors", sha256=spec.sha256, size=spec.size, name=spec.name)
-    return spec
-
-
-def publish(
-    export_dir: PathLike,
-    *,
-    manifest: PathLike | None = None,
-    private: bool = False,
-    dry_run: bool = False,
-) -> dict[str, Any]:
-    """Upload ``export_dir`` and record its commit in ``manifest``; returns what was (or would be) done.
-
-    The result lists ``repo_id``, the uploaded ``files`` (path, size, sha256), the ``manifest``
-    written and its ``entry``; after a real upload also the ``revision``.
-    """
-    folder = Path(export_dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"export folder {folder} does not exist (create it with `sen12ms-models export`)")
-    spec = _exported_entry(folder)
+    read_verified(folder / f"{spec.name}.safetensors", spec)
     target = Path(manifest) if manifest is not None else folder / MANIFEST_FILE
     files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST_FILE)
     plan: dict[str, Any] = {

@@ -23,39 +23,49 @@ from typing import Any
 import numpy as np
 import torch
 
-from sen12ms_models.bands import S1_BANDS, TORCHGEO_SEN12MS_BANDS
-from sen12ms_models.inputs.identity import canonical_band, split_stack
+from sen12ms_models.bands import S1_BANDS, S2_BANDS, TORCHGEO_SEN12MS_BANDS, canonical_band
 from sen12ms_models.labels import class_probabilities, label_target
-from sen12ms_models.models.spec import WeightsSpec, get_weights
+from sen12ms_models.weights import Sen12msWeights, get_weights
 
 
 class FromTorchGeoSen12ms:
     """A torchgeo ``transforms=`` callable: sample in, ``image`` standardized for ``model`` and ``label`` out.
 
-    ``model`` is a model name or ``WeightsSpec``; ``bands`` the band names of torchgeo's ``image``
-    (its ``bands`` argument, ``B02`` or ``B2`` alike; default all 15, S1 first). Raises
-    ``ValueError`` naming the bands the model needs that ``bands`` lacks.
+    Args:
+        model: a model name or weights enum member.
+        bands: the band names of torchgeo's ``image`` (its ``bands`` argument, ``B02`` or ``B2``
+            alike; default all 15, S1 first).
+
+    Raises:
+        ValueError: ``bands`` lacks bands the model reads (named).
     """
 
-    def __init__(self, model: str | WeightsSpec, bands: Sequence[str] = TORCHGEO_SEN12MS_BANDS) -> None:
-        self.spec = get_weights(model) if isinstance(model, str) else model
-        self.bands = tuple(bands)
-        names = [canonical_band(b, "s1") or canonical_band(b, "s2") or b for b in self.bands]
-        transform = self.spec.transforms
-        missing = [b for b in transform.bands if b not in names]
-        if missing:
-            raise ValueError(f"{self.spec.name} reads bands {missing}; the torchgeo dataset has only {list(bands)}")
-        self._s2_bands = tuple(b for b in names if b not in S1_BANDS)
-        self._transform = transform.with_s2_bands(self._s2_bands) if transform.s2_bands_used else transform
+    def __init__(self, model: str | Sen12msWeights, bands: Sequence[str] = TORCHGEO_SEN12MS_BANDS) -> None:
+        self.weights = get_weights(model)
+        names = [canonical_band(b, "s1") or canonical_band(b, "s2") or b for b in bands]
+        transform = self.weights.transforms()
+        if missing := [b for b in transform.bands if b not in names]:
+            raise ValueError(f"{self.weights.value} reads bands {missing}; the torchgeo dataset has only {list(bands)}")
+        #: Where each sensor's bands sit in ``image``, in the order the transform is told.
+        self._rows = {
+            sensor: [i for i, b in enumerate(names) if b in known]
+            for sensor, known in (("s1", S1_BANDS), ("s2", S2_BANDS))
+        }
+        self._transform = transform.replace(
+            s1_bands=tuple(names[i] for i in self._rows["s1"]) or S1_BANDS,
+            s2_bands=tuple(names[i] for i in self._rows["s2"]) or S2_BANDS,
+        )
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
-        s1, s2 = split_stack(sample["image"], self.bands, s2_bands=self._s2_bands)
-        reads = self._transform
+        image, reads = sample["image"], self._transform
+        parts = {sensor: image[..., rows, :, :] if rows else None for sensor, rows in self._rows.items()}
         out = {
             **sample,
-            "image": reads(s1=s1 if reads.s1_bands_used else None, s2=s2 if reads.s2_bands_used else None),
+            "image": reads(
+                s1=parts["s1"] if reads.s1_bands_used else None, s2=parts["s2"] if reads.s2_bands_used else None
+            ),
         }
         if "mask" in sample:
             shares = class_probabilities(np.asarray(sample["mask"]), name="mask")
-            out["label"] = torch.from_numpy(label_target(shares, str(self.spec.label_type)))
+            out["label"] = torch.from_numpy(label_target(shares, self.weights.label_type))
         return out

@@ -1,13 +1,14 @@
-"""The process group of a run: one process, or ``torchrun``'s N with DistributedDataParallel.
+"""Where and how a run computes: ``torchrun``'s process group, this process's device, speed settings.
 
-``torchrun`` sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; with a world of one (plain
-``python -m`` or ``--nproc-per-node=1``) no process group is created, and every helper here is
-a no-op. Backend: NCCL on CUDA, Gloo on CPU.
+``torchrun`` sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; in a world of one there is no process
+group and every collective here is a no-op. Backend: NCCL on CUDA, Gloo on CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -15,12 +16,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from sen12ms_models.models.api import resolve_device
+from sen12ms_models.training.config import PRECISIONS
+
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Process:
-    """This process's place in the run and the device it computes on."""
+    """This process's place in the run and its device; rank 0 writes the files, logs and progress."""
 
     rank: int
     local_rank: int
@@ -29,48 +33,37 @@ class Process:
 
     @property
     def is_main(self) -> bool:
-        """Rank 0: the one process that writes checkpoints, logs and progress bars."""
         return self.rank == 0
 
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
 
-    def bar_disabled(self, progress: bool | None) -> bool | None:
-        """tqdm's ``disable`` for a progress bar: off on other ranks; ``None`` lets tqdm ask the terminal."""
-        if progress is False or not self.is_main:
-            return True
-        return None if progress is None else False
+    def progress(self, wanted: bool | None) -> bool | None:
+        """``Progress``'s ``enabled`` for this rank: ``wanted`` on rank 0, nothing elsewhere."""
+        return wanted if self.is_main else False
 
 
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> this rank's GPU if CUDA is available, else the CPU; ``cuda`` -> this rank's GPU."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    resolved = torch.device(device)
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
-        if resolved.index is None:
-            resolved = torch.device("cuda", local_rank)
-        torch.cuda.set_device(resolved)
-    return resolved
-
-
-def start(device: str = "auto") -> Process:
-    """Join the ``torchrun`` process group if there is one, and pick this process's device."""
+@contextlib.contextmanager
+def session(device: str = "auto", deterministic: bool = False) -> Iterator[Process]:
+    """This process, in the ``torchrun`` process group if there is one, on its device, with
+    ``configure_backends``; on exit, torch's determinism setting is restored and the group left
+    (without a barrier: a rank that failed must not hang the others)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    resolved = resolve_device(device, local_rank)
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
-    return Process(rank, local_rank, world_size, resolved)
-
-
-def stop(process: Process) -> None:
-    """Leave the process group (no barrier: a rank that failed must not hang the others)."""
-    if process.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+    process = Process(rank, local_rank, world_size, resolve_device(device, local_rank))
+    if process.device.type == "cuda":
+        torch.cuda.set_device(process.device)
+    if process.distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if process.device.type == "cuda" else "gloo")
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        configure_backends(process.device, deterministic)
+        yield process
+    finally:
+        torch.use_deterministic_algorithms(before)
+        if process.distributed and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def all_reduce_sum(tensor: torch.Tensor, process: Process) -> torch.Tensor:
@@ -81,7 +74,7 @@ def all_reduce_sum(tensor: torch.Tensor, process: Process) -> torch.Tensor:
 
 
 def broadcast_object(value: T, process: Process) -> T:
-    """Rank 0's ``value`` on every rank (a picklable object: lists, dicts, numbers, strings)."""
+    """Rank 0's ``value`` (picklable) on every rank."""
     if not process.distributed:
         return value
     box = [value]
@@ -90,11 +83,50 @@ def broadcast_object(value: T, process: Process) -> T:
 
 
 def broadcast_buffers(model: nn.Module, process: Process) -> None:
-    """Give every rank rank 0's buffers (BatchNorm running statistics) before evaluating.
-
-    DDP broadcasts them at the start of each training forward pass, but the last pass then
-    updates each rank's copy with its own batch; this makes all ranks score the saved model.
-    """
+    """Rank 0's buffers (BatchNorm statistics) on every rank, so that all score the saved model: the
+    last training pass updated each rank's copy with its own batch."""
     if process.distributed:
         for buffer in model.buffers():
             dist.broadcast(buffer, src=0)
+
+
+@dataclass(frozen=True)
+class Performance:
+    """How this process runs a model: on ``device``, under bf16 autocast or not, in which memory format.
+    Losses and metrics are always float32."""
+
+    device: torch.device
+    bf16: bool
+    channels_last: bool
+
+    @classmethod
+    def choose(cls, device: torch.device, precision: str = "auto", channels_last: bool | None = None) -> Performance:
+        """Resolve ``precision`` (``PRECISIONS``) and ``channels_last`` for ``device``: ``auto`` and
+        ``None`` turn bf16 and channels-last on for CUDA only (channels-last trains slower on CPUs)."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        cuda = device.type == "cuda"
+        bf16 = precision == "bf16" or (precision == "auto" and cuda)
+        return cls(device, bf16, cuda if channels_last is None else channels_last)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    @property
+    def precision(self) -> str:
+        """What the forward passes compute in: ``bf16`` (autocast) or ``fp32``."""
+        return "bf16" if self.bf16 else "fp32"
+
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast on this device when enabled, else a no-op context."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+
+def configure_backends(device: torch.device, deterministic: bool) -> None:
+    """Deterministic algorithms when asked (bitwise-reproducible runs), else cuDNN autotuning."""
+    if deterministic and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for determinism
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not deterministic

@@ -1,93 +1,74 @@
-"""Score a model on a SEN12MS subset: the validation of each epoch, and the ``evaluate`` command.
+"""Score models on a SEN12MS subset (``labels.decide``, as ``predict``): each epoch's validation, ``evaluate``.
 
-Predictions follow ``labels.decide``, the rule of the published baselines and of ``predict``
-(multi-label: sigmoid >= 0.5; single-label: argmax). Counts are summed on the device and across ranks
-(``metrics.MetricCounts``), so a distributed evaluation equals a single-process one exactly.
-
->>> model = load_for_evaluation("resnet50-s1s2-multi", "runs/r50/best.pt")          # doctest: +SKIP
->>> scores = evaluate(model, Sen12msDataset(index, split.test, "s1s2"))           # doctest: +SKIP
->>> scores.f1_micro                                                                # doctest: +SKIP
+Rank ``r`` of ``w`` scores samples ``r, r + w, ...`` (no padding) and the counts add up across ranks,
+so a distributed evaluation equals a single-process one exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from typing import Any, cast
 
 import torch
-from tqdm import tqdm
+from torch.utils.data import Sampler
 
+from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
-from sen12ms_models.datasets.loader import make_batches
 from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import Split, SplitName, make_split
+from sen12ms_models.datasets.store import make_batches
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.labels import decide, output_probabilities
-from sen12ms_models.models._api import load_model
-from sen12ms_models.models.base import Sen12msClassifier
-from sen12ms_models.training.distributed import Process, all_reduce_sum, resolve_device
+from sen12ms_models.models.api import load_model, resolve_device
+from sen12ms_models.training.distributed import Performance, Process, all_reduce_sum
 from sen12ms_models.training.metrics import MetricCounts, Scores
-from sen12ms_models.training.performance import Performance
-from sen12ms_models.training.sampling import ShardSampler
+
+Batch = dict[str, Any]
+#: A network, the dataset whose ``to_input`` and ``label_type`` apply to it, and its part of a batch.
+Scored = tuple[torch.nn.Module, Sen12msDataset, Callable[[Batch], Batch]]
 
 
-def evaluation_loader(
-    dataset: Sen12msDataset, batch_size: int, workers: int, process: Process
-) -> Iterable[dict[str, Any]]:
-    """This rank's exact shard of ``dataset``, in order, in batches of ``batch_size``."""
+class ShardSampler(Sampler[int]):
+    """Samples ``rank, rank + world_size, ...`` of ``length``, in order, each exactly once."""
+
+    def __init__(self, length: int, rank: int = 0, world_size: int = 1) -> None:
+        self.indices = range(rank, length, world_size)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def evaluation_loader(dataset: Sen12msDataset, batch_size: int, workers: int, process: Process) -> Iterable[Batch]:
+    """This rank's shard of ``dataset``, in order, in batches of ``batch_size``."""
     sampler = ShardSampler(len(dataset), process.rank, process.world_size)
     return make_batches(dataset, sampler, batch_size, workers, process.device)
 
 
-#: A model to score in one pass: the network, the dataset view whose ``to_input`` and
-#: ``label_type`` apply to it, and the function that picks its part of a loader's batch.
-Scored = tuple[torch.nn.Module, Sen12msDataset, Callable[[dict[str, Any]], dict[str, Any]]]
-
-
-def _whole(batch: dict[str, Any]) -> dict[str, Any]:
-    return batch
-
-
 @torch.inference_mode()
 def score_models(
-    models: Sequence[Scored],
-    loader: Iterable[dict[str, Any]],
-    process: Process,
-    performance: Performance,
-    progress: bool | None = None,
+    models: Sequence[Scored], loader: Iterable[Batch], process: Process, performance: Performance, progress: bool | None
 ) -> list[Scores]:
-    """Score every model (eval mode) on each batch of ``loader``, reading the data once for all of
-    them; returns their scores, summed over all ranks, in order."""
+    """Each model's scores (in eval mode) over every rank's samples, reading ``loader`` once for all."""
     counts = [MetricCounts(dataset.label_type, device=process.device) for _, dataset, _ in models]
     for model, _, _ in models:
         model.eval()
-    batches = tqdm(loader, desc="evaluate", leave=False, disable=process.bar_disabled(progress))
-    for batch in batches:
-        for (model, dataset, select), count in zip(models, counts, strict=True):
-            part = select(batch)
-            x = dataset.to_input(part, process.device, performance.memory_format)
-            with performance.autocast():
-                logits = model(x)
-            target = part["target"].to(process.device, non_blocking=True)
-            count.update(
-                decide(output_probabilities(logits.float(), dataset.label_type), dataset.label_type),
-                target.bool() if dataset.label_type == "multi" else target,
-            )
+    with Progress(len(cast(Sized, loader)), "evaluate", "batch", enabled=process.progress(progress)) as shown:
+        for batch in loader:
+            for (model, dataset, select), count in zip(models, counts, strict=True):
+                part = select(batch)
+                x = dataset.to_input(part, process.device, performance.memory_format)
+                with performance.autocast():
+                    logits = model(x)
+                target = part["target"].to(process.device, non_blocking=True)
+                predicted = decide(output_probabilities(logits.float(), dataset.label_type), dataset.label_type)
+                count.update(predicted, target.bool() if dataset.label_type == "multi" else target)
+            shown.update()
     for count in counts:
         all_reduce_sum(count.tensor, process)
     return [count.compute() for count in counts]
-
-
-def score_loader(
-    model: torch.nn.Module,
-    dataset: Sen12msDataset,
-    loader: Iterable[dict[str, Any]],
-    process: Process,
-    performance: Performance,
-    progress: bool | None = None,
-) -> Scores:
-    """Run ``model`` (eval mode) over ``loader`` of ``dataset`` and return the scores summed over all ranks."""
-    return score_models([(model, dataset, _whole)], loader, process, performance, progress)[0]
 
 
 def evaluate(
@@ -100,22 +81,21 @@ def evaluate(
     performance: Performance | None = None,
     progress: bool | None = None,
 ) -> Scores:
-    """Scores of ``model`` on every patch of ``dataset`` (one process unless ``process`` says otherwise)."""
-    if process is None:
-        device = next(model.parameters()).device
-        process = Process(0, 0, 1, device)
+    """Scores of ``model`` on every patch of ``dataset``.
+
+    Args:
+        model: a classifier of ``dataset``'s modality and label type.
+        dataset: the patches to score.
+        batch_size, workers: patches per forward pass and loader workers, per process.
+        process: the processes sharing the work (default: this one, on the model's device).
+        performance: precision and memory format (default: ``Performance.choose``'s for the device).
+        progress: ``Progress``'s ``enabled``.
+    """
+    process = process or Process(0, 0, 1, next(model.parameters()).device)
     performance = performance or Performance.choose(process.device)
     model.to(process.device).to(memory_format=performance.memory_format)
     loader = evaluation_loader(dataset, batch_size, workers, process)
-    return score_loader(model, dataset, loader, process, performance, progress)
-
-
-def load_for_evaluation(model: str, weights: PathLike | None = None, device: str = "auto") -> Sen12msClassifier:
-    """The model to score: ``load_model(model, weights=weights)`` on ``device`` (``auto``: this
-    process's GPU if any). ``weights`` is a training checkpoint (``.pt``, read weights-only), a
-    ``.safetensors`` file, or None for the published or registered weights.
-    """
-    return load_model(model, weights=weights, device=resolve_device(device))
+    return score_models([(model, dataset, lambda batch: batch)], loader, process, performance, progress)[0]
 
 
 def evaluate_split(
@@ -133,9 +113,22 @@ def evaluate_split(
     precision: str = "auto",
     progress: bool | None = None,
 ) -> tuple[Scores, Split]:
-    """Score a model (see ``load_for_evaluation``) on the ``subset`` (test or validation) of a SEN12MS tree.
+    """Score a model on the ``subset`` of a split of the SEN12MS tree ``data_dir``.
 
-    >>> scores, split = evaluate_split("/data/SEN12MS", "resnet50-s1s2-multi", weights="best.pt")  # doctest: +SKIP
+    Args:
+        data_dir: the SEN12MS root.
+        model: the model's name.
+        weights: a training checkpoint (``.pt``), a ``.safetensors`` file, or ``None``: ``load_model``'s.
+        subset: ``test`` or ``validation`` of the split ``split``, ``split_seed``, ``num_validation_scenes``.
+        batch_size, workers, progress: as ``evaluate``'s.
+        device, precision: ``auto`` (a GPU if any) or a device; ``auto``, ``fp32`` or ``bf16``.
+
+    Returns:
+        The scores and the split they were computed on.
+
+    Raises:
+        ValueError: another subset, or no patch of it in ``data_dir``.
+        FileNotFoundError: ``data_dir`` is not a SEN12MS tree.
     """
     if subset not in ("test", "validation"):
         raise ValueError(f"subset must be 'test' or 'validation', got {subset!r}")
@@ -145,15 +138,18 @@ def evaluate_split(
     if not patches:
         raise ValueError(f"{data_dir} holds no patch of the {subset} scenes of split {split!r}")
     target = resolve_device(device)
-    network = load_for_evaluation(model, weights, str(target))
-    assert network.spec is not None and network.spec.label_type is not None
+    network = load_model(model, weights=weights, device=target)
+    modality, label_type = network.spec.modality, network.spec.label_type
+    assert modality is not None and label_type is not None  # a named model reads a modality's bands
+    dataset, process = Sen12msDataset(index, patches, modality, label_type), Process(0, 0, 1, target)
+    performance = Performance.choose(target, precision)
     scores = evaluate(
         network,
-        Sen12msDataset(index, patches, network.spec.modality, network.spec.label_type),
+        dataset,
         batch_size=batch_size,
         workers=workers,
-        process=Process(0, 0, 1, target),
-        performance=Performance.choose(target, precision),
+        process=process,
+        performance=performance,
         progress=progress,
     )
     return scores, chosen

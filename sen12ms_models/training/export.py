@@ -1,49 +1,41 @@
-"""Turn a run's best checkpoint into a publishable folder: safetensors, model card, manifest entry.
+"""A run's best checkpoint as a publishable folder, and scores as the paper's Table 4 shows them.
 
-The folder holds ``<name>.safetensors`` (weights only, the exact state-dict keys of
-``build_model``), ``README.md`` (the model card), ``metrics.json`` (every test score),
-``training.json`` (how it was trained: config without local paths, split, best epoch), for
-ResNet50 timm's ``config.json`` (``hub.timm_config``) and
-``weights_manifest.json`` with the model's entry: sha256 and size filled, ``source`` retrained,
-``metrics`` measured on the test split by loading the exported file itself (in fp32 unless
-``precision`` says otherwise: the recipe had no autocast), ``revision`` null
-until ``publish`` uploads it. Optionally the file is registered in the local registry, so
-``load_model(arch, modality, label_type)`` finds it without a path.
-
->>> result = export_run("runs/r50-s1s2", "export/r50-s1s2")   # doctest: +SKIP
->>> result.spec.sha256                                       # doctest: +SKIP
+``table4`` prints per-class F1 of the classes present, "Average F1" (macro over them) and "Overall
+F1" (micro), in percent; manifest ``metrics`` use the keys of ``paper.paper_metrics``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import save_file
-
 from sen12ms_models._types import PathLike
-from sen12ms_models.hub.manifest import MANIFEST_FILE, RETRAINED, ManifestEntry, write_manifest_entry
-from sen12ms_models.hub.registry import register_weights
-from sen12ms_models.hub.timm_config import write_timm_config
-from sen12ms_models.hub.verify import sha256_hex
-from sen12ms_models.models._api import UnverifiedWeightsWarning
-from sen12ms_models.models._registry import build_model
-from sen12ms_models.models.spec import WeightsSpec, get_weights
-from sen12ms_models.training.checkpoint import BEST, load_checkpoint
+from sen12ms_models.errors import UnverifiedWeightsWarning
+from sen12ms_models.hub.card import CITATIONS, front_matter
+from sen12ms_models.models.api import build_model, load_checkpoint, resolve_device
+from sen12ms_models.models.base import CONFIG_FILE, ModelSpec, config_json, save_weights
+from sen12ms_models.paper import paper_metrics
+from sen12ms_models.training.checkpoint import BEST
 from sen12ms_models.training.config import RECIPE_PRECISION, TrainConfig
-from sen12ms_models.training.distributed import resolve_device
+from sen12ms_models.training.distributed import Performance
 from sen12ms_models.training.evaluation import evaluate_split
-from sen12ms_models.training.member import METRICS_LOG, RUN_RECORD
+from sen12ms_models.training.loop import METRICS_LOG, RUN_RECORD
 from sen12ms_models.training.metrics import Scores
-from sen12ms_models.training.model_card import model_card
-from sen12ms_models.training.performance import Performance
-from sen12ms_models.training.report import manifest_metrics
+from sen12ms_models.weights import (
+    MANIFEST_FILE,
+    RETRAINED,
+    ManifestEntry,
+    Sen12msWeights,
+    get_weights,
+    register_weights,
+    sha256_hex,
+    write_manifest_entry,
+)
 
-#: The licence of weights we train: the SEN12MS dataset's (CC-BY 4.0), whose terms they inherit.
+#: The licence of the weights we train: the SEN12MS dataset's (CC-BY 4.0), whose terms they inherit.
 RETRAINED_LICENSE = "CC-BY-4.0"
 
 
@@ -53,7 +45,7 @@ class ExportResult:
 
     folder: Path
     weights: Path
-    spec: WeightsSpec
+    entry: ManifestEntry
     scores: Scores
 
 
@@ -70,88 +62,198 @@ def export_run(
     precision: str = RECIPE_PRECISION,
     progress: bool | None = None,
 ) -> ExportResult:
-    """Export ``run_dir/best.pt`` into ``output_dir`` and score it on the test split.
+    """Export ``run_dir/best.pt`` into ``output_dir``, scored on the test split by loading the exported file.
 
-    ``data_dir`` defaults to the run's own; ``repo_id`` to the manifest's for this model;
-    ``precision`` (fp32, bf16 or auto) is the one the test scores are computed in, recorded in
-    ``training.json``, the card and the run's ``run.json``.
+    Writes ``<name>.safetensors`` (``build_model``'s keys, the spec in the header) and ``config.json``;
+    ``metrics.json`` (every test score); ``training.json`` (config without local paths, split, best
+    epoch); ``README.md`` (the model card); ``weights_manifest.json`` (the model's entry, ``revision``
+    null until ``publish``).
+
+    Args:
+        run_dir: a ``train`` run's folder.
+        output_dir: the folder to write (one model, one future Hub repository).
+        data_dir: the SEN12MS root to score on (default: the run's, as ``run.json`` records it).
+        repo_id: the Hub repository (default: the manifest's for this model).
+        register: also register the file in the local registry, for ``load_model(name)``.
+        batch_size, workers, device, progress: of the test scoring (``evaluate_split``).
+        precision: of the test scores; recorded in ``training.json``, the card and ``run.json``.
+
+    Raises:
+        FileNotFoundError: no ``best.pt``, or no SEN12MS tree at the data dir (named).
     """
     run_dir, folder = Path(run_dir), Path(output_dir)
-    state = load_checkpoint(run_dir / BEST)
-    config = TrainConfig.from_json(state["config"])
-    if data_dir is not None:
-        config = dataclasses.replace(config, data_dir=Path(data_dir))
-    base = get_weights(config.name)
-    model = build_model(config.arch, base.in_chans, base.num_classes)
-    model.load_state_dict(state["model"])  # strict: exactly build_model's keys and shapes
-
+    best = load_checkpoint(run_dir / BEST)
+    config = TrainConfig.from_json(best["config"])
+    data = Path(data_dir) if data_dir is not None else config.data_dir
+    if not data.is_dir():
+        origin = "given" if data_dir is not None else f"recorded in {run_dir / RUN_RECORD}"
+        raise FileNotFoundError(
+            f"the SEN12MS tree to score {run_dir} on, {data.absolute()} ({origin}), is not a directory; "
+            "give its root with --data-dir (Python: export_run(..., data_dir=...))"
+        )
     target = resolve_device(device)
+    test_precision = Performance.choose(target, precision).precision  # refuses an unknown one before writing
+    weights = get_weights(config.name)
+    model = build_model(weights.arch, weights.in_chans)
+    model.load_state_dict(best["model"])  # strict: exactly build_model's keys and shapes
     folder.mkdir(parents=True, exist_ok=True)
-    weights = folder / base.filename
-    save_file(model.state_dict(), weights, metadata={"model": base.name, "epoch": str(state["epoch"])})
-
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)  # it will hold exactly this export's entry
+    path = folder / weights.filename
+    save_weights(model.state_dict(), ModelSpec.of(weights), path, epoch=str(best["epoch"]))
+    scoring: dict[str, Any] = {k: best["config"][k] for k in ("split", "split_seed", "num_validation_scenes")}
+    scoring |= {"batch_size": batch_size, "workers": workers, "precision": precision, "progress": progress}
     with warnings.catch_warnings():  # the file was written just now; its hash goes into the manifest
         warnings.simplefilter("ignore", UnverifiedWeightsWarning)
-        scores, split = evaluate_split(
-            config.data_dir,
-            config.name,
-            weights=weights,
-            subset="test",
-            split=config.split,
-            split_seed=config.split_seed,
-            num_validation_scenes=config.num_validation_scenes,
-            batch_size=batch_size,
-            workers=workers,
-            device=str(target),
-            precision=precision,
-            progress=progress,
-        )
-
-    data = weights.read_bytes()
+        scores, chosen = evaluate_split(data, weights.value, weights=path, device=str(target), **scoring)
+    written = path.read_bytes()
+    assert weights.entry is not None  # the manifest holds every model
+    metrics = manifest_metrics(scores, "test", chosen.describe())
+    repo, sha256 = repo_id or weights.entry.repo_id, sha256_hex(written)
     entry = ManifestEntry(
-        name=base.name,
-        repo_id=repo_id or base.repo_id or f"sen12ms-models/{base.name}",
-        source=RETRAINED,
-        license=RETRAINED_LICENSE,
-        sha256=sha256_hex(data),
-        size=len(data),
-        metrics=manifest_metrics(scores, "test", split.describe()),
+        weights.value, repo, RETRAINED, RETRAINED_LICENSE, sha256=sha256, size=len(written), metrics=metrics
     )
-    spec = base.with_entry(entry)
-    test_precision = Performance.choose(target, precision).precision
-    training = {**_training_record(run_dir, state), "test_precision": test_precision}
-    _record_test_precision(run_dir, test_precision)
-    (folder / "training.json").write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
-    (folder / "metrics.json").write_text(json.dumps(scores.to_json(), indent=2) + "\n", encoding="utf-8")
-    (folder / "README.md").write_text(model_card(spec, scores, training), encoding="utf-8")
-    write_timm_config(spec, folder)
-    manifest = folder / MANIFEST_FILE
-    manifest.unlink(missing_ok=True)  # the folder's manifest holds exactly this export's entry
-    write_manifest_entry(entry, manifest)
-    if register:
-        register_weights(entry, weights)
-    return ExportResult(folder, weights, spec, scores)
-
-
-def _record_test_precision(run_dir: Path, precision: str) -> None:
-    """Add the test scores' precision to the run's ``run.json`` (beside training and validation)."""
-    path = run_dir / RUN_RECORD
-    run = json.loads(path.read_text(encoding="utf-8"))
-    run["precision"] = {**run.get("precision", {}), "test": precision}
-    path.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
-
-
-def _training_record(run_dir: Path, best: dict[str, Any]) -> dict[str, Any]:
-    """How the weights came to be (from ``run.json`` and the log), without local paths."""
     run = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))
+    run["precision"] = {**run["precision"], "test": test_precision}
+    (run_dir / RUN_RECORD).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
     log = (run_dir / METRICS_LOG).read_text(encoding="utf-8").splitlines()
-    return {
-        "config": {k: v for k, v in best["config"].items() if k not in ("data_dir", "output_dir")},
-        "split": run["split"],
+    training = {
+        "config": {k: v for k, v in best["config"].items() if k not in ("data_dir", "output_dir", "store")},
+        **{k: run[k] for k in ("split", "world_size", "performance", "versions")},
         "epochs_done": json.loads(log[-1])["epoch"],
         "best_epoch": best["epoch"],
         "best_validation_f1_micro": best["validation"]["f1_micro"],
-        "world_size": run["world_size"],
-        "performance": run["performance"],
-        "versions": run["versions"],
+        "test_precision": test_precision,
+    }
+    for name, text in {
+        "training.json": json.dumps(training, indent=2) + "\n",
+        "metrics.json": json.dumps(scores.to_json(), indent=2) + "\n",
+        "README.md": model_card(weights, entry, scores, training),
+        CONFIG_FILE: json.dumps(config_json(ModelSpec.of(weights), path.name), indent=2) + "\n",
+    }.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    write_manifest_entry(entry, folder / MANIFEST_FILE)
+    if register:
+        register_weights(entry, written)
+    return ExportResult(folder, path, entry, scores)
+
+
+def model_card(weights: Sen12msWeights, entry: ManifestEntry, scores: Scores, training: dict[str, Any]) -> str:
+    """The model card (``README.md``) of retrained weights: the Hub's header, usage, test scores beside
+    the paper's, training (``training``: ``export_run``'s record), licences and citations."""
+    config, split = training["config"], training["split"]
+    label = "multi-label (classes covering >= 10 % of the patch)" if weights.label_type == "multi" else "single-label"
+    table = table4(scores, f"Test set ({scores.num_samples} patches), F1 in %", paper_metrics(weights.value))
+    in_train = "inside" if split["validation_in_train"] else "outside"
+    header = "\n".join(front_matter(weights, [f"license: {entry.license.lower()}"]))
+    return f"""{header}
+
+# {weights.value}
+
+{weights.arch} trained from scratch on SEN12MS for {label} scene classification into the 10
+simplified-IGBP classes, from the `{weights.modality}` bands ({", ".join(weights.bands)}), as in Schmitt
+& Wu, ISPRS Annals V-2-2021, with `sen12ms-models train` (source: `{entry.source}`).
+
+## Usage
+
+```python
+import sen12ms_models as sm
+
+model = sm.load_model("{weights.arch}", "{weights.modality}", label_type="{weights.label_type}")
+prediction = sm.predict(model, s1="patch_s1.tif", s2="patch_s2.tif")
+print(prediction.labels)
+```
+
+`load_model` verifies the sha256 of `{weights.filename}` (`{entry.sha256}`) before loading.
+
+## Evaluation
+
+```text
+{table}
+```
+
+"Average F1": macro F1 over the classes present in the test set; "Overall F1": micro F1 (the
+paper's Table 4, whose values are in the last column where it has this model).
+
+## Training
+
+- Adam (lr {config["lr"]}, weight decay {config["weight_decay"]}), global batch {config["batch_size"]},
+  {training["epochs_done"]} of {config["epochs"]} epochs, best epoch {training["best_epoch"]} by validation
+  micro F1 ({training["best_validation_f1_micro"]:.4f}), seed {config["seed"]}.
+- Precision: trained (and validated) in {training["performance"]["precision"]}; test scores in
+  {training["test_precision"]}.
+- Split `{split["name"]}`: {split["sizes"]["train"]} training, {split["sizes"]["validation"]} validation
+  ({len(split["validation_scenes"])} scenes, {in_train} the training set), {split["sizes"]["test"]} test
+  patches ({len(split["test_scenes"])} scenes). The full record is `training.json`.
+
+## Data and licences
+
+Derived from SEN12MS (Schmitt et al., 2019; CC-BY 4.0: modified Copernicus Sentinel data and MODIS
+land cover), published under {entry.license}: credit the SEN12MS authors. The training code is
+sen12ms-models' own (MIT), not the SEN12MS toolbox's (non-commercial licence).
+
+## Citation
+
+```bibtex
+{CITATIONS}
+```
+"""
+
+
+def percent(value: float) -> float:
+    """A [0, 1] score in percent, rounded to 0.01 (the paper prints 0.1)."""
+    return round(100 * value, 2)
+
+
+def table4(scores: Scores, title: str, paper: dict[str, Any] | None = None) -> str:
+    """Scores as the paper's Table 4, in percent, then a few lines of the other scores.
+
+    Args:
+        scores: the scores to show.
+        title: the table's first line.
+        paper: ``paper.paper_metrics`` of the model, for a column of the paper's values.
+    """
+    reference = paper or {}
+    header = f"{'class (reference count)':<30}{'F1 %':>8}" + (f"{'paper':>8}" if paper else "")
+    lines = [title, header, "-" * len(header)]
+
+    def row(label: str, value: float | None, paper_value: Any) -> str:
+        shown = f"{percent(value):>8.1f}" if value is not None else f"{'-':>8}"
+        return f"{label:<30}{shown}" + (f"{paper_value:>8}" if paper else "")
+
+    for name, support, f1 in zip(scores.classes, scores.support, scores.f1_per_class, strict=True):
+        if support > 0:
+            lines.append(row(f"{name} ({support})", f1, reference.get("per_class_f1", {}).get(name, "-")))
+    lines.append(row("Average F1", scores.f1_macro, reference.get("average_f1", "-")))
+    lines.append(row("Overall F1", scores.f1_micro, reference.get("overall_f1", "-")))
+    p = percent
+    lines += [
+        "",
+        f"samples {scores.num_samples}; sample F1 {p(scores.f1_samples)}; F2 micro/macro/samples "
+        f"{p(scores.f2_micro)}/{p(scores.f2_macro)}/{p(scores.f2_samples)}",
+        f"precision micro/macro/samples {p(scores.precision_micro)}/{p(scores.precision_macro)}/"
+        f"{p(scores.precision_samples)}; recall {p(scores.recall_micro)}/{p(scores.recall_macro)}/"
+        f"{p(scores.recall_samples)}",
+        f"Hamming loss {p(scores.hamming_loss)}; subset accuracy {p(scores.subset_accuracy)}; "
+        f"best constant prediction: Overall F1 {p(scores.best_constant_f1_micro)}",
+    ]
+    return "\n".join(lines)
+
+
+def manifest_metrics(scores: Scores, subset: str, split: dict[str, Any]) -> dict[str, Any]:
+    """A manifest entry's ``metrics`` (percent, shaped like ``paper.paper_metrics``) of ``scores`` on
+    ``subset`` (``test`` or ``validation``) of ``split`` (``Split.describe()``)."""
+    scenes = split["test_scenes"] if subset == "test" else split["validation_scenes"]
+    present = zip(scores.classes, scores.support, scores.f1_per_class, strict=True)
+    return {
+        "split": f"{subset} ({len(scenes)} scenes, {scores.num_samples} patches; split {split['name']!r})",
+        "unit": "percent",
+        "per_class_f1": {name: percent(f1) for name, n, f1 in present if n > 0 and f1 is not None},
+        "average_f1": percent(scores.f1_macro),
+        "overall_f1": percent(scores.f1_micro),
+        "sample_f1": percent(scores.f1_samples),
+        "precision_micro": percent(scores.precision_micro),
+        "recall_micro": percent(scores.recall_micro),
+        "f2_micro": percent(scores.f2_micro),
+        "hamming_loss": percent(scores.hamming_loss),
+        "subset_accuracy": percent(scores.subset_accuracy),
     }

@@ -1,166 +1,402 @@
-"""The training loop: the paper's recipe for a group of models on one pass over the data.
+"""Training a group of models on one pass over the data (``train``: a group of one), resumable, DDP.
 
-Each batch is read once (the bands of every member's modality, ``group_data``) and every
-member still training steps on its own channels of it; validation scores them all on one
-pass too. Each member keeps its own Adam state, best epoch and early stopping, and writes its
-own files (``member``). ``train`` is a group of one, ``train_group`` any group; both run as
-one process or under ``torchrun`` (DDP).
-
-The group's ``last.pt`` (after each epoch, and every ``checkpoint_every`` steps) holds the
-shared position (epochs done, step within the epoch), every RNG state and each member's
-state. Resuming restores all of it and replays the sampler's order from the same position,
-so a killed and resumed group ends with the weights of an uninterrupted one (bitwise on CPU
-with ``deterministic=True``), and each member with the weights of a run of it alone.
-
->>> result = train(TrainConfig("/data/SEN12MS", "runs/r50-s1s2", arch="resnet50", modality="s1s2"))  # doctest: +SKIP
+Each batch is read once (``group_dataset``); each member steps on its own channels of it with its
+own Adam state, best epoch and early stopping, and writes ``run.json``, ``metrics.jsonl`` and
+``best.pt`` into its ``output_dir`` (rank 0). The group's ``last.pt`` lets a killed run resume to
+the uninterrupted run's weights (bitwise on CPU with ``deterministic``); see docs/training.md.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import logging
 import math
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence, Sized
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any, cast
 
 import torch
-from tqdm import tqdm
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 
-from sen12ms_models.datasets.loader import make_batches
+from sen12ms_models._progress import Progress
+from sen12ms_models.bands import MODALITIES, modality_bands
+from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import Split, make_split
-from sen12ms_models.datasets.store import open_store
-from sen12ms_models.datasets.tree import Sen12msIndex
-from sen12ms_models.training.checkpoint import LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from sen12ms_models.datasets.store import PreparedStore, StoreDataset, make_batches, open_store
+from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
+from sen12ms_models.inputs.files import read_patch
+from sen12ms_models.labels import class_probabilities, label_target
+from sen12ms_models.models.api import build_model, load_checkpoint
+from sen12ms_models.training.checkpoint import BEST, LAST, rng_state, save_checkpoint, set_rng_state
 from sen12ms_models.training.config import TrainConfig, default_workers
-from sen12ms_models.training.distributed import Process, all_reduce_sum, broadcast_buffers, start, stop
+from sen12ms_models.training.distributed import Performance, Process, all_reduce_sum, broadcast_buffers, session
 from sen12ms_models.training.evaluation import evaluation_loader, score_models
-from sen12ms_models.training.group_data import group_dataset, to_device
-from sen12ms_models.training.member import METRICS_LOG, RUN_RECORD, Member, TrainResult, train_step
-from sen12ms_models.training.performance import Performance, configure_backends
-from sen12ms_models.training.plan import plan_lines
-from sen12ms_models.training.sampling import ResumableSampler
-from sen12ms_models.training.step_log import StepLog, wants_log_lines
+from sen12ms_models.training.metrics import Scores
+from sen12ms_models.weights import get_weights
 
-__all__ = ["METRICS_LOG", "RUN_RECORD", "TrainResult", "load_split", "run_group", "train", "train_group", "train_step"]
+logger = logging.getLogger(__name__)
 
+METRICS_LOG, RUN_RECORD = "metrics.jsonl", "run.json"
 #: Config fields a group's members may differ in; every other one is the group's.
 MEMBER_FIELDS = ("arch", "modality", "label_type", "output_dir")
+Batch = dict[str, Any]
+
+
+class ResumableSampler(DistributedSampler):
+    """torch's ``DistributedSampler`` (order from ``seed + epoch``; ``ceil(n / world)`` samples per rank,
+    padded) whose epoch can skip the samples a killed run already trained on."""
+
+    def __init__(self, dataset: Sized, num_replicas: int, rank: int, seed: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)  # type: ignore[arg-type]
+        self.skip = 0
+
+    def start_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Shuffle for ``epoch`` and leave out this rank's first ``skip`` samples of it."""
+        if not 0 <= skip <= self.num_samples:
+            raise ValueError(f"skip must be in [0, {self.num_samples}], got {skip}")
+        self.set_epoch(epoch)
+        self.skip = skip
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(super().__iter__(), self.skip, None)
+
+    def __len__(self) -> int:
+        return self.num_samples - self.skip
+
+
+def covering_modality(modalities: Sequence[str]) -> str:
+    """The modality with the fewest bands that holds every band of ``modalities``."""
+    needed = {band for modality in modalities for band in modality_bands(modality)}
+    return min((m for m in MODALITIES if needed <= set(modality_bands(m))), key=lambda m: len(modality_bands(m)))
+
+
+class GroupDataset(Sen12msDataset):
+    """GeoTIFF items with a ``target_<t>`` for each label type ``t`` of ``others`` (from the LC patch, read again)."""
+
+    def __init__(
+        self, index: Sen12msIndex, patches: Sequence[PatchId], modality: str, label_type: str, others: Sequence[str]
+    ) -> None:
+        super().__init__(index, patches, modality, label_type)
+        self.others = tuple(others)
+
+    def __getitem__(self, position: int) -> Batch:
+        item = super().__getitem__(position)
+        if self.others:
+            path = self.index.path(self.patches[position], "lc")
+            shares = class_probabilities(read_patch(path, "lc").array[0], name=str(path))
+            item |= {f"target_{t}": label_target(shares, t) for t in self.others}
+        return item
+
+
+def group_dataset(
+    index: Sen12msIndex,
+    patches: Sequence[PatchId],
+    modalities: Sequence[str],
+    label_types: Sequence[str],
+    store: PreparedStore | None = None,
+) -> Sen12msDataset:
+    """Items of ``covering_modality(modalities)``, ``target`` of ``label_types[0]`` and ``target_<t>`` of
+    each other label type, from ``store`` if given, else the GeoTIFFs."""
+    modality, first = covering_modality(modalities), label_types[0]
+    others = sorted(set(label_types) - {first})
+    if store is None:
+        return GroupDataset(index, patches, modality, first, others)
+    data = StoreDataset(store, patches, modality, first)
+    data.extra_targets = {f"target_{t}": label_target(data.shares, t) for t in others}
+    return data
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """The tensors of a batch on ``device`` (non-blocking)."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def load_split(config: TrainConfig) -> tuple[Sen12msIndex, Split, PreparedStore | None]:
+    """The index of ``config.data_dir`` (of ``config.store`` if given), its split and the store; ``ValueError``
+    for a store of another tree or a split without training or validation patches."""
+    store = open_store(config.store) if config.store else None
+    if store is not None and os.path.realpath(store.source) != os.path.realpath(config.data_dir):
+        raise ValueError(
+            f"the store {store.path} holds the SEN12MS tree {store.source}, not the data dir {config.data_dir}: "
+            f"give --data-dir {store.source} with this store (the run records it, and export scores on it)"
+        )
+    index = store.index(config.data_dir) if store is not None else Sen12msIndex.scan(config.data_dir)
+    split = make_split(index, config.split, seed=config.split_seed, num_validation_scenes=config.num_validation_scenes)
+    where = f"split {config.split!r} of {config.data_dir}"
+    if not split.train:
+        raise ValueError(f"{where} has no training patch")
+    if not split.validation:
+        raise ValueError(
+            f"{where} has no validation patch: none of its validation scenes "
+            f"({', '.join(map(str, split.validation_scenes[:3]))}, ...) is there; use --split random for a partial tree"
+        )
+    return index, split, store
+
+
+def run_shape(
+    configs: Sequence[TrainConfig], split: Split, process: Process, performance: Performance
+) -> dict[str, Any]:
+    """What a group run is: models, device and precision, processes, batches, split sizes, steps."""
+    config, rank_batch = configs[0], configs[0].batch_size // process.world_size
+    device = {"device": str(performance.device), "precision": performance.precision}
+    return {
+        "models": [c.name for c in configs],
+        "performance": {**device, "channels_last": performance.channels_last},
+        "world_size": process.world_size,
+        "batch_size": config.batch_size,
+        "batch_per_process": rank_batch,
+        "split": split.name,
+        "sizes": split.describe()["sizes"],
+        "steps_per_epoch": math.ceil(math.ceil(len(split.train) / process.world_size) / rank_batch),
+        "epochs": config.epochs,
+    }
+
+
+def plan_lines(shape: dict[str, Any]) -> list[str]:
+    """A ``run_shape`` as log lines."""
+    device, sizes, names = shape["performance"], shape["sizes"], shape["models"]
+    return [
+        f"plan: {len(names)} model(s): {', '.join(names)}",
+        f"plan: device {device['device']} ({device['precision']}), {shape['world_size']} process(es), "
+        f"global batch {shape['batch_size']}",
+        f"plan: split {shape['split']}: train {sizes['train']}, validation {sizes['validation']}, "
+        f"test {sizes['test']} patches; {shape['steps_per_epoch']} steps per epoch, up to {shape['epochs']} epochs",
+    ]
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    dataset: Sen12msDataset,
+    batch: Batch,
+    performance: Performance,
+) -> torch.Tensor:
+    """One optimizer step on a batch of raw bands (standardized on the device, forward pass under
+    ``performance``, loss in float32); returns the loss, on the device, not read back."""
+    x = dataset.to_input(batch, performance.device, performance.memory_format)
+    target = batch["target"].to(performance.device, non_blocking=True)
+    with performance.autocast():
+        logits = model(x)
+    loss = criterion(logits.float(), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A model's run folder, epochs done, best epoch (1-based) and its validation micro F1;
+    ``is_main``: False on the other ranks of a DDP run (which wrote nothing)."""
+
+    output_dir: Path
+    epochs_done: int
+    best_epoch: int | None
+    best_f1_micro: float | None
+    is_main: bool = True
 
 
 @dataclass
-class _Progress:
-    """Where the group stands in the data; saved in ``last.pt`` and restored from it."""
+class MemberProgress:
+    """Where one model stands; saved in the group's ``last.pt``."""
+
+    epochs_done: int = 0
+    global_step: int = 0
+    best_epoch: int | None = None
+    best_f1_micro: float | None = None
+    epochs_without_improvement: int = 0
+
+
+class Member:
+    """One model of a group, built exactly as a run of it alone would build it."""
+
+    def __init__(self, config: TrainConfig, data: Sen12msDataset, process: Process, performance: Performance) -> None:
+        self.config, self.name = config, config.name
+        # never read: its to_input takes this model's bands out of the group's batches
+        self.dataset = Sen12msDataset(data.index, data.patches, config.modality, config.label_type)
+        self.dataset.transform = self.dataset.transform.replace(s2_bands=data.transform.s2_bands)
+        self.target = "target" if config.label_type == data.label_type else f"target_{config.label_type}"
+        torch.manual_seed(config.seed)
+        self.model = build_model(config.arch, get_weights(config.name).in_chans)
+        self.model.to(performance.device).to(memory_format=performance.memory_format)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.criterion = nn.BCEWithLogitsLoss() if config.label_type == "multi" else nn.CrossEntropyLoss()
+        self.progress = MemberProgress()
+        self.history: list[dict[str, Any]] = []  # the metrics log's records
+        self.partial_loss = torch.zeros(2, dtype=torch.float64)  # loss sum, samples of the epoch in progress
+        self.loss_sum = self.partial_loss  # on the device while an epoch runs
+        self.stepped: nn.Module = self.model
+        if process.distributed:
+            device_ids = [process.device.index] if process.device.type == "cuda" else None
+            self.stepped = DistributedDataParallel(self.model, device_ids=device_ids)
+        if config.compile:
+            self.stepped = cast(nn.Module, torch.compile(self.stepped))
+
+    def part(self, batch: Batch) -> Batch:
+        """This model's part of a group batch: the raw bands, its own targets."""
+        return {**batch, "target": batch[self.target]}
+
+    def active(self) -> bool:
+        """Epochs left and patience not exhausted."""
+        patience, progress = self.config.patience, self.progress
+        stopped = patience is not None and progress.epochs_without_improvement >= patience
+        return progress.epochs_done < self.config.epochs and not stopped
+
+    def step(self, batch: Batch, performance: Performance) -> None:
+        """One optimizer step on this model's part of a group batch."""
+        part = self.part(batch)
+        loss = train_step(self.stepped, self.optimizer, self.criterion, self.dataset, part, performance)
+        self.loss_sum[0] += loss.double() * len(part["target"])
+        self.loss_sum[1] += len(part["target"])
+        self.progress.global_step += 1
+
+    def end_epoch(self, scores: Scores, steps: int, train_loss: torch.Tensor, seconds: float) -> bool:
+        """Record an epoch's validation scores; returns whether it is the best so far."""
+        progress = self.progress
+        progress.epochs_done += 1
+        improved = progress.best_f1_micro is None or scores.f1_micro > progress.best_f1_micro
+        if improved:
+            progress.best_epoch, progress.best_f1_micro = progress.epochs_done, scores.f1_micro
+        progress.epochs_without_improvement = 0 if improved else progress.epochs_without_improvement + 1
+        self.partial_loss = torch.zeros(2, dtype=torch.float64)
+        self.history.append(
+            {
+                "epoch": progress.epochs_done,
+                "steps": steps,
+                "global_step": progress.global_step,
+                "train_samples": int(train_loss[1]),
+                "train_loss": float(train_loss[0] / train_loss[1]),
+                "validation": scores.to_json(),
+                "best_epoch": progress.best_epoch,
+                "seconds": round(seconds, 3),
+            }
+        )
+        return improved
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_json(),
+            "progress": dict(vars(self.progress)),
+            "partial_loss": self.partial_loss.cpu(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history,
+        }
+
+    def restore(self, state: dict[str, Any], process: Process) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.progress = MemberProgress(**state["progress"])
+        self.history = state["history"]
+        if process.is_main:  # rank 0 carries every rank's share of the sums (_checkpoint_mid_epoch)
+            self.partial_loss = state["partial_loss"].clone()
+
+    def write(self, best: bool) -> None:
+        """Rewrite ``metrics.jsonl`` (an epoch redone after a kill appears once) and, if the last
+        epoch is the ``best``, ``best.pt``."""
+        if best:
+            state = {"config": self.config.to_json(), "epoch": self.progress.epochs_done}
+            state |= {"model": self.model.state_dict(), "validation": self.history[-1]["validation"]}
+            save_checkpoint(self.config.output_dir / BEST, state)
+        lines = "".join(json.dumps(record) + "\n" for record in self.history)
+        (self.config.output_dir / METRICS_LOG).write_text(lines, encoding="utf-8")
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train ``config``'s model into ``config.output_dir`` (a group of one; see ``train_group``).
+
+    Raises:
+        ValueError: a folder holding a run without ``resume``, a resume with another recipe, a store
+            of another tree, an empty split, a batch not divisible by the processes.
+    """
+    return train_group([config], config.output_dir / LAST)[0]
+
+
+def train_group(
+    configs: Sequence[TrainConfig], state_path: Path, process: Process | None = None, *, announce: bool = True
+) -> list[TrainResult]:
+    """Train the models of ``configs`` together, on one pass over the data per epoch.
+
+    Args:
+        configs: one per model, each named once; they may differ only in ``MEMBER_FIELDS``.
+        state_path: the group's ``last.pt``.
+        process: a ``session`` the caller holds (default: one of its own).
+        announce: log the plan (``plan_lines``) first.
+
+    Returns:
+        Each model's ``TrainResult``, in order.
+
+    Raises:
+        ValueError: configs that name a model twice or differ otherwise, and ``train``'s errors.
+    """
+    if process is not None:
+        return _GroupRun(configs, state_path, process).run(announce)
+    with session(configs[0].device, configs[0].deterministic) as process:
+        return _GroupRun(configs, state_path, process).run(announce)
+
+
+@dataclass
+class _Position:
+    """Where the group stands in the data; saved in ``last.pt``."""
 
     epochs_done: int = 0
     batches_done: int = 0  # within the epoch in progress
     global_step: int = 0
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Train ``config``'s model (see the module docstring); returns where the best epoch is.
-
-    Files: ``run.json``, ``metrics.jsonl``, ``best.pt`` and ``last.pt`` in ``config.output_dir``.
-    """
-    return train_group([config], config.output_dir / LAST)[0]
-
-
-def train_group(configs: Sequence[TrainConfig], state_path: Path) -> list[TrainResult]:
-    """Train the models of ``configs`` together, one pass over the data per epoch; ``state_path`` is
-    the group's ``last.pt``. The configs may differ only in ``MEMBER_FIELDS``; ``ValueError`` otherwise.
-    """
-    process = start(configs[0].device)
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    try:
-        return run_group(configs, state_path, process)
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
-        stop(process)
-
-
-def run_group(
-    configs: Sequence[TrainConfig], state_path: Path, process: Process, announce: bool = True
-) -> list[TrainResult]:
-    """``train_group`` in a process (group) that the caller started and will stop; ``announce``
-    prints the plan (models, device, split sizes, steps per epoch) first."""
-    return _GroupRun(configs, state_path, process).run(announce)
-
-
-def load_split(config: TrainConfig) -> tuple[Sen12msIndex, Split]:
-    """Index ``config.data_dir`` and split it as ``config`` says; refuses an empty train/validation set."""
-    index = open_store(config.store).index(config.data_dir) if config.store else Sen12msIndex.scan(config.data_dir)
-    split = make_split(index, config.split, seed=config.split_seed, num_validation_scenes=config.num_validation_scenes)
-    if not split.train:
-        raise ValueError(f"split {config.split!r} of {config.data_dir} has no training patch")
-    if not split.validation:
-        raise ValueError(
-            f"split {config.split!r} of {config.data_dir} has no validation patch: none of its validation scenes "
-            f"({', '.join(map(str, split.validation_scenes[:3]))}, ...) is there; use --split random for a partial tree"
-        )
-    return index, split
-
-
-def check_group(configs: Sequence[TrainConfig]) -> None:
-    """``ValueError`` unless ``configs`` name distinct models that share every other setting."""
-    if not configs:
-        raise ValueError("a training group needs at least one model")
-    names = [c.name for c in configs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"a training group names each model once, got {names}")
-    shared = {k: v for k, v in configs[0].to_json().items() if k not in MEMBER_FIELDS}
-    for config in configs[1:]:
-        differ = [k for k, v in config.to_json().items() if k not in MEMBER_FIELDS and shared[k] != v]
-        if differ:
-            raise ValueError(f"{config.name} differs from {names[0]} in {differ}: a group shares all but the model")
-
-
 class _GroupRun:
     """One process's part of a group run; rank 0 also writes the files."""
 
     def __init__(self, configs: Sequence[TrainConfig], state_path: Path, process: Process) -> None:
-        check_group(configs)
-        self.config, self.state_path, self.process = configs[0], state_path, process
-        config = self.config
-        configure_backends(process.device, config.deterministic)
-        self.performance = Performance.choose(process.device, config.precision, config.channels_last)
+        names = [c.name for c in configs]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"a training group names one model or more, each once, got {names}")
+        shared = {k: v for k, v in configs[0].to_json().items() if k not in MEMBER_FIELDS}
+        for other in configs[1:]:
+            if differ := [k for k, v in other.to_json().items() if k not in MEMBER_FIELDS and shared[k] != v]:
+                raise ValueError(f"{other.name} differs from {names[0]} in {differ}: a group shares all but the model")
+        config = self.config = configs[0]
         if config.batch_size % process.world_size:
             raise ValueError(
                 f"batch_size {config.batch_size} (global) must be divisible by the {process.world_size} processes"
             )
-        self.rank_batch = config.batch_size // process.world_size
-        self.index, self.split = load_split(config)
+        self.state_path, self.process = state_path, process
+        self.performance = Performance.choose(process.device, config.precision, config.channels_last)
+        index, self.split, store = load_split(config)
+        self.shape = run_shape(configs, self.split, process, self.performance)
+        self.rank_batch = self.shape["batch_per_process"]
         modalities, label_types = [c.modality for c in configs], [c.label_type for c in configs]
-        store = open_store(config.store) if config.store else None
-        self.train_set = group_dataset(self.index, self.split.train, modalities, label_types, store)
-        self.val_set = group_dataset(self.index, self.split.validation, modalities, label_types, store)
+        train_set = group_dataset(index, self.split.train, modalities, label_types, store)
+        val_set = group_dataset(index, self.split.validation, modalities, label_types, store)
         self.workers = config.workers if config.workers is not None else default_workers(process.world_size)
-        self.sampler = ResumableSampler(self.train_set, process.world_size, process.rank, config.seed)
-        self.train_loader = make_batches(self.train_set, self.sampler, self.rank_batch, self.workers, process.device)
-        self.val_loader = evaluation_loader(self.val_set, self.rank_batch, self.workers, process)
-        self.steps_per_epoch = math.ceil(self.sampler.num_samples / self.rank_batch)
-        self.members = [Member(c, self.train_set, process, self.performance) for c in configs]
-        self.progress = _Progress()
-        self._restore()
-        for member in self.members:
-            member.wrap(process)
+        self.sampler = ResumableSampler(train_set, process.world_size, process.rank, config.seed)
+        self.train_loader = make_batches(train_set, self.sampler, self.rank_batch, self.workers, process.device)
+        self.val_loader = evaluation_loader(val_set, self.rank_batch, self.workers, process)
+        self.members = [Member(c, train_set, process, self.performance) for c in configs]
+        self.position = _Position()
+        if state_path.exists():
+            self._restore()
 
     def _restore(self) -> None:
         path = self.state_path
-        if not path.exists():
-            return
         if not self.config.resume:
             raise ValueError(
-                f"{path.parent} already holds a run ({path}); pass --resume to continue it "
-                "or choose another --output-dir"
+                f"{path.parent} already holds a run ({path}); pass --resume to continue it, or another --output-dir"
             )
         state = load_checkpoint(path)
-        if "members" not in state:
-            raise ValueError(f"{path} was written by an older sen12ms-models (one model per file); start a new run")
-        saved = state["members"]
-        mismatches = []
-        if sorted(saved) != sorted(m.name for m in self.members):
-            mismatches.append(f"models: checkpoint {sorted(saved)}, now {sorted(m.name for m in self.members)}")
+        saved, names = state["members"], sorted(m.name for m in self.members)
+        if sorted(saved) != names:
+            mismatches = [f"models: checkpoint {sorted(saved)}, now {names}"]
         else:
-            mismatches += [
+            mismatches = [
                 f"{m.name} {d}" for m in self.members for d in m.config.result_mismatches(saved[m.name]["config"])
             ]
         if state["world_size"] != self.process.world_size:
@@ -169,128 +405,96 @@ class _GroupRun:
             raise ValueError(f"cannot resume {path} with different settings: " + "; ".join(mismatches))
         for member in self.members:
             member.restore(saved[member.name], self.process)
-        self.progress = _Progress(**state["progress"])
+        self.position = _Position(**state["progress"])
         set_rng_state(state["rng"])
 
-    # -- the loop -------------------------------------------------------------------------
     def run(self, announce: bool) -> list[TrainResult]:
-        progress, process = self.progress, self.process
+        position, process, shape = self.position, self.process, self.shape
         if process.is_main:
+            resumed = {"epoch": position.epochs_done + 1, "batch": position.batches_done}
             facts = {
-                "group": [m.name for m in self.members],
-                "world_size": process.world_size,
-                "batch_per_process": self.rank_batch,
-                "steps_per_epoch": self.steps_per_epoch,
+                "group": shape["models"],
+                **{k: shape[k] for k in ("world_size", "batch_per_process", "steps_per_epoch", "performance")},
                 "workers_per_process": self.workers,
-                "performance": self.performance.describe(),
-                "precision": {"training": self.performance.precision, "validation": self.performance.precision},
+                "precision": dict.fromkeys(("training", "validation"), self.performance.precision),
+                "resumed_at": resumed if position.global_step else None,
+                "versions": {"sen12ms_models": version("sen12ms-models"), "torch": torch.__version__},
             }
-            resumed = {"epoch": progress.epochs_done + 1, "batch": progress.batches_done}
+            split = {**self.split.describe(), "train_scenes": sorted({str(p.scene_id) for p in self.split.train})}
             for member in self.members:
-                member.write_run_record(self.split, facts, resumed if progress.global_step else None)
-                member.write_log()
+                record = {"model": member.name, "config": member.config.to_json(), "split": split, **facts}
+                member.config.output_dir.mkdir(parents=True, exist_ok=True)
+                (member.config.output_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n", "utf-8")
+                member.write(best=False)
             if announce:
-                for line in plan_lines(self._shape(), [m.name for m in self.members if m.active()]):
-                    tqdm.write(line)
+                for line in plan_lines({**shape, "models": [m.name for m in self.members if m.active()]}):
+                    logger.info(line)
         while active := [m for m in self.members if m.active()]:
-            started = time.perf_counter()
-            steps = self._train_epoch(active)
-            losses = [all_reduce_sum(m.loss_sum.to(process.device, copy=True), process).cpu() for m in active]
-            for member in active:
-                broadcast_buffers(member.model, process)
-            scored = [(m.model, m.dataset, m.view) for m in active]
-            scores = score_models(scored, self.val_loader, process, self.performance, self.config.progress)
-            progress.epochs_done += 1
-            progress.batches_done = 0
-            seconds = time.perf_counter() - started
-            improved = [m.end_epoch(s, steps, loss, seconds) for m, s, loss in zip(active, scores, losses, strict=True)]
-            if process.is_main:
-                for member, better in zip(active, improved, strict=True):
-                    if better:
-                        member.save_best()
-                self._save_last()
+            self._epoch(active)
+        done = [(m.config.output_dir, m.progress) for m in self.members]
+        return [TrainResult(d, p.epochs_done, p.best_epoch, p.best_f1_micro, process.is_main) for d, p in done]
+
+    def _epoch(self, active: list[Member]) -> None:
+        """Train the rest of the current epoch, validate, and (rank 0) write the files."""
+        position, process, config = self.position, self.process, self.config
+        started, steps, every = time.perf_counter(), self.shape["steps_per_epoch"], config.checkpoint_every
+        self.sampler.start_epoch(position.epochs_done, skip=position.batches_done * self.rank_batch)
+        for member in active:
+            member.stepped.train()
+            member.loss_sum = member.partial_loss.to(process.device, copy=True)
+        with Progress(
+            steps,
+            f"epoch {position.epochs_done + 1}/{config.epochs}",
+            "step",
+            enabled=process.progress(config.progress),
+            log_every=config.log_every,
+            per_step=config.batch_size,
+            rate_unit="images",
+            initial=position.batches_done,
+        ) as shown:
+            for batch in self.train_loader:
+                on_device = to_device(batch, process.device)
                 for member in active:
-                    member.write_log()
-                    self._report(member)
-        return [m.result(process.is_main) for m in self.members]
-
-    def _shape(self) -> dict[str, object]:
-        return {
-            "device": self.performance.describe(),
-            "world_size": self.process.world_size,
-            "batch_size": self.config.batch_size,
-            "sizes": self.split.describe()["sizes"],
-            "split": self.split.name,
-            "steps_per_epoch": self.steps_per_epoch,
-            "epochs": self.config.epochs,
-        }
-
-    def _train_epoch(self, active: list[Member]) -> int:
-        """Train the rest of the current epoch; returns the optimizer steps taken in it in all."""
-        progress, device = self.progress, self.process.device
-        self.sampler.start_epoch(progress.epochs_done, skip=progress.batches_done * self.rank_batch)
+                    member.step(on_device, self.performance)
+                position.batches_done += 1
+                position.global_step += 1
+                shown.update(
+                    postfix=lambda: "loss " + "/".join(f"{float(m.loss_sum[0] / m.loss_sum[1]):.4f}" for m in active)
+                )
+                if every and position.global_step % every == 0 and position.batches_done < steps:
+                    self._checkpoint_mid_epoch(active)
+        losses = [all_reduce_sum(m.loss_sum.to(process.device, copy=True), process).cpu() for m in active]
         for member in active:
-            member.step_model.train()
-            member.loss_sum = member.partial_loss.to(device, copy=True)
-        label = f"epoch {progress.epochs_done + 1}/{self.config.epochs}"
-        bar = tqdm(
-            self.train_loader,
-            desc=label,
-            initial=progress.batches_done,
-            total=self.steps_per_epoch,
-            disable=self.process.bar_disabled(self.config.progress),
-        )
-        enabled = wants_log_lines(self.config.log_every, self.process.is_main, self.config.progress)
-        log = StepLog(label, self.steps_per_epoch, self.config.log_every, self.config.batch_size, enabled)
-        for batch in bar:
-            on_device = to_device(batch, device)
-            for member in active:
-                member.step(on_device, self.performance)
-            progress.batches_done += 1
-            progress.global_step += 1
-            if progress.batches_done % 25 == 0 and not bar.disable:
-                bar.set_postfix(loss=_mean_losses(active), refresh=False)
-            log.step(progress.batches_done, lambda: _mean_losses(active))
-            every = self.config.checkpoint_every
-            if every and progress.global_step % every == 0 and progress.batches_done < self.steps_per_epoch:
-                self._checkpoint_mid_epoch(active)
-        bar.close()
-        for member in active:
-            member.partial_loss = member.loss_sum.cpu()
-        return progress.batches_done
+            broadcast_buffers(member.model, process)
+        scored = [(m.model, m.dataset, m.part) for m in active]
+        scores = score_models(scored, self.val_loader, process, self.performance, config.progress)
+        done, seconds = position.batches_done, time.perf_counter() - started
+        position.epochs_done, position.batches_done = position.epochs_done + 1, 0
+        improved = [m.end_epoch(s, done, loss, seconds) for m, s, loss in zip(active, scores, losses, strict=True)]
+        if process.is_main:
+            for member, best in zip(active, improved, strict=True):
+                member.write(best)  # before last.pt: a run killed in between redoes the epoch
+            self._save_last()
+            for m in active:
+                r = m.history[-1]
+                loss, f1 = f"train loss {r['train_loss']:.4f}", f"validation micro F1 {r['validation']['f1_micro']:.4f}"
+                logger.info(
+                    f"{m.name} epoch {r['epoch']}: {loss}, {f1} (best epoch {r['best_epoch']}), {r['seconds']:.1f}s"
+                )
 
     def _checkpoint_mid_epoch(self, active: list[Member]) -> None:
-        """Save ``last.pt`` inside an epoch; the epoch's loss sums move to rank 0 first."""
+        """Save ``last.pt`` inside an epoch, once rank 0 carries the epoch's loss sums of every rank."""
         for member in active:
             all_reduce_sum(member.loss_sum, self.process)
             if self.process.is_main:
                 member.partial_loss = member.loss_sum.to("cpu", copy=True)
             else:
-                member.loss_sum.zero_()  # rank 0 now carries this rank's share of the sums
+                member.loss_sum.zero_()
         if self.process.is_main:
             self._save_last()
 
-    # -- files (rank 0) -------------------------------------------------------------------
     def _save_last(self) -> None:
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(
-            self.state_path,
-            {
-                "world_size": self.process.world_size,
-                "progress": dict(vars(self.progress)),
-                "rng": rng_state(),
-                "members": {m.name: m.state() for m in self.members},
-            },
-        )
-
-    def _report(self, member: Member) -> None:
-        record = member.history[-1]
-        tqdm.write(
-            f"{member.name} epoch {record['epoch']}: train loss {record['train_loss']:.4f}, validation micro F1 "
-            f"{record['validation']['f1_micro']:.4f} (best epoch {record['best_epoch']}), {record['seconds']:.1f}s"
-        )
-
-
-def _mean_losses(members: list[Member]) -> str:
-    """The epoch's running mean loss of each member, ``/``-separated (reads them back: a sync)."""
-    return "/".join(f"{float(m.loss_sum[0] / m.loss_sum[1]):.4f}" for m in members)
+        members = {m.name: m.state() for m in self.members}
+        state = {"world_size": self.process.world_size, "progress": dict(vars(self.position)), "rng": rng_state()}
+        save_checkpoint(self.state_path, {**state, "members": members})

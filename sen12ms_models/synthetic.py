@@ -6,7 +6,7 @@ file names. Land cover is drawn per patch from a known class mixture (whole rows
 S1/S2 pixels follow class-dependent spectra plus noise, so the labels are known exactly and a
 model can learn them. Nothing here is real imagery.
 
->>> from sen12ms_models.testing.synthetic import write_tree
+>>> from sen12ms_models.synthetic import write_tree
 >>> patches = write_tree("/tmp/SEN12MS", patches_per_scene=2)   # doctest: +SKIP
 """
 
@@ -23,7 +23,7 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from sen12ms_models.classes import NUM_CLASSES, SIMPLIFIED_IGBP
-from sen12ms_models.datasets.tree import PatchId, SceneId
+from sen12ms_models.inputs.files import PatchId, SceneId
 
 #: Mean S2 DN per simplified class for the 13 bands B1..B12 (plausible shapes, distinct).
 CLASS_S2_DN: np.ndarray = np.array(
@@ -85,6 +85,24 @@ def draw_class_rows(rng: np.random.Generator, size: int, max_classes: int = 3) -
     return tuple(counts)
 
 
+def patch_arrays(
+    class_rows: Sequence[int], rng: np.random.Generator, nan_fraction: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The S1 ``(2, H, W)`` float32 dB, S2 ``(13, H, W)`` uint16 DN and LC ``(4, H, W)`` uint16 arrays
+    of a square patch whose rows follow ``class_rows`` (pixel rows of each class, summing to H)."""
+    size = int(sum(class_rows))
+    row_class = np.repeat(np.arange(NUM_CLASSES), class_rows)  # (size,)
+    pixel_class = np.broadcast_to(row_class[:, None], (size, size))
+    igbp = np.array([c.igbp[0] for c in SIMPLIFIED_IGBP], dtype=np.uint16)[pixel_class]
+    lc = np.stack([igbp, igbp + 10, igbp + 20, igbp % 3 + 1]).astype(np.uint16)
+    s2_mean = CLASS_S2_DN[pixel_class].transpose(2, 0, 1)
+    s2 = np.clip(s2_mean * rng.normal(1.0, 0.08, s2_mean.shape), 1, 65534).astype(np.uint16)
+    s1 = (CLASS_S1_DB[pixel_class].transpose(2, 0, 1) + rng.normal(0.0, 1.5, (2, size, size))).astype(np.float32)
+    if nan_fraction:
+        s1[rng.random(s1.shape) < nan_fraction] = np.nan
+    return s1, s2, lc
+
+
 def write_triplet(
     root: str | os.PathLike[str],
     patch_id: PatchId,
@@ -95,16 +113,8 @@ def write_triplet(
     epsg: int = 32631,
 ) -> SyntheticPatch:
     """Write the S1, S2 and LC GeoTIFFs of one patch whose rows follow ``class_rows``."""
-    size = int(sum(class_rows))
-    row_class = np.repeat(np.arange(NUM_CLASSES), class_rows)  # (size,)
-    pixel_class = np.broadcast_to(row_class[:, None], (size, size))
-    igbp = np.array([c.igbp[0] for c in SIMPLIFIED_IGBP], dtype=np.uint16)[pixel_class]
-    lc = np.stack([igbp, igbp + 10, igbp + 20, igbp % 3 + 1]).astype(np.uint16)
-    s2_mean = CLASS_S2_DN[pixel_class].transpose(2, 0, 1)
-    s2 = np.clip(s2_mean * rng.normal(1.0, 0.08, s2_mean.shape), 0, 65535).astype(np.uint16)
-    s1 = (CLASS_S1_DB[pixel_class].transpose(2, 0, 1) + rng.normal(0.0, 1.5, (2, size, size))).astype(np.float32)
-    if nan_fraction:
-        s1[rng.random(s1.shape) < nan_fraction] = np.nan
+    s1, s2, lc = patch_arrays(class_rows, rng, nan_fraction)
+    size = s2.shape[-1]
     # Each patch sits in its own 2.56 km cell of a UTM grid, as SEN12MS patches do.
     transform = from_origin(300000 + 10 * size * patch_id.patch, 5000000 + 10 * size * patch_id.scene, 10, 10)
     for sensor, array in (("s1", s1), ("s2", s2), ("lc", lc)):

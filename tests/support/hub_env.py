@@ -67,3 +67,13 @@ def set_hub_timeouts(
     for module, name, value in settings:
         if value is not None:
             monkeypatch.setattr(module, name, value)
+
+
+def skip_hub_backoff(monkeypatch: Any) -> None:
+    """Let huggingface_hub retry a refused connection without its waits (1 + 2 + 4 + 8 + 8 s);
+    ``http_backoff`` is the only user of ``time`` in its private ``utils._http`` module."""
+    from types import SimpleNamespace
+
+    from huggingface_hub.utils import _http
+
+    monkeypatch.setattr(_http, "time", SimpleNamespace(sleep=lambda seconds: None))

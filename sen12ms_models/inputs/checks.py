@@ -1,0 +1,290 @@
+"""The checks of every batch ``(N, C, H, W)`` of raw S1 and/or S2, on its device, then the transform.
+
+``inspect``: units and band order (``InputOptions.check_units``), no data (the fill rule of
+``transforms``), clouds (``find_clouds``), Level-2A. ``prepare``: then standardize, no data set
+to the band means, with each patch's valid and cloud shares and what was corrected.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import torch
+
+from sen12ms_models.bands import S2_QUANTIFICATION
+from sen12ms_models.errors import InputLevelWarning, InputUnitsError, NoDataError
+from sen12ms_models.inputs import options as limits
+from sen12ms_models.inputs.options import InputOptions
+from sen12ms_models.transforms import ArrayLike, Sen12msTransform, as_float_tensor, s1_invalid, s2_invalid
+
+logger = logging.getLogger(__name__)
+
+#: The bands s2cloudless reads, in its order (Sentinel Hub's model).
+S2CLOUDLESS_BANDS = ("B1", "B2", "B4", "B5", "B8", "B8A", "B9", "B10", "B11", "B12")
+_OPT_OUT = "if the values are right, pass InputOptions(check_units=False) (CLI: --no-unit-check)"
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """A batch as ``inspect`` found it; ``tensors`` and ``invalid`` hold the sensors the model reads."""
+
+    transform: Sen12msTransform  # the model's, told the batch's bands and offset
+    tensors: dict[str, torch.Tensor]  # "s1"/"s2": raw bands as given, (N, C, H, W) float32
+    invalid: dict[str, torch.Tensor]  # "s1"/"s2": pixels to fill (no data, cloud), (N, H, W)
+    valid_fraction: np.ndarray  # (N,) float32: pixels with data in every sensor read, not cloud
+    cloud_fraction: np.ndarray | None  # (N,) float32, None when no S2 was checked for clouds
+    corrections: tuple[tuple[str, ...], ...]  # per patch
+    names: tuple[str, ...]  # each patch's name for messages
+    level_2a: str | None  # why the S2 input looks like Level-2A, if it does
+
+    def refuse_invalid(self, min_valid: float) -> None:
+        """Raise ``NoDataError`` naming the patches whose valid share is below ``min_valid``."""
+        if bad := np.flatnonzero(self.valid_fraction < min_valid).tolist():
+            clouds = self.cloud_fraction
+            shown = [
+                f"{self.names[i]} ({self.valid_fraction[i]:.0%} valid"
+                + ("" if clouds is None else f", {clouds[i]:.0%} cloud")
+                + ")"
+                for i in bad
+            ]
+            raise NoDataError(
+                f"{_first_three(shown)}: less than {min_valid:.0%} of the pixels hold data (the rest is fill, NaN, "
+                "+-inf, saturated, negative or cloud), so a label would describe the fill, not the land. Drop such "
+                "patches (tile and swath edges, cloudy dates), label the rest with InputOptions(skip_invalid=True) "
+                "(CLI: --skip-invalid), or label them anyway with InputOptions(min_valid=0) (CLI: --min-valid 0)"
+                + (
+                    _OFFSET_HINT
+                    if clouds is not None and self.transform.s2_offset == 0 and min(clouds[bad]) > 0.9
+                    else ""
+                )
+            )
+
+
+#: Undeclared baseline-04 S2 is 1000 DN brighter everywhere: cloud detectors see cloud.
+_OFFSET_HINT = (
+    ". If the S2 comes from processing baseline >= 04.00 (products since 25 January 2022) and the file does "
+    "not declare its offset, everything looks brighter, like cloud: give InputOptions(s2_offset=1000) "
+    "(CLI: --s2-offset 1000)"
+)
+
+
+@dataclass(frozen=True)
+class PreparedBatch(Inspected):
+    """An ``Inspected`` batch and its standardized model input ``x`` ``(N, C, H, W)``."""
+
+    x: torch.Tensor
+
+
+def inspect(
+    transform: Sen12msTransform,
+    options: InputOptions,
+    *,
+    s1: ArrayLike | None,
+    s2: ArrayLike | None,
+    s2_bands: Sequence[str],
+    s1_names: Sequence[str],
+    s2_names: Sequence[str],
+) -> Inspected:
+    """Refuse wrong units and band order, find the no-data and cloudy pixels, see Level-2A input.
+
+    Args:
+        transform: the model's preprocessing.
+        options: how to read the input.
+        s1, s2: ``(N, C, H, W)`` raw bands: ``s2_bands`` and ``options.s1_bands`` (default VV, VH).
+        s1_names, s2_names: one name per patch for messages (a file, or ``s2[3]``).
+
+    Raises:
+        InputUnitsError: wrong units or band order (see ``InputOptions.check_units``).
+        ValueError, TypeError: a missing input, wrong shape or dtype (``transforms.check_array``).
+    """
+    transform = transform.replace(
+        s2_bands=tuple(s2_bands), s1_bands=options.s1_bands or transform.s1_bands, s2_offset=options.s2_offset
+    )
+    tensors: dict[str, torch.Tensor] = {}
+    invalid: dict[str, torch.Tensor] = {}
+    clouds = level_2a = None
+    if transform.s2_bands_used:
+        if options.check_units and s2 is not None and str(s2.dtype).endswith("uint8"):
+            raise InputUnitsError(
+                f"{s2_names[0]} is 8-bit (uint8, 0..255): an image such as EuroSAT-RGB or a PNG/JPEG, not "
+                "Sentinel-2 DN. The models read 16-bit DN (reflectance x 10000); use the multispectral product, or "
+                + _OPT_OUT
+            )
+        tensors["s2"] = raw = as_float_tensor(s2, "s2", transform.s2_bands)
+        used = transform.select("s2", raw)
+        fill = s2_invalid(used)
+        if options.check_units:
+            _check_s2_units(used, ~fill, s2_names, options.s2_offset)
+        invalid["s2"] = fill | (used.amin(dim=-3) < options.s2_offset) if options.s2_offset else fill
+        if "B10" not in transform.s2_bands:
+            level_2a = "its bands lack B10"
+        elif options.level == "L2A":
+            level_2a = "its metadata says Level-2A"
+        if options.clouds:
+            clouds = find_clouds(raw - options.s2_offset, transform.s2_bands, ~invalid["s2"], level_2a is not None)
+            invalid["s2"] = invalid["s2"] | clouds
+    if transform.s1_bands_used:
+        tensors["s1"] = raw = as_float_tensor(s1, "s1", transform.s1_bands)
+        used = transform.select("s1", raw)
+        invalid["s1"] = s1_invalid(used)
+        if options.check_units:
+            _check_s1_units(used, ~invalid["s1"], s1_names, options.s1_bands is None)
+    device = next(iter(invalid.values())).device
+    no_data = torch.stack([m.to(device) for m in invalid.values()]).any(dim=0)
+    cloudy = torch.zeros_like(no_data) if clouds is None else clouds
+    valid, filled, cloud = (
+        m.flatten(1).float().mean(dim=1).cpu().numpy() for m in (~no_data, no_data & ~cloudy, cloudy)
+    )
+    notes = batch_notes(options) if "s2" in invalid else []
+    corrections = tuple(
+        (*notes, *_filled(f, "hold no data (fill, NaN, +-inf, saturated)"), *_filled(c, "are cloud"))
+        for f, c in zip(filled, cloud, strict=True)
+    )
+    if len(invalid) == 2:
+        names = [f"{a} + {b}" for a, b in zip(s2_names, s1_names, strict=True)]
+    else:
+        names = list(s2_names if "s2" in invalid else s1_names)
+    cloud_fraction = None if clouds is None else cloud
+    return Inspected(transform, tensors, invalid, valid, cloud_fraction, corrections, tuple(names), level_2a)
+
+
+def prepare(
+    transform: Sen12msTransform,
+    options: InputOptions,
+    *,
+    s1: ArrayLike | None,
+    s2: ArrayLike | None,
+    s2_bands: Sequence[str],
+    s1_names: Sequence[str],
+    s2_names: Sequence[str],
+) -> PreparedBatch:
+    """``inspect`` one batch (same arguments and errors), then standardize it."""
+    found = inspect(transform, options, s1=s1, s2=s2, s2_bands=s2_bands, s1_names=s1_names, s2_names=s2_names)
+    masks = found.invalid
+    x = found.transform(**found.tensors, s1_invalid_pixels=masks.get("s1"), s2_invalid_pixels=masks.get("s2"))
+    return PreparedBatch(**vars(found), x=x)
+
+
+def warn_level_2a(reason: str) -> None:
+    """The one warning of Level-2A input (``reason``: why it looks so); ``predict`` gives it once a call."""
+    warnings.warn(
+        f"the Sentinel-2 input looks like Level-2A surface reflectance ({reason}); the models were trained on "
+        "Level-1C top-of-atmosphere DN. Atmospheric correction lowers the blue and green bands most, so the inputs "
+        "are shifted and the labels less reliable; use L1C products where you can (docs/models.md)",
+        InputLevelWarning,
+        stacklevel=3,
+    )
+
+
+def batch_notes(options: InputOptions) -> list[str]:
+    """What ``options`` change in every S2 value, for ``corrections``."""
+    return [f"subtracted s2_offset={options.s2_offset:g} from every S2 value"] if options.s2_offset else []
+
+
+def find_clouds(s2: torch.Tensor, bands: Sequence[str], valid: torch.Tensor, level_2a: bool = False) -> torch.Tensor:
+    """``(N, H, W)`` bool: the cloudy ones of the ``valid`` pixels ``(N, H, W)`` of S2 DN ``(N, C, H, W)``.
+
+    s2cloudless (the ``clouds`` extra) decides for Level-1C input holding its ten bands, on 160 m
+    cells (``options.CLOUD_BLOCK``, each the mean of its valid pixels); else the fallback test of
+    ``options`` on the bands given (none without B2, B3 and B4).
+    """
+    height, width = s2.shape[-2:]
+    reflectance = s2 / S2_QUANTIFICATION
+    detector = _s2cloudless() if not level_2a and set(S2CLOUDLESS_BANDS) <= set(bands) else None
+    if detector is not None:
+        cells = (-(-height // limits.CLOUD_BLOCK), -(-width // limits.CLOUD_BLOCK))
+        weight = valid[:, None].float()
+        read = reflectance[:, [bands.index(b) for b in S2CLOUDLESS_BANDS]].nan_to_num() * weight
+        pool = torch.nn.functional.adaptive_avg_pool2d
+        coarse = pool(read, cells) / pool(weight, cells).clamp(min=1e-6)
+        data = coarse.permute(0, 2, 3, 1).cpu().double().numpy()
+        mask = detector.get_mask_from_prob(detector.get_cloud_probability_maps(data))
+        fine = torch.nn.functional.interpolate(torch.from_numpy(mask).float()[:, None], size=(height, width))
+        return fine[:, 0].bool().to(s2.device) & valid
+    if not {"B2", "B3", "B4"} <= set(bands):
+        return torch.zeros_like(valid)
+    band = {b: reflectance[:, bands.index(b)] for b in ("B2", "B3", "B4", "B10", "B11") if b in bands}
+    cloud = torch.stack([band["B2"], band["B3"], band["B4"]]).amin(dim=0) >= limits.FALLBACK_VISIBLE_MIN
+    bright = {"B11": limits.FALLBACK_B11_MIN, "B10": limits.FALLBACK_B10_MIN}
+    tests = [band[b] >= limit for b, limit in bright.items() if b in band]
+    return (cloud & torch.stack(tests).any(dim=0) if tests else cloud) & valid
+
+
+@cache
+def _s2cloudless() -> Any:
+    """s2cloudless's detector, or None (said once) when the ``clouds`` extra is not installed."""
+    try:
+        from s2cloudless import S2PixelCloudDetector
+    except ImportError:
+        logger.warning(
+            "s2cloudless is not installed (pip install 'sen12ms-models[clouds]'): clouds are found by the "
+            "fallback test (bright in the visible bands and SWIR, or in B10), which misses thin cloud"
+        )
+        return None
+    return S2PixelCloudDetector(
+        threshold=limits.CLOUD_PROBABILITY,
+        average_over=limits.CLOUD_AVERAGE_OVER,
+        dilation_size=limits.CLOUD_DILATION,
+        all_bands=False,
+    )
+
+
+def _check_s2_units(s2: torch.Tensor, valid: torch.Tensor, names: Sequence[str], offset: float) -> None:
+    """Refuse reflectance S2 and an ``offset`` the data does not carry."""
+    peak = s2.amax(dim=-3).masked_fill(~valid, -torch.inf).flatten(1).amax(dim=1)
+    if bad := (valid.flatten(1).any(dim=1) & (peak <= limits.S2_REFLECTANCE_MAX)).nonzero().flatten().tolist():
+        raise InputUnitsError(
+            f"{_first_three([names[i] for i in bad])}: all values are <= {limits.S2_REFLECTANCE_MAX:g} (largest "
+            f"{float(peak[bad[0]]):.3g}): this is reflectance (0..1), not Sentinel-2 DN. Multiply by 10000 "
+            "(DN = reflectance x 10000), or " + _OPT_OUT
+        )
+    if offset > 0:
+        below = _share_of_values(s2 < offset, valid)
+        if bad := (below > limits.S2_BELOW_OFFSET_MAX).nonzero().flatten().tolist():
+            raise InputUnitsError(
+                f"{_first_three([names[i] for i in bad])}: s2_offset={offset:g}, but {float(below[bad[0]]):.0%} "
+                f"of the valid values are below {offset:g}, which would be negative reflectance (more than "
+                f"{limits.S2_BELOW_OFFSET_MAX:.0%} never occurs in a Level-1C product that carries the offset). "
+                "The data has no such offset, or it was already removed (e.g. from the file's declared offset): "
+                "drop s2_offset, or " + _OPT_OUT
+            )
+
+
+def _check_s1_units(s1: torch.Tensor, valid: torch.Tensor, names: Sequence[str], check_order: bool) -> None:
+    """Refuse S1 that is not dB, or (``check_order``) whose VH is brighter than VV over most pixels."""
+    nonnegative = _share_of_values(s1 >= 0, valid)
+    if bad := (valid.flatten(1).any(dim=1) & (nonnegative > limits.S1_NONNEGATIVE_MAX)).nonzero().flatten().tolist():
+        raise InputUnitsError(
+            f"{_first_three([names[i] for i in bad])}: {float(nonnegative[bad[0]]):.0%} of the values are >= 0 "
+            f"(median {float(s1[bad[0]][:, valid[bad[0]]].median()):.3g}): this is linear backscatter (power or "
+            "amplitude), not dB. Convert with 10 * log10(power) (20 * log10(amplitude)), or " + _OPT_OUT
+        )
+    if check_order:
+        above = _share_of_values(s1[:, 1:] > s1[:, :1], valid)
+        if bad := (above > limits.VH_ABOVE_VV_MAX).nonzero().flatten().tolist():
+            raise InputUnitsError(
+                f"{_first_three([names[i] for i in bad])}: the second S1 band (VH) is brighter than the first (VV) in "
+                f"{float(above[bad[0]]):.0%} of the pixels; cross-polarised VH is 5-8 dB weaker than VV over nearly "
+                "all land, so the bands are probably swapped. Reorder them to VV, VH, or say their order with "
+                "InputOptions(s1_bands=('VH', 'VV')) (CLI: --s1-bands VH,VV)"
+            )
+
+
+def _share_of_values(condition: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``(N,)``: the share of the values ``(N, C, H, W)`` of the ``valid`` pixels where ``condition`` holds."""
+    hits = (condition.sum(dim=-3) * valid).flatten(1).sum(dim=1)
+    return hits / (valid.flatten(1).sum(dim=1) * condition.shape[-3]).clamp(min=1)
+
+
+def _filled(share: float, what: str) -> list[str]:
+    return [f"{share:.1%} of the pixels {what}, set to the band means"] if share > 0 else []
+
+
+def _first_three(items: list[str]) -> str:
+    return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")

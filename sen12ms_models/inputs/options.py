@@ -1,0 +1,72 @@
+"""``InputOptions`` (how ``predict``, ``map_scene`` and the CLI read and check raw input) and the
+thresholds of the checks, each with its source. Needs neither torch nor rasterio (the CLI's help)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+#: Smallest share of a patch's pixels holding data (not fill, not cloud) for a label: below half it
+#: describes the fill (a 69 % fill swath-edge patch came out "Water 1.00").
+MIN_VALID = 0.5
+#: Largest S2 value of reflectance (0..1; above 1 only over glint, snow, cloud tops); real DN go far above.
+S2_REFLECTANCE_MAX = 2.0
+#: Share of valid S2 values allowed below ``s2_offset``: in L1C of baseline >= 04.00 a DN below 1000
+#: is negative reflectance (DOMAIN.md; a 2016 L1C land patch had 44 % there); 2 % for noise.
+S2_BELOW_OFFSET_MAX = 0.02
+#: Share of S1 values allowed >= 0 in dB (land and water are negative: VV ~ -12, VH ~ -18 dB);
+#: linear power and amplitude are never negative.
+S1_NONNEGATIVE_MAX = 0.5
+#: Share of valid pixels where VH may exceed VV (VH is 5-8 dB weaker over nearly all land).
+VH_ABOVE_VV_MAX = 0.5
+#: s2cloudless (Sentinel Hub's LightGBM classifier of L1C TOA reflectance) on 160 m cells as eo-learn
+#: runs it, with the threshold, averaging and dilation (cells) of the package's examples.
+CLOUD_BLOCK = 16  # 10 m pixels per 160 m cell, each way
+CLOUD_PROBABILITY = 0.4
+CLOUD_AVERAGE_OVER, CLOUD_DILATION = 4, 2
+#: The fallback cloud test, in TOA reflectance: thick cloud is bright and flat in B2, B3, B4 and,
+#: unlike snow, bright in B11, or (high cloud) in B10, near 0 over clear land. Salt flats pass too.
+FALLBACK_VISIBLE_MIN = 0.3
+FALLBACK_B11_MIN = 0.15
+FALLBACK_B10_MIN = 0.03
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How raw input is read and checked, shared by ``predict``, ``map_scene`` and the CLI.
+
+    Attributes:
+        s2_bands: the S2 bands of the arrays or files, in order (``None``: B1..B12; ready-made
+            lists in ``bands``, e.g. ``EUROSAT_BANDS``). GeoTIFF band descriptions that name every
+            band win. A list without B10 is taken for Level-2A (a warning: the models read L1C).
+        s1_bands: the S1 bands in order (``None``: VV, VH, and VH brighter than VV is refused as
+            a swapped pair; giving the order skips that check).
+        s2_offset: DN subtracted from S2, 1000 for processing baseline >= 04.00 (products since
+            25 January 2022) unless the file declares the offset itself.
+        check_units: refuse 8-bit and reflectance S2, linear S1, an ``s2_offset`` the data does
+            not carry and swapped VV/VH (``False`` takes such data as it is).
+        clouds: treat cloudy S2 pixels as no data (s2cloudless with the ``clouds`` extra, else
+            the fallback test).
+        min_valid: the smallest share of valid pixels a patch is labelled from; 0 labels all.
+        skip_invalid: patches below ``min_valid`` get NaN probabilities instead of a
+            ``NoDataError`` (``map_scene`` writes such windows as no-data either way).
+        level: the Sentinel-2 processing level when known; ``"L2A"``, like L2A metadata in a
+            file, gets one ``InputLevelWarning``.
+    """
+
+    s2_bands: Sequence[str] | None = None
+    s1_bands: Sequence[str] | None = None
+    s2_offset: float = 0.0
+    check_units: bool = True
+    clouds: bool = True
+    min_valid: float = MIN_VALID
+    skip_invalid: bool = False
+    level: Literal["L1C", "L2A"] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_valid <= 1.0:
+            raise ValueError(f"min_valid must be in [0, 1], got {self.min_valid}")
+        for name in ("s2_bands", "s1_bands"):
+            if (value := getattr(self, name)) is not None:
+                object.__setattr__(self, name, tuple(value))

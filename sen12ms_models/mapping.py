@@ -1,0 +1,353 @@
+"""``map_scene``: a model's 256x256 windows slid over a whole Sentinel scene, written as GeoTIFFs.
+
+Windows are read by a second thread one batch ahead and go through ``predict``; rows are written
+as they complete under a temporary name, renamed once complete. Memory does not grow with the
+scene (``benchmarks/mapping_memory.py``). Grid, encodings, S1 reprojection: docs/predicting.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.coords import disjoint_bounds
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from sen12ms_models._progress import Progress
+from sen12ms_models._types import PathLike
+from sen12ms_models.bands import PATCH_SIZE
+from sen12ms_models.classes import CLASSES, NUM_CLASSES, SIMPLIFIED_IGBP
+from sen12ms_models.errors import InputUnitsError, PatchFileError
+from sen12ms_models.inputs.checks import batch_notes
+from sen12ms_models.inputs.files import SensorFile
+from sen12ms_models.inputs.options import InputOptions
+from sen12ms_models.models.base import Sen12msClassifier
+from sen12ms_models.prediction import predict
+from sen12ms_models.transforms import Sen12msTransform
+
+Resolution = Literal["window", "source"]
+OutputDtype = Literal["float32", "uint8"]
+#: GDAL block cache while mapping, for overlapping windows (GDAL's default is 5 % of RAM).
+GDAL_CACHE_BYTES = 64 * 2**20
+#: Class-map value of no-data pixels.
+CLASS_NODATA = 255
+#: Bytes written per call at most (source resolution repeats rows; this bounds the copy).
+_CHUNK_BYTES = 8 * 2**20
+
+
+@dataclass(frozen=True)
+class WindowGrid:
+    """The windows of a ``height x width`` scene mapped with ``stride`` (1..256 pixels).
+
+    >>> grid = WindowGrid(height=10980, width=10980, stride=256)
+    >>> grid.rows, grid.cols, grid.window(0, 42).col_off   # the last window ends at the scene edge
+    (43, 43, 10724)
+    """
+
+    height: int
+    width: int
+    stride: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.stride <= PATCH_SIZE:
+            raise ValueError(f"stride must be between 1 and {PATCH_SIZE} pixels, got {self.stride}")
+        if self.height < PATCH_SIZE or self.width < PATCH_SIZE:
+            raise ValueError(f"a {self.height}x{self.width} scene is smaller than one {PATCH_SIZE}x{PATCH_SIZE} window")
+
+    @property
+    def rows(self) -> int:
+        return math.ceil(self.height / self.stride)
+
+    @property
+    def cols(self) -> int:
+        return math.ceil(self.width / self.stride)
+
+    def __len__(self) -> int:
+        return self.rows * self.cols
+
+    def window(self, row: int, col: int) -> Window:
+        """The source window output pixel ``(row, col)`` is predicted from."""
+        return Window(self._start(col, self.width), self._start(row, self.height), PATCH_SIZE, PATCH_SIZE)
+
+    def cells(self) -> list[tuple[int, int]]:
+        """Output pixels ``(row, col)`` in row-major order, the order results are written in."""
+        return [(row, col) for row in range(self.rows) for col in range(self.cols)]
+
+    def _start(self, index: int, extent: int) -> int:
+        centred = index * self.stride - (PATCH_SIZE - self.stride) // 2
+        return min(max(centred, 0), extent - PATCH_SIZE)
+
+
+@dataclass(frozen=True)
+class SceneMap:
+    """What ``map_scene`` wrote: the files, their grid, and how the windows went."""
+
+    out: Path
+    class_map: Path | None
+    cloud_map: Path | None
+    crs: CRS
+    transform: Affine
+    height: int
+    width: int
+    windows: int
+    skipped: int  # windows written as no-data (too little valid data)
+    seconds: float
+    corrections: tuple[str, ...] = ()  # what the inputs' metadata or the options made map_scene correct
+
+    @property
+    def windows_per_second(self) -> float:
+        return self.windows / self.seconds if self.seconds > 0 else float("inf")
+
+    def __str__(self) -> str:
+        written = ", ".join(str(p) for p in (self.out, self.class_map, self.cloud_map) if p)
+        return (
+            f"wrote {written}: {self.height}x{self.width} pixels, {self.windows} windows "
+            f"({self.skipped} no-data), {self.windows_per_second:.1f} windows/s"
+        ) + "".join(f"\n  corrected: {note}" for note in self.corrections)
+
+
+def map_scene(
+    model: Sen12msClassifier,
+    *,
+    s2: PathLike | None = None,
+    s1: PathLike | None = None,
+    out: PathLike,
+    class_map: PathLike | None = None,
+    cloud_map: PathLike | None = None,
+    stride: int = PATCH_SIZE,
+    batch_size: int = 16,
+    resolution: Resolution = "window",
+    dtype: OutputDtype = "float32",
+    options: InputOptions | None = None,
+    precision: str = "fp32",
+    progress: bool | None = None,
+) -> SceneMap:
+    """Classify every 256x256 window of a scene and write the class probabilities to ``out``.
+
+    Args:
+        model: a model from ``load_model`` with the 10 simplified-IGBP outputs.
+        s2, s1: the scene's S2 GeoTIFF in DN and S1 GeoTIFF (VV, VH in dB) on any overlapping grid.
+        out: the probabilities, a band per class: float32 (NaN = no-data) or uint8 ``round(p * 255)``.
+        class_map: also write the argmax class, uint8 with the class colours, 255 = no-data.
+        cloud_map: also write each window's cloud share (float32).
+        stride: output pixel size in source pixels (1-256), each from the window centred on it.
+        batch_size: windows per model call.
+        resolution: ``window`` (one pixel per window) or ``source`` (the S2 grid itself).
+        dtype: ``float32`` or ``uint8``.
+        options: as for ``predict``; windows below ``min_valid`` are written as no-data.
+        precision, progress: as for ``predict`` (``progress=None``: a bar on a terminal).
+
+    Returns:
+        A ``SceneMap`` summary.
+
+    Raises:
+        ValueError: a bad option, an output that would overwrite an input.
+        PatchFileError: an input missing, not georeferenced, too small, or not overlapping S2.
+        InputUnitsError: wrong units (naming the files and the window).
+    """
+    spec, options = model.spec, dataclasses.replace(options or InputOptions(), skip_invalid=True)
+    if model.num_classes != NUM_CLASSES:
+        raise ValueError(
+            f"map_scene writes the {NUM_CLASSES} simplified-IGBP classes, the model has {model.num_classes}"
+        )
+    if resolution not in ("window", "source") or dtype not in ("float32", "uint8") or batch_size < 1:
+        raise ValueError(
+            "need resolution window|source, dtype float32|uint8, batch_size >= 1; "
+            f"got {resolution}, {dtype}, {batch_size}"
+        )
+    outputs = [Path(p) if p is not None else None for p in (out, class_map, cloud_map)]
+    _check_outputs(outputs, [s2, s1])
+    reads = spec.transforms
+    started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_TIFF_INTERNAL_MASK=True))
+        files = _open_inputs(stack, s2, s1 if reads.s1_bands_used else None, options, reads)
+        reference = files.get("s2") or files["s1"]
+        if "s2" in files:
+            options = dataclasses.replace(options, s2_bands=files["s2"].bands, level=options.level or files["s2"].level)
+        grid = WindowGrid(reference.height, reference.width, stride)
+        source = resolution == "source"
+        repeat = stride if source else 1
+        height, width = (grid.height, grid.width) if source else (grid.rows, grid.cols)
+        transform = reference.transform if source else reference.transform @ Affine.scale(stride)
+        profile = {"driver": "GTiff", "height": height, "width": width, "crs": reference.crs, "transform": transform}
+        profile |= {"compress": "deflate", "BIGTIFF": "IF_SAFER"}
+        tags = {
+            "SEN12MS_MODEL": spec.name,
+            "SEN12MS_LABEL_TYPE": spec.label_type,
+            "SEN12MS_STRIDE": stride,
+            "SEN12MS_MIN_VALID": options.min_valid,
+            "SEN12MS_PIXEL": f"the {stride}x{stride} block of the source grid it covers, predicted from the "
+            f"{PATCH_SIZE}x{PATCH_SIZE} window centred on it (shifted inward at the scene border)",
+        }
+        written = [
+            None if path is None else stack.enter_context(_output(path, kind, dtype, profile, tags))
+            for path, kind in zip(outputs, ("probabilities", "classes", "clouds"), strict=True)
+        ]
+        bar = stack.enter_context(Progress(len(grid), f"map {spec.name}", "window", enabled=progress))
+        skipped = 0
+        row = np.full((NUM_CLASSES + 1, grid.cols), np.nan, dtype=np.float32)  # + the cloud share
+        read_files = {s: f for s, f in files.items() if s == "s1" or reads.s2_bands_used}
+        for cells, read in _prefetch(read_files, grid, batch_size):
+            try:
+                result = predict(model, **read, options=options, batch_size=len(cells), precision=precision)
+            except InputUnitsError as error:
+                names = ", ".join(f"{sensor}={f.name}" for sensor, f in files.items())
+                raise InputUnitsError(f"map_scene({names}): a window of {error!s}") from None
+            clouds = result.cloud_fraction if result.cloud_fraction is not None else np.zeros(len(cells))
+            for (r, c), probabilities, cloud in zip(cells, result.probabilities, clouds, strict=True):
+                row[:NUM_CLASSES, c], row[NUM_CLASSES, c] = probabilities, cloud
+                if c == grid.cols - 1:
+                    _write_row(written, row, r * repeat, min((r + 1) * repeat, height), repeat, width)
+            skipped += int(np.isnan(result.probabilities[:, 0]).sum())
+            bar.update(len(cells), postfix=lambda: f"{skipped} no-data")  # noqa: B023 (called at once)
+    return SceneMap(
+        out=Path(out),
+        class_map=outputs[1],
+        cloud_map=outputs[2],
+        crs=reference.crs,
+        transform=transform,
+        height=height,
+        width=width,
+        windows=len(grid),
+        skipped=skipped,
+        seconds=time.perf_counter() - started,
+        corrections=(
+            *(f"{f.name}: {n}" for f in files.values() for n in f.corrections),
+            *(batch_notes(options) if reads.s2_bands_used else ()),
+        ),
+    )
+
+
+def _open_inputs(
+    stack: contextlib.ExitStack,
+    s2: PathLike | None,
+    s1: PathLike | None,
+    options: InputOptions,
+    reads: Sen12msTransform,
+) -> dict[str, SensorFile]:
+    """The scene files, georeferenced, at least one window large, S1 read on the S2 grid."""
+    for name, path, used in (("s2", s2, reads.s2_bands_used), ("s1", s1, reads.s1_bands_used)):
+        if used and path is None:
+            raise ValueError(f"{name} is required: this model reads its bands {list(used)}")
+    files: dict[str, SensorFile] = {}
+    if s2 is not None:
+        files["s2"] = stack.enter_context(SensorFile(s2, "s2", options.s2_bands))
+    if s1 is not None:
+        files["s1"] = stack.enter_context(SensorFile(s1, "s1", options.s1_bands))
+    for f in files.values():
+        if f.crs is None or f.transform == Affine.identity():
+            raise PatchFileError(f"{f.name}: has no CRS or geotransform; a land-cover map needs a georeferenced scene")
+        if f.height < PATCH_SIZE or f.width < PATCH_SIZE:
+            raise PatchFileError(
+                f"{f.name}: {f.height}x{f.width} pixels, smaller than one {PATCH_SIZE}x{PATCH_SIZE} window"
+            )
+    ref, other = files.get("s2"), files.get("s1")
+    if ref is None or other is None:
+        return files
+    same_size = (other.crs, other.height, other.width) == (ref.crs, ref.height, ref.width)
+    if not same_size or not other.transform.almost_equals(ref.transform):
+        s1_bounds = transform_bounds(other.crs, ref.crs, *other.bounds, densify_pts=21)
+        if disjoint_bounds(s1_bounds, ref.bounds):
+            raise PatchFileError(
+                f"{other.name} does not overlap {ref.name}: S1 covers {tuple(round(v) for v in s1_bounds)}, "
+                f"the S2 grid {tuple(round(v) for v in ref.bounds)} (in {ref.crs})"
+            )
+        other.reproject(ref.crs, ref.transform, ref.height, ref.width)
+    return files
+
+
+def _prefetch(
+    files: dict[str, SensorFile], grid: WindowGrid, batch_size: int
+) -> Iterator[tuple[list[tuple[int, int]], dict[str, Any]]]:
+    """Batches of windows (row-major), each read by a second thread while the one before is predicted."""
+    cells = grid.cells()
+    batches = [cells[i : i + batch_size] for i in range(0, len(cells), batch_size)]
+
+    def read(batch: list[tuple[int, int]]) -> dict[str, Any]:
+        return {sensor: np.stack([f.read(grid.window(*cell)) for cell in batch]) for sensor, f in files.items()}
+
+    with ThreadPoolExecutor(1, thread_name_prefix="sen12ms-map-reader") as pool:
+        ahead = pool.submit(read, batches[0])
+        for k, batch in enumerate(batches):
+            read_batch = ahead.result()
+            if k + 1 < len(batches):
+                ahead = pool.submit(read, batches[k + 1])
+            yield batch, read_batch
+
+
+def _check_outputs(outputs: list[Path | None], inputs: list[PathLike | None]) -> None:
+    """Outputs go to existing folders and overwrite neither an input nor each other."""
+    given = [path.resolve() for path in outputs if path is not None]
+    if len(set(given)) != len(given):
+        raise ValueError(f"two outputs are the same file: {given}")
+    for path in given:
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"output folder {path.parent} does not exist")
+        if any(source is not None and Path(os.fspath(source)).resolve() == path for source in inputs):
+            raise ValueError(f"output {path} would overwrite an input scene")
+
+
+@contextlib.contextmanager
+def _output(path: Path, kind: str, dtype: OutputDtype, profile: dict[str, Any], tags: dict[str, Any]) -> Iterator[Any]:
+    """The ``kind`` GeoTIFF, written as ``.<name>.partial``: renamed to ``path`` once complete, else removed."""
+    partial = path.with_name(f".{path.name}.partial")
+    count, file_dtype, nodata = {
+        "probabilities": (NUM_CLASSES, dtype, np.nan if dtype == "float32" else None),
+        "classes": (1, "uint8", CLASS_NODATA),
+        "clouds": (1, "float32", np.nan),
+    }[kind]
+    try:
+        with rasterio.open(partial, "w", count=count, dtype=file_dtype, nodata=nodata, **profile) as file:
+            file.update_tags(**tags)
+            if kind == "probabilities":
+                file.descriptions = CLASSES
+                if dtype == "uint8":
+                    file.scales = (1 / 255,) * NUM_CLASSES
+            elif kind == "classes":
+                file.write_colormap(1, {c.index: (*c.rgb, 255) for c in SIMPLIFIED_IGBP})
+                file.set_band_description(1, "simplified IGBP class: " + ", ".join(CLASSES))
+            else:
+                file.set_band_description(1, "share of the window's pixels found cloudy")
+            yield file
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+
+
+def _write_row(files: list[Any], values: np.ndarray, top: int, bottom: int, repeat: int, width: int) -> None:
+    """Write output rows ``top:bottom`` from a row of windows: ``(NUM_CLASSES + 1, cols)``
+    probabilities and cloud share (NaN: no-data), each ``repeat`` pixels wide."""
+    probabilities, clouds = values[:NUM_CLASSES], values[NUM_CLASSES:]
+    valid = ~np.isnan(probabilities[0])
+    uint8 = files[0].dtypes[0] == "uint8"
+    layers = [
+        np.round(np.nan_to_num(probabilities) * 255).astype(np.uint8) if uint8 else probabilities,
+        np.where(valid, np.nan_to_num(probabilities).argmax(axis=0), CLASS_NODATA)[None].astype(np.uint8),
+        np.where(valid, clouds, np.nan),
+    ]
+    layers = [np.repeat(layer, repeat, axis=-1)[:, :width] for layer in layers]
+    mask = np.repeat(valid * np.uint8(255), repeat)[:width]
+    step = max(1, _CHUNK_BYTES // (NUM_CLASSES * width * 4))
+    for y in range(top, bottom, step):
+        window = Window(0, y, width, min(step, bottom - y))
+        for file, layer in zip(files, layers, strict=True):
+            if file is not None:
+                block = np.broadcast_to(layer[:, None], (len(layer), window.height, width))
+                file.write(np.ascontiguousarray(block), window=window)
+        if uint8:  # an internal mask: uint8 has no room for a no-data value
+            files[0].write_mask(np.broadcast_to(mask, (window.height, width)), window=window)

@@ -1,0 +1,328 @@
+"""Building and loading the baselines: ``build_model``, ``load_model`` (verified weights, see
+docs/security.md), torchvision's ``resnet50(weights=...)``/``densenet121``, fast inference."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from sen12ms_models._types import PathLike
+from sen12ms_models.classes import NUM_CLASSES
+from sen12ms_models.errors import UnverifiedWeightsWarning, WeightsIntegrityError, format_names
+from sen12ms_models.hub.download import fetch, parse_safetensors, read_verified, refuse_pickle
+from sen12ms_models.models.base import SPEC_KEY, WEIGHTS_FILE, ModelSpec, Sen12msClassifier
+from sen12ms_models.models.densenet import Sen12msDenseNet121
+from sen12ms_models.models.resnet import Sen12msResNet50
+from sen12ms_models.weights import (
+    MANIFEST_FILE,
+    WEIGHTS,
+    Sen12msWeights,
+    get_weights,
+    read_manifest,
+    read_registry,
+    registry_dir,
+    sha256_hex,
+)
+
+#: Architecture name -> class (the names are ``weights.ARCHITECTURES``).
+MODEL_CLASSES: dict[str, type[Sen12msResNet50 | Sen12msDenseNet121]] = {
+    cls.arch: cls for cls in (Sen12msResNet50, Sen12msDenseNet121)
+}
+#: The trainer's checkpoints (``best.pt``, ``last.pt``), read only with ``weights_only=True``.
+CHECKPOINT_SUFFIX, CHECKPOINT_FORMAT, CHECKPOINT_VERSION = ".pt", "sen12ms-models/training-checkpoint", 1
+#: ``predict``'s precisions: strict fp32, TF32 tensor cores (CUDA), bf16 autocast.
+INFERENCE_PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
+
+
+def resolve_device(device: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
+    """The device to compute on: ``auto`` (or ``None``) is this rank's GPU if CUDA is available,
+    else the CPU; ``cuda`` is this rank's GPU.
+
+    Raises:
+        ValueError: a device torch does not know (``"gpu"``), or CUDA where there is none.
+    """
+    if device is None or device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {str(device)!r} (use auto, cpu, cuda or cuda:N): {error}") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r} asked for, but CUDA is not available here; use --device cpu")
+        if resolved.index is None:
+            resolved = torch.device("cuda", local_rank)
+    return resolved
+
+
+def build_model(arch: str, in_chans: int, num_classes: int = NUM_CLASSES, **kwargs: Any) -> Sen12msClassifier:
+    """A randomly (Kaiming) initialized baseline, e.g. ``build_model("resnet50", in_chans=12)``.
+
+    Raises:
+        ValueError: an unknown architecture.
+    """
+    if arch not in MODEL_CLASSES:
+        raise ValueError(f"unknown arch {arch!r}; expected one of {', '.join(MODEL_CLASSES)}")
+    return MODEL_CLASSES[arch](in_chans, num_classes, **kwargs)
+
+
+def load_model(
+    model: str | PathLike | Sen12msWeights,
+    modality: str | None = None,
+    label_type: str | None = None,
+    *,
+    pretrained: bool = True,
+    weights: PathLike | None = None,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    adapt_first_conv: bool = False,
+    cache_dir: PathLike | None = None,
+    force_download: bool = False,
+    device: str | torch.device | None = "cpu",
+) -> Sen12msClassifier:
+    """A baseline with verified weights, in eval mode: ``load_model("resnet50-s1s2-multi")``.
+
+    Args:
+        model: a name from ``list_models()`` (``"resnet50-s1s2"`` is multi-label), an architecture
+            with ``modality`` and ``label_type``, a weights enum member, or a ``save_pretrained``
+            folder or ``.safetensors`` file.
+        pretrained: ``False`` builds it randomly initialized, fetching nothing.
+        weights: a local ``.safetensors`` file or training checkpoint (``RUN/best.pt``) of the named
+            model; one that no manifest knows loads with an ``UnverifiedWeightsWarning``.
+        num_classes: a fresh head of this many outputs (a file whose head has them loads as is).
+        in_chans: with ``adapt_first_conv=True``, adapt the first convolution to this many channels.
+        cache_dir, force_download: where to cache the Hub file; fetch it anew.
+        device: where to put the model (``auto``: a GPU if CUDA is available).
+
+    Raises:
+        ManifestError: an unknown model.
+        WeightsNotPublishedError: no file is published or registered for it.
+        WeightsDownloadError: neither the Hub nor the cache provides the file.
+        WeightsIntegrityError: a file whose hash, size or tensors are wrong.
+    """
+    local = _local_model(model) if modality is None and not isinstance(model, Sen12msWeights) else None
+    member = None if local else get_weights(str(getattr(model, "value", model)), modality, label_type)
+    state: dict[str, torch.Tensor] | None = None
+    if (source := local or weights) is not None:
+        state, spec = _read_local(Path(source), member, num_classes, in_chans)
+    else:
+        assert member is not None
+        spec = ModelSpec.of(member)
+        if pretrained:
+            state = _read_published(member, cache_dir, force_download)
+    pool = {"global_pool": spec.global_pool} if spec.arch == "densenet121" else {}
+    network = build_model(spec.arch, spec.in_chans, spec.num_classes, **pool)
+    if state is not None:
+        _load_state(network, state, str(source or spec.weights))
+    network.spec = spec
+    if in_chans is not None and in_chans != network.in_chans:
+        if not adapt_first_conv:
+            raise ValueError(
+                f"{spec.name} reads {spec.in_chans} channels ({', '.join(spec.bands or ())}), you asked for "
+                f"in_chans={in_chans}; pass adapt_first_conv=True to adapt the first convolution"
+            )
+        network.adapt_in_chans(in_chans)
+    if num_classes is not None and num_classes != network.num_classes:
+        network.reset_classifier(num_classes)
+    return network.to(resolve_device(device)).eval()
+
+
+def _local_model(model: str | PathLike) -> Path | None:
+    """``model`` as a local model's file (a ``save_pretrained`` folder's weights), if it is one."""
+    path = Path(model)
+    if path.is_dir():
+        if not (path / WEIGHTS_FILE).is_file():
+            raise FileNotFoundError(
+                f"{path} is a folder without {WEIGHTS_FILE}; save a model there with save_pretrained"
+            )
+        return path / WEIGHTS_FILE
+    return path if path.suffix in (".safetensors", CHECKPOINT_SUFFIX) and path.is_file() else None
+
+
+def _read_published(member: Sen12msWeights, cache_dir: PathLike | None, force: bool) -> dict[str, torch.Tensor]:
+    """The verified tensors of ``member``'s file: from the Hub if published, else the registry."""
+    if not member.published and (entry := read_registry().get(member.value)) is not None:
+        path = registry_dir() / member.filename
+    else:  # fetch raises WeightsNotPublishedError for a file neither published nor registered
+        entry, path = member.entry, fetch(member, cache_dir=cache_dir, force_download=force)
+    assert entry is not None
+    return parse_safetensors(read_verified(path, entry), path)[0]
+
+
+def _read_local(
+    path: Path, member: Sen12msWeights | None, num_classes: int | None, in_chans: int | None
+) -> tuple[dict[str, torch.Tensor], ModelSpec]:
+    """The tensors and spec of a local file, verified when ``member`` names a model a manifest knows;
+    a bare state dict's head and stem may have the ``num_classes`` and ``in_chans`` asked for."""
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    if path.suffix == CHECKPOINT_SUFFIX:
+        config = (checkpoint := load_checkpoint(path))["config"]
+        trained = "-".join(str(config.get(key)) for key in ("arch", "modality", "label_type"))
+        if member is not None and trained != member.value:
+            raise ValueError(f"{path} is a training checkpoint of {trained}, not of {member.value}; name that model")
+        return dict(checkpoint["model"]), ModelSpec.of(member or get_weights(trained))
+    data = path.read_bytes()
+    refuse_pickle(data, path)
+    if member is not None:
+        data = _verify_local(path, data, member)
+    state, metadata = parse_safetensors(data, path)
+    if SPEC_KEY in metadata:
+        return state, ModelSpec.from_json(json.loads(metadata[SPEC_KEY]))
+    if member is None:
+        raise WeightsIntegrityError(
+            f"{path} does not say which model it holds (no {SPEC_KEY!r} in its header, as save_pretrained writes); "
+            "name it: load_model(NAME, weights=PATH)"
+        )
+    spec = ModelSpec.of(member)
+    network = MODEL_CLASSES[member.arch]
+    head, stem = state.get(f"{network.classifier_name}.weight"), state.get(f"{network.first_conv_name}.weight")
+    if head is not None and head.shape[0] == num_classes != spec.num_classes:
+        spec = dataclasses.replace(spec, classes=tuple(map(str, range(num_classes))), label_type=None)
+    if stem is not None and stem.shape[1] == in_chans != spec.in_chans:
+        spec = dataclasses.replace(spec, in_chans=in_chans, bands=None)
+    return state, spec
+
+
+def _verify_local(path: Path, data: bytes, member: Sen12msWeights) -> bytes:
+    """``data`` checked against the manifest beside ``path``, the package's or the registry's."""
+    beside = path.parent / MANIFEST_FILE
+    recorded = read_manifest(beside) if beside.is_file() else {}
+    if (entry := recorded.get(member.value)) and path.name == member.filename:
+        return read_verified(path, entry)
+    digest = sha256_hex(data)
+    if not entry and (other := next((name for name, e in recorded.items() if e.sha256 == digest), None)):
+        raise WeightsIntegrityError(
+            f"{path} is {other} according to {beside}, not {member.value}: "
+            f"load it as load_model({other!r}, weights=...)"
+        )
+    if digest not in {e.sha256 for e in (member.entry, read_registry().get(member.value)) if e is not None}:
+        warnings.warn(
+            f"{path} is not in any weights manifest (none beside it, the package's or the local registry's records "
+            f"sha256 {digest} for {member.value}); loading it without a hash check",
+            UnverifiedWeightsWarning,
+            stacklevel=4,
+        )
+    return data
+
+
+def _load_state(model: Sen12msClassifier, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``model``, refusing any key, shape or dtype mismatch by name."""
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = [
+        f"{key}: file {tuple(state[key].shape)} {state[key].dtype}, "
+        f"model {tuple(expected[key].shape)} {expected[key].dtype}"
+        for key in sorted(set(state) & set(expected))
+        if state[key].shape != expected[key].shape or state[key].dtype != expected[key].dtype
+    ]
+    parts = [
+        f"{label} {format_names(items)}"
+        for label, items in (("missing tensors", missing), ("unexpected tensors", unexpected), ("mismatched", wrong))
+        if items
+    ]
+    if parts:
+        raise WeightsIntegrityError(
+            f"{source} does not fit {model.arch} with {model.in_chans} input channels: " + "; ".join(parts)
+        )
+    model.load_state_dict(state)
+
+
+def load_checkpoint(path: PathLike) -> dict[str, Any]:
+    """A training checkpoint (``best.pt``, ``last.pt``), read with ``torch.load(weights_only=True)``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        WeightsIntegrityError: not loadable that way, or not a sen12ms-models training checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError...
+        raise WeightsIntegrityError(
+            f"{path}: not a loadable training checkpoint ({type(error).__name__}: {error})"
+        ) from error
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise WeightsIntegrityError(
+            f"{path}: not a sen12ms-models training checkpoint (no {CHECKPOINT_FORMAT!r} marker)"
+        )
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise WeightsIntegrityError(
+            f"{path}: checkpoint version {state.get('version')}, this library reads {CHECKPOINT_VERSION}"
+        )
+    return state
+
+
+def _build(arch: str, weights: Sen12msWeights | str | None, **kwargs: Any) -> Sen12msClassifier:
+    if weights is None:  # the default weights' channels: S1 + S2
+        return build_model(arch, **{"in_chans": WEIGHTS[arch]["DEFAULT"].in_chans, **kwargs})
+    if isinstance(weights, str) and weights in WEIGHTS[arch].__members__:  # weights="MEMBER_NAME"
+        weights = WEIGHTS[arch][weights]
+    member = get_weights(weights)
+    if member.arch != arch:
+        raise ValueError(f"{member.value} are not {arch} weights")
+    return load_model(member, **kwargs)
+
+
+def resnet50(*, weights: Sen12msWeights | str | None = None, progress: bool = True, **kwargs: Any) -> Sen12msClassifier:
+    """The ResNet50 baseline as torchvision builds its models.
+
+    Args:
+        weights: a ``ResNet50_Weights`` member or model name, or ``None`` for random weights
+            (default ``in_chans``: the ``DEFAULT`` weights', S1 + S2).
+        progress: accepted as torchvision's builders accept it (the Hub client shows progress).
+        **kwargs: to ``load_model`` (``num_classes``, ``in_chans``...) or ``build_model``.
+    """
+    return _build("resnet50", weights, **kwargs)
+
+
+def densenet121(
+    *, weights: Sen12msWeights | str | None = None, progress: bool = True, **kwargs: Any
+) -> Sen12msClassifier:
+    """The DenseNet121 baseline (256x256 input), as ``resnet50`` with ``DenseNet121_Weights``."""
+    return _build("densenet121", weights, **kwargs)
+
+
+def optimize_for_inference(model: Sen12msClassifier) -> Sen12msClassifier:
+    """An inference-only copy of ``model``: BatchNorm folded into the convolution before it,
+    channels-last memory, no gradients. Same outputs up to float rounding, about 1.3x faster on
+    CPU for ResNet50 (``benchmarks/inference.py``); not for training (its BNs are gone)."""
+    fused = copy.deepcopy(model).eval()
+    for parent, conv_name, bn_name in fused.conv_bn_pairs():
+        setattr(parent, conv_name, fuse_conv_bn_eval(getattr(parent, conv_name), getattr(parent, bn_name)))
+        setattr(parent, bn_name, nn.Identity())
+    fused.requires_grad_(False)
+    return fused.to(memory_format=torch.channels_last)
+
+
+@contextlib.contextmanager
+def inference_precision(precision: str, device: torch.device) -> Iterator[None]:
+    """Run the enclosed forward passes in ``precision`` (``INFERENCE_PRECISIONS``) on ``device``.
+
+    ``fp32`` turns TF32 off in cuBLAS and cuDNN (torch lets cuDNN use TF32 by default), ``tf32``
+    turns it on in both; both restore the previous flags. ``bf16`` autocasts.
+
+    Raises:
+        ValueError: an unknown precision.
+    """
+    if precision not in INFERENCE_PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got {precision!r}")
+    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    try:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
