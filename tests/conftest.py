@@ -12,6 +12,7 @@ from huggingface_hub import constants
 from sen12ms_models.synthetic import SyntheticPatch, write_tree
 from tests.support.hub_env import point_hub_at, set_hub_timeouts
 from tests.support.hub_server import HubServer
+from tests.support.spectrum import SpectrumModel
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +52,13 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
         point_hub_at(monkeypatch, server.url)
         set_hub_timeouts(monkeypatch, etag=2.0, download=10.0, etag_retry=2.0)
         yield server
+
+
+@pytest.fixture(scope="module")
+def s2_model() -> SpectrumModel:
+    return SpectrumModel("s2")
+
+
+@pytest.fixture(scope="module")
+def s1s2_model() -> SpectrumModel:
+    return SpectrumModel("s1s2")

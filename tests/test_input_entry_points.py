@@ -22,7 +22,7 @@ from sen12ms_models.errors import InputUnitsError
 from sen12ms_models.mapping import map_scene
 from sen12ms_models.synthetic import write_triplet
 from tests.support.geotiff import write_geotiff
-from tests.test_input_kinds import class_patches
+from tests.support.spectrum import SpectrumModel, class_patches
 from tests.test_mapping import BLOCK_CLASSES, centroid_model, class_scene, read
 
 # -- the command line: --s1/--s2 pairs, --s2-offset, no-data and unit refusals -------------------------
@@ -209,7 +209,6 @@ def test_dataparallel_checkpoint_converts_with_the_prefix_reported(tmp_path: Pat
 
 def test_predict_reads_each_batchs_files_when_that_batch_is_predicted(tmp_path: Path, monkeypatch) -> None:
     from sen12ms_models import prediction
-    from tests.test_input_kinds import SpectrumModel
 
     _, s2 = class_patches([0, 1, 2, 3, 4])
     paths = [write_geotiff(tmp_path / f"p{i}.tif", patch) for i, patch in enumerate(s2)]

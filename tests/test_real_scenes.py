@@ -5,7 +5,7 @@ belong together, Level-2A input, an offset the data does not carry and swapped V
 on arrays and on small real GeoTIFFs, through ``predict``, the command line, ``map_scene`` and the
 training ``Sen12msDataset``, ends in the corrected prediction, the share reported, or a clear
 error. Clean input of every class passes untouched. The model is the stub of
-``tests/test_input_kinds.py``: right on every class of clean input (accuracy 1.00).
+``tests/support/spectrum.py``: right on every class of clean input (accuracy 1.00).
 """
 
 from __future__ import annotations
@@ -33,23 +33,13 @@ from sen12ms_models.inputs.options import InputOptions
 from sen12ms_models.synthetic import write_triplet
 from tests.support.geotiff import ORIGIN, write_geotiff
 from tests.support.patches import clear_patches
-from tests.test_input_kinds import SIZE, SpectrumModel, class_patches, expected, labels
+from tests.support.spectrum import SIZE, class_patches, expected, labels
 from tests.test_mapping import centroid_model, class_scene, read
 
 REPO = Path(__file__).resolve().parents[1]
 #: Thick cloud: bright and flat top-of-atmosphere reflectance from blue to SWIR, B10 lit by high tops.
 CLOUD_DN = np.array([6000, 6200, 6100, 6000, 6000, 6000, 5900, 5800, 5800, 3000, 1500, 4500, 3500], np.float64)
 SKIP = InputOptions(skip_invalid=True)
-
-
-@pytest.fixture(scope="module")
-def s2_model() -> SpectrumModel:
-    return SpectrumModel("s2")
-
-
-@pytest.fixture(scope="module")
-def s1s2_model() -> SpectrumModel:
-    return SpectrumModel("s1s2")
 
 
 @pytest.fixture(params=["s2cloudless", "fallback"])
@@ -307,7 +297,7 @@ def test_the_fallback_is_said_once_in_a_fresh_process() -> None:
     code = (
         "import sys, logging; sys.modules['s2cloudless'] = None; logging.basicConfig(level=logging.WARNING)\n"
         "import numpy as np, sen12ms_models as sm\n"
-        "from tests.test_input_kinds import SpectrumModel, class_patches\n"
+        "from tests.support.spectrum import SpectrumModel, class_patches\n"
         "m = SpectrumModel('s2'); s2 = class_patches([0])[1]\n"
         "sm.predict(m, s2=s2); sm.predict(m, s2=s2)\n"
     )
