@@ -28,7 +28,6 @@ import argparse
 import json
 import tempfile
 import time
-import warnings
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,6 @@ from rasterio.windows import Window
 import sen12ms_models as sm
 from sen12ms_models.datasets.store import PreparedStore, StoreDataset, StoreLoader, prepare_store
 from sen12ms_models.datasets.tree import Sen12msIndex
-from sen12ms_models.errors import InputLevelWarning
 from sen12ms_models.labels import decide
 from sen12ms_models.models.api import INFERENCE_PRECISIONS
 from sen12ms_models.training import loop
@@ -165,9 +163,7 @@ def inference_part(args: argparse.Namespace, store: PreparedStore, run: Path) ->
     options = sm.InputOptions(s2_bands=store.s2_bands)  # the store keeps the 10 surface bands of L1C
 
     def run_once(precision: str, batch_size: int = 256) -> np.ndarray:
-        with warnings.catch_warnings():  # bands without B10 read as Level-2A; these are L1C's
-            warnings.simplefilter("ignore", InputLevelWarning)
-            prediction = sm.predict(fast, s1=s1, s2=s2, options=options, batch_size=batch_size, precision=precision)
+        prediction = sm.predict(fast, s1=s1, s2=s2, options=options, batch_size=batch_size, precision=precision)
         return prediction.probabilities
 
     baseline = "predict() batch 32, fp32"

@@ -47,6 +47,8 @@ def load_folder(folder: Path, bands: tuple[str, ...]) -> tuple[np.ndarray, list[
             patch = sm.read_patch(path, "s2", bands=bands)  # reordered from `bands` to SEN12MS order
             images.append(patch.array)
             targets.append(name)
+    if not images:
+        raise SystemExit(f"no .tif patch in a class subfolder of {folder}: give FOLDER/<class name>/*.tif")
     return np.stack(images), targets, sm.InputOptions(s2_bands=patch.bands)
 
 

@@ -33,8 +33,8 @@ S2_BGR_BANDS: tuple[str, ...] = ("B2", "B3", "B4")
 #: Ready-made band lists of other products and datasets, to pass as ``InputOptions(s2_bands=...)``
 #: (CLI ``--s2-bands``) or ``read_patch(bands=...)``, so each band is taken by name, not by position.
 #:
-#: Sentinel-2 Level-2A: 12 bands, B10 (cirrus) dropped, otherwise in SEN12MS order. A band list
-#: without B10 is taken for Level-2A input (``inputs``), which the L1C-trained models warn about.
+#: Sentinel-2 Level-2A: 12 bands, B10 (cirrus) dropped, otherwise in SEN12MS order. These 12 bands
+#: (in any order) are taken for Level-2A input (``inputs``), which the L1C-trained models warn about.
 L2A_BANDS: tuple[str, ...] = tuple(b for b in S2_BANDS if b != "B10")
 
 #: EuroSAT's multispectral GeoTIFFs: 13 bands with B8A LAST (torchgeo's corrected order; the
@@ -96,6 +96,10 @@ PATCH_SIZE: int = 256
 
 #: S1 backscatter is clipped to this range in dB (the SEN12MS toolbox's preprocessing).
 S1_CLIP_DB: tuple[float, float] = (-25.0, 0.0)
+#: S1 dB below this is fill (-9999, -32768 of signed exports), not backscatter. Sentinel-1's noise
+#: floor (NESZ) is about -22 to -26 dB, and the smallest non-zero sigma0 a GRD product can hold (DN 1
+#: over a calibration value of a few hundred) is about -50 to -60 dB; -100 dB (1e-10) lies far below both.
+S1_FILL_BELOW_DB = -100.0
 
 #: Sentinel-2 Level-1C DN per unit of top-of-atmosphere reflectance (the product's
 #: QUANTIFICATION_VALUE; SEN12MS and the models read DN = reflectance x 10000).

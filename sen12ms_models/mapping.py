@@ -29,13 +29,13 @@ from rasterio.windows import Window
 from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
 from sen12ms_models.bands import PATCH_SIZE
-from sen12ms_models.classes import CLASSES, NUM_CLASSES, SIMPLIFIED_IGBP
+from sen12ms_models.classes import CLASSES, SIMPLIFIED_IGBP
 from sen12ms_models.errors import InputUnitsError, PatchFileError
-from sen12ms_models.inputs.checks import batch_notes
+from sen12ms_models.inputs.checks import batch_notes, warn_level_2a
 from sen12ms_models.inputs.files import SensorFile
 from sen12ms_models.inputs.options import InputOptions
 from sen12ms_models.models.base import Sen12msClassifier
-from sen12ms_models.prediction import predict
+from sen12ms_models.prediction import predict_sources
 from sen12ms_models.transforms import Sen12msTransform
 
 Resolution = Literal["window", "source"]
@@ -138,11 +138,11 @@ def map_scene(
     """Classify every 256x256 window of a scene and write the class probabilities to ``out``.
 
     Args:
-        model: a model from ``load_model`` with the 10 simplified-IGBP outputs.
+        model: a model from ``load_model``, or fine-tuned: its ``spec.classes`` name the outputs.
         s2, s1: the scene's S2 GeoTIFF in DN and S1 GeoTIFF (VV, VH in dB) on any overlapping grid.
         out: the probabilities, a band per class: float32 (NaN = no-data) or uint8 ``round(p * 255)``.
-        class_map: also write the argmax class, uint8 with the class colours, 255 = no-data.
-        cloud_map: also write each window's cloud share (float32).
+        class_map: also write the argmax class, uint8, 255 = no-data (the simplified-IGBP colours).
+        cloud_map: also write each window's cloud share (float32; NaN: a window without data).
         stride: output pixel size in source pixels (1-256), each from the window centred on it.
         batch_size: windows per model call.
         resolution: ``window`` (one pixel per window) or ``source`` (the S2 grid itself).
@@ -159,10 +159,8 @@ def map_scene(
         InputUnitsError: wrong units (naming the files and the window).
     """
     spec, options = model.spec, dataclasses.replace(options or InputOptions(), skip_invalid=True)
-    if model.num_classes != NUM_CLASSES:
-        raise ValueError(
-            f"map_scene writes the {NUM_CLASSES} simplified-IGBP classes, the model has {model.num_classes}"
-        )
+    if class_map is not None and len(spec.classes) > CLASS_NODATA:
+        raise ValueError(f"a uint8 class map holds {CLASS_NODATA} classes at most, the model has {len(spec.classes)}")
     if resolution not in ("window", "source") or dtype not in ("float32", "uint8") or batch_size < 1:
         raise ValueError(
             "need resolution window|source, dtype float32|uint8, batch_size >= 1; "
@@ -178,6 +176,8 @@ def map_scene(
         reference = files.get("s2") or files["s1"]
         if "s2" in files:
             options = dataclasses.replace(options, s2_bands=files["s2"].bands, level=options.level or files["s2"].level)
+        if "s1" in files and options.s1_bands:  # the file is read as VV, VH whatever order it holds
+            options = dataclasses.replace(options, s1_bands=files["s1"].bands)
         grid = WindowGrid(reference.height, reference.width, stride)
         source = resolution == "source"
         repeat = stride if source else 1
@@ -194,22 +194,27 @@ def map_scene(
             f"{PATCH_SIZE}x{PATCH_SIZE} window centred on it (shifted inward at the scene border)",
         }
         written = [
-            None if path is None else stack.enter_context(_output(path, kind, dtype, profile, tags))
+            None if path is None else stack.enter_context(_output(path, kind, dtype, profile, tags, spec.classes))
             for path, kind in zip(outputs, ("probabilities", "classes", "clouds"), strict=True)
         ]
         bar = stack.enter_context(Progress(len(grid), f"map {spec.name}", "window", enabled=progress))
-        skipped = 0
-        row = np.full((NUM_CLASSES + 1, grid.cols), np.nan, dtype=np.float32)  # + the cloud share
+        skipped, level_2a, count = 0, None, len(spec.classes)
+        row = np.full((count + 1, grid.cols), np.nan, dtype=np.float32)  # + the cloud share
         read_files = {s: f for s, f in files.items() if s == "s1" or reads.s2_bands_used}
         for cells, read in _prefetch(read_files, grid, batch_size):
+            at = [grid.window(*cell) for cell in cells]
+            named = {s: (a, [f"{s} window ({w.row_off}, {w.col_off})" for w in at]) for s, a in read.items()}
             try:
-                result = predict(model, **read, options=options, batch_size=len(cells), precision=precision)
+                result, l2a = predict_sources(model, named, options, len(cells), precision=precision)
             except InputUnitsError as error:
                 names = ", ".join(f"{sensor}={f.name}" for sensor, f in files.items())
-                raise InputUnitsError(f"map_scene({names}): a window of {error!s}") from None
+                raise InputUnitsError(f"map_scene({names}), windows by their top-left (row, col): {error!s}") from None
+            if l2a and level_2a is None:
+                warn_level_2a(level_2a := l2a)
             clouds = result.cloud_fraction if result.cloud_fraction is not None else np.zeros(len(cells))
+            clouds = np.where(clouds + np.asarray(result.valid_fraction) > 0, clouds, np.nan)  # NaN: no data at all
             for (r, c), probabilities, cloud in zip(cells, result.probabilities, clouds, strict=True):
-                row[:NUM_CLASSES, c], row[NUM_CLASSES, c] = probabilities, cloud
+                row[:count, c], row[count, c] = probabilities, cloud
                 if c == grid.cols - 1:
                     _write_row(written, row, r * repeat, min((r + 1) * repeat, height), repeat, width)
             skipped += int(np.isnan(result.probabilities[:, 0]).sum())
@@ -302,11 +307,13 @@ def _check_outputs(outputs: list[Path | None], inputs: list[PathLike | None]) ->
 
 
 @contextlib.contextmanager
-def _output(path: Path, kind: str, dtype: OutputDtype, profile: dict[str, Any], tags: dict[str, Any]) -> Iterator[Any]:
+def _output(
+    path: Path, kind: str, dtype: OutputDtype, profile: dict[str, Any], tags: dict[str, Any], classes: tuple[str, ...]
+) -> Iterator[Any]:
     """The ``kind`` GeoTIFF, written as ``.<name>.partial``: renamed to ``path`` once complete, else removed."""
     partial = path.with_name(f".{path.name}.partial")
     count, file_dtype, nodata = {
-        "probabilities": (NUM_CLASSES, dtype, np.nan if dtype == "float32" else None),
+        "probabilities": (len(classes), dtype, np.nan if dtype == "float32" else None),
         "classes": (1, "uint8", CLASS_NODATA),
         "clouds": (1, "float32", np.nan),
     }[kind]
@@ -314,12 +321,13 @@ def _output(path: Path, kind: str, dtype: OutputDtype, profile: dict[str, Any], 
         with rasterio.open(partial, "w", count=count, dtype=file_dtype, nodata=nodata, **profile) as file:
             file.update_tags(**tags)
             if kind == "probabilities":
-                file.descriptions = CLASSES
+                file.descriptions = classes
                 if dtype == "uint8":
-                    file.scales = (1 / 255,) * NUM_CLASSES
+                    file.scales = (1 / 255,) * len(classes)
             elif kind == "classes":
-                file.write_colormap(1, {c.index: (*c.rgb, 255) for c in SIMPLIFIED_IGBP})
-                file.set_band_description(1, "simplified IGBP class: " + ", ".join(CLASSES))
+                if igbp := classes == CLASSES:
+                    file.write_colormap(1, {c.index: (*c.rgb, 255) for c in SIMPLIFIED_IGBP})
+                file.set_band_description(1, "simplified IGBP " * igbp + "class: " + ", ".join(classes))
             else:
                 file.set_band_description(1, "share of the window's pixels found cloudy")
             yield file
@@ -330,19 +338,19 @@ def _output(path: Path, kind: str, dtype: OutputDtype, profile: dict[str, Any], 
 
 
 def _write_row(files: list[Any], values: np.ndarray, top: int, bottom: int, repeat: int, width: int) -> None:
-    """Write output rows ``top:bottom`` from a row of windows: ``(NUM_CLASSES + 1, cols)``
+    """Write output rows ``top:bottom`` from a row of windows: ``(classes + 1, cols)``
     probabilities and cloud share (NaN: no-data), each ``repeat`` pixels wide."""
-    probabilities, clouds = values[:NUM_CLASSES], values[NUM_CLASSES:]
+    probabilities, clouds = values[:-1], values[-1:]
     valid = ~np.isnan(probabilities[0])
     uint8 = files[0].dtypes[0] == "uint8"
     layers = [
         np.round(np.nan_to_num(probabilities) * 255).astype(np.uint8) if uint8 else probabilities,
         np.where(valid, np.nan_to_num(probabilities).argmax(axis=0), CLASS_NODATA)[None].astype(np.uint8),
-        np.where(valid, clouds, np.nan),
+        clouds,
     ]
     layers = [np.repeat(layer, repeat, axis=-1)[:, :width] for layer in layers]
     mask = np.repeat(valid * np.uint8(255), repeat)[:width]
-    step = max(1, _CHUNK_BYTES // (NUM_CLASSES * width * 4))
+    step = max(1, _CHUNK_BYTES // (len(probabilities) * width * 4))
     for y in range(top, bottom, step):
         window = Window(0, y, width, min(step, bottom - y))
         for file, layer in zip(files, layers, strict=True):

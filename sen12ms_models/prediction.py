@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -24,7 +24,13 @@ from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
 from sen12ms_models.bands import S1_BANDS, S2_BANDS
 from sen12ms_models.inputs.checks import prepare, warn_level_2a
-from sen12ms_models.inputs.files import Patch, check_same_ground, pair_by_name, read_patch
+from sen12ms_models.inputs.files import (
+    Patch,
+    check_same_ground,
+    pair_by_name,
+    patch_files,
+    read_patch,
+)
 from sen12ms_models.inputs.options import InputOptions
 from sen12ms_models.labels import DECISION_THRESHOLD, decide, output_probabilities
 from sen12ms_models.models.api import inference_precision
@@ -32,7 +38,7 @@ from sen12ms_models.models.base import Sen12msClassifier
 from sen12ms_models.transforms import ArrayLike, check_array
 
 #: What ``predict`` takes for ``s1``/``s2``: an array or tensor ``(C, H, W)``/``(N, C, H, W)``, a
-#: list of ``(C, H, W)`` arrays, a GeoTIFF path or URL, or a list of them.
+#: list of ``(C, H, W)`` arrays, a GeoTIFF path or URL, a folder, or a list of paths.
 PatchInput = ArrayLike | PathLike | Sequence[ArrayLike] | Sequence[PathLike]
 _DEFAULT_BANDS = {"s2": S2_BANDS, "s1": S1_BANDS}
 
@@ -103,7 +109,7 @@ class Prediction:
     def summary(self, limit: int | None = None) -> str:
         """One line per patch (labels with probabilities, shares, corrections); ``limit`` patches at most."""
         rule = f"sigmoid >= {self.threshold}" if self.label_type == "multi" else "argmax"
-        lines = [f"Prediction({len(self)} patches, {self.label_type}-label, {rule})"]
+        lines = [f"Prediction({len(self)} patch{'es' * (len(self) != 1)}, {self.label_type}-label, {rule})"]
         for i, labels in enumerate(self.labels[:limit]):
             name = os.path.basename(self.sources[i]) if self.sources else f"[{i}]"
             shown = ", ".join(f"{c} {self.probabilities[i, self.class_names.index(c)]:.2f}" for c in labels)
@@ -138,11 +144,12 @@ def predict(
 
     Args:
         model: a model from ``load_model`` (its ``spec`` names its bands, classes and rule).
-        s1, s2: the patches (``PatchInput``); files are read batch by batch. S1 and S2 files
-            must show the same ground; lists of SEN12MS-named files are paired by name.
+        s1, s2: the patches (``PatchInput``); files are read batch by batch, a folder gives its
+            SEN12MS files of that sensor (``patch_files``). S1 and S2 files must show the same
+            ground; lists of SEN12MS-named files are paired by name.
         options: how to read and check the input (``InputOptions``).
         batch_size: patches per forward pass.
-        threshold: overrides the multi-label threshold 0.5.
+        threshold: overrides the model's multi-label threshold (``spec.threshold``, default 0.5).
         precision: ``fp32`` (TF32 off: the published scores' arithmetic), ``tf32`` or ``bf16``
             (autocast). A model cast with ``.half()``/``.bfloat16()`` gets its own dtype.
         progress: a progress bar (``None``: a bar on a terminal, log lines elsewhere).
@@ -156,16 +163,8 @@ def predict(
         RuntimeError: non-finite model outputs.
     """
     spec, options = model.spec, options or InputOptions()
-    if spec.label_type is None:
-        raise ValueError(
-            f"the model's head has {model.num_classes} outputs but no decision rule: say it with "
-            "model.set_labels('multi' or 'single', classes=[...]) (this keeps the trained weights)"
-        )
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
-    threshold = None if spec.label_type == "single" else threshold if threshold is not None else spec.threshold
     transform = spec.transforms
     sources = {
         sensor: _source(value, sensor, getattr(options, f"{sensor}_bands") or _DEFAULT_BANDS[sensor])
@@ -177,11 +176,49 @@ def predict(
     counts = {sensor: len(items) for sensor, (items, _) in sources.items()}
     if len(set(counts.values())) > 1:
         raise ValueError(f"s1 and s2 must hold the same patches: s1 holds {counts['s1']}, s2 {counts['s2']}")
-    count = next(iter(counts.values()))
+    prediction, level_2a = predict_sources(model, sources, options, batch_size, threshold, precision, progress)
+    if level_2a:
+        warn_level_2a(level_2a)
+    return prediction
+
+
+def predict_sources(
+    model: Sen12msClassifier,
+    sources: Mapping[str, tuple[Any, list[str] | None]],
+    options: InputOptions,
+    batch_size: int,
+    threshold: float | None = None,
+    precision: str = "fp32",
+    progress: bool | None = False,
+) -> tuple[Prediction, str | None]:
+    """``predict`` on the sources it resolved, or ``map_scene`` on a batch of windows it names.
+
+    Args:
+        model, options, batch_size, threshold, precision, progress: as for ``predict``.
+        sources: per sensor read, ``(N, C, H, W)`` raw bands and a name per patch, or a list of
+            files (names ``None``); as many patches each.
+
+    Returns:
+        The ``Prediction``, and why the S2 input looks like Level-2A if any batch does (for the
+        caller's one ``warn_level_2a``).
+
+    Raises:
+        As ``predict``.
+    """
+    spec, transform = model.spec, model.spec.transforms
+    if spec.label_type is None:
+        raise ValueError(
+            f"the model's head has {model.num_classes} outputs but no decision rule: say it with "
+            "model.set_labels('multi' or 'single', classes=[...]) (this keeps the trained weights)"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    threshold = None if spec.label_type == "single" else threshold if threshold is not None else spec.threshold
+    count = len(next(iter(sources.values()))[0])
     parameter = next(model.parameters())
     was_training = model.training
     model.eval()
-    chunks, batches, corrections = [], [], []
+    chunks, batches, corrections, level_2a = [], [], [], None
     bar = Progress(count, "predict", "patch", enabled=progress)
     try:
         with torch.inference_mode(), inference_precision(precision, parameter.device):
@@ -192,7 +229,7 @@ def predict(
                 }
                 if len(read) == 2 and read["s1"].patches and read["s2"].patches:
                     for one, two in zip(read["s1"].patches, read["s2"].patches, strict=True):
-                        check_same_ground(one, two, one.path, two.path)
+                        check_same_ground(one, two)
                 l2a = any(p.level == "L2A" for r in read.values() for p in r.patches)
                 none = _Read(None, (), [], [])
                 read_s1, read_s2 = read.get("s1", none), read.get("s2", none)
@@ -202,11 +239,11 @@ def predict(
                     s1=read_s1.array,
                     s2=read_s2.array,
                     s2_bands=read_s2.bands,
+                    s1_bands=read_s1.bands,
                     s1_names=read_s1.names,
                     s2_names=read_s2.names,
                 )
-                if batch.level_2a and start == 0:
-                    warn_level_2a(batch.level_2a)
+                level_2a = level_2a or batch.level_2a
                 if not options.skip_invalid:
                     batch.refuse_invalid(options.min_valid)
                 keep = torch.from_numpy(batch.valid_fraction >= options.min_valid)
@@ -230,7 +267,7 @@ def predict(
         bar.close()
         model.train(was_training)
     clouds = [b.cloud_fraction for b in batches if b.cloud_fraction is not None]
-    return Prediction(
+    prediction = Prediction(
         probabilities=torch.cat(chunks).numpy(),
         class_names=spec.classes,
         label_type=spec.label_type,
@@ -240,6 +277,7 @@ def predict(
         cloud_fraction=np.concatenate(clouds) if clouds else None,
         corrections=tuple(corrections),
     )
+    return prediction, level_2a
 
 
 class _Read(NamedTuple):
@@ -257,20 +295,27 @@ def _source(value: PatchInput | None, name: str, bands: Sequence[str]) -> tuple[
     if value is None:
         raise ValueError(f"{name} is required: this model reads its bands")
     if isinstance(value, (str, os.PathLike)):
-        return [value], None
+        return (patch_files([value], name) if os.path.isdir(value) else [value]), None
     if not isinstance(value, (np.ndarray, torch.Tensor)):
         items = list(value)
         if not items:
             raise ValueError(f"{name}: an empty list")
         if all(isinstance(item, (str, os.PathLike)) for item in items):
             return items, None
-        if all(isinstance(item, np.ndarray) for item in items):
-            value = np.stack(items)  # type: ignore[arg-type]
-        elif all(isinstance(item, torch.Tensor) for item in items):
-            value = torch.stack(items)  # type: ignore[arg-type]
-        else:
+        kind = next((k for k in (np.ndarray, torch.Tensor) if all(isinstance(i, k) for i in items)), None)
+        if kind is None:
             kinds = sorted({type(i).__name__ for i in items})
             raise TypeError(f"{name} must be arrays, tensors or paths (not a mix), got {kinds}")
+        first: dict[tuple[int, ...], int] = {}  # the first item of each shape
+        for i, item in enumerate(items):
+            first.setdefault(tuple(item.shape), i)  # type: ignore[union-attr]
+        if len(first) > 1:
+            shown = ", ".join(f"{name}[{i}] {shape}" for shape, i in list(first.items())[:3])
+            raise ValueError(
+                f"{name}: a list of arrays of {len(first)} shapes ({shown}); predict the patches of each size "
+                "in their own call, or crop them to one size"
+            )
+        value = np.stack(items) if kind is np.ndarray else torch.stack(items)  # type: ignore[arg-type]
     check_array(value, name, bands)
     if value.ndim == 3:
         return value[None], [name]

@@ -20,6 +20,7 @@ from sen12ms_models.bands import (
     BAND_STD,
     S1_BANDS,
     S1_CLIP_DB,
+    S1_FILL_BELOW_DB,
     S2_BANDS,
     S2_NODATA,
     S2_SATURATED,
@@ -40,9 +41,20 @@ def s2_invalid(s2: torch.Tensor, offset: float = 0) -> torch.Tensor:
 
 def s1_invalid(s1: torch.Tensor) -> torch.Tensor:
     """``(..., H, W)`` bool: the pixels of S1 dB ``(..., 2, H, W)`` with NaN or +-inf (``10 * log10``
-    of zero power) in a band, or 0 in both (zero fill)."""
+    of zero power) or a value below ``S1_FILL_BELOW_DB`` (fill such as -9999) in a band, or 0 in both
+    (zero fill)."""
     low, high = s1.amin(dim=-3), s1.amax(dim=-3)
-    return ~(torch.isfinite(low) & torch.isfinite(high)) | ((low == 0) & (high == 0))
+    return ~((low >= S1_FILL_BELOW_DB) & torch.isfinite(high)) | ((low == 0) & (high == 0))
+
+
+def check_pair(s2: ArrayLike, s1: ArrayLike) -> None:
+    """Raise ``ValueError`` (naming both shapes) unless S2 and S1 ``(..., C, H, W)`` hold the same patches."""
+    shapes = tuple(s2.shape), tuple(s1.shape)
+    if len({shape[:-3] + shape[-2:] for shape in shapes}) > 1:
+        raise ValueError(
+            f"s1 and s2 do not cover the same patches: s2 has shape {shapes[0]}, s1 {shapes[1]} "
+            "(patches, bands, height, width); give them the same patches and pixels"
+        )
 
 
 def check_array(array: object, name: str, band_names: Sequence[str]) -> None:
@@ -176,12 +188,13 @@ class Sen12msTransform:
                 S2 of different patches (the message names the argument).
         """
         order: list[str] = []
-        parts = []
+        parts, raw = [], {}
         for sensor, array, invalid in (("s2", s2, s2_invalid_pixels), ("s1", s1, s1_invalid_pixels)):
             given, used = self._bands(sensor)
             if not used:
                 continue
-            values = self.select(sensor, as_float_tensor(array, sensor, given))
+            raw[sensor] = as_float_tensor(array, sensor, given)
+            values = self.select(sensor, raw[sensor])
             if invalid is None:
                 invalid = s2_invalid(values, self.s2_offset) if sensor == "s2" else s1_invalid(values)
             values = values - self.s2_offset if sensor == "s2" else values.clamp(*S1_CLIP_DB)
@@ -191,9 +204,8 @@ class Sen12msTransform:
             )
             parts.append(((values - mean) / std).masked_fill(invalid.to(values.device).unsqueeze(-3), 0.0))
             order += used
-        shapes = [tuple(part.shape) for part in parts]
-        if len({shape[:-3] + shape[-2:] for shape in shapes}) > 1:
-            raise ValueError(f"s1 and s2 do not cover the same patches: s2 has shape {shapes[0]}, s1 {shapes[1]}")
+        if len(raw) == 2:
+            check_pair(raw["s2"], raw["s1"])
         x = torch.cat(parts, dim=-3)
         if tuple(order) != self.bands:
             x = x[..., [order.index(b) for b in self.bands], :, :]

@@ -25,6 +25,8 @@ def test_list_and_info(capsys) -> None:
     assert main(["info", "densenet121-s2-single"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["in_chans"] == 10 and info["published"] is False
+    assert main(["list", "--published"]) == 0  # none yet: said, with how to get some
+    assert "(none: no weights are published" in capsys.readouterr().out
 
 
 def test_download_verifies(hub, tmp_path, monkeypatch, capsys) -> None:
@@ -121,3 +123,10 @@ def test_no_weights_is_said_before_torch_is_loaded_and_names_the_cli_option(tmp_
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert result.stdout.split() == ["2", "False"]
     assert "--weights DIR/FILE.safetensors" in result.stderr
+
+
+def test_convert_and_export_of_a_folder_that_is_no_run_say_what_they_read(tmp_path, capsys) -> None:
+    assert main(["convert", str(tmp_path), "--model", "resnet50-s2", "-o", str(tmp_path / "o")]) == 2
+    assert "is a folder: convert reads a SEN12MS toolbox checkpoint file" in capsys.readouterr().err
+    assert main(["export", str(tmp_path), "--output-dir", str(tmp_path / "o")]) == 2
+    assert "holds run.json, metrics.jsonl" in capsys.readouterr().err

@@ -46,7 +46,7 @@ def test_make_example_data_is_reproducible(tmp_path: Path) -> None:
 def test_quickstart(hub, tmp_path, monkeypatch) -> None:
     publish(hub, tmp_path, monkeypatch)
     out = _run("quickstart.py")
-    assert "Prediction(1 patches, multi-label" in out and "Grassland:" in out
+    assert "Prediction(1 patch, multi-label" in out and "Grassland:" in out
 
 
 def test_feature_extraction(hub, tmp_path, monkeypatch, sen12ms_tree) -> None:

@@ -7,6 +7,7 @@ probabilities with its decision rule and class names kept.
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from safetensors.torch import save_file
 import sen12ms_models as sm
 from sen12ms_models.classes import CLASSES
 from sen12ms_models.cli.main import main
+from sen12ms_models.labels import DECISION_THRESHOLD
 from tests.support.geotiff import write_geotiff
 from tests.support.patches import clear_patches
 
@@ -104,9 +106,38 @@ def test_a_bare_state_dict_loads_with_its_head_size_and_the_rule_is_said_without
     np.testing.assert_allclose(sm.predict(model, s2=s2).probabilities, sm.predict(finetuned, s2=s2).probabilities)
     with (
         pytest.warns(sm.UnverifiedWeightsWarning),
-        pytest.raises(sm.WeightsIntegrityError, match=r"fc.weight: file \(3, 2048\)"),
+        pytest.raises(sm.WeightsIntegrityError, match=r"fc.weight: file \(3, 2048\).*pass num_classes=3"),
     ):
         sm.load_model("resnet50", "s2", weights=path)  # without num_classes, a 3-class file does not fit
+    with pytest.warns(sm.UnverifiedWeightsWarning):  # the rule the caller names is kept
+        assert sm.load_model("resnet50", "s2", "single", weights=path, num_classes=3).spec.label_type == "single"
+
+
+def test_a_file_that_records_another_model_than_the_one_named_is_refused(finetuned, tmp_path: Path, capsys) -> None:
+    folder = finetuned.save_pretrained(tmp_path / "ft").parent
+    for asked, weights in (
+        (("densenet121", "s2"), folder / "model.safetensors"),
+        (("resnet50", "s1s2", "single"), folder),  # a save_pretrained folder is accepted as weights= too
+        (("resnet50-s2-multi",), folder),
+    ):
+        with pytest.raises(ValueError, match=rf"{folder}/model.safetensors holds resnet50-custom .*label_type=single"):
+            sm.load_model(*asked, weights=weights)
+    assert sm.load_model("resnet50", "s2", weights=folder).spec == finetuned.spec  # unsaid label type: the file's
+    assert main(["predict", "--s2", "x.tif", "--model", "resnet50-s2-multi", "--weights", str(folder)]) == 2
+    assert "holds resnet50-custom" in capsys.readouterr().err
+
+
+def test_a_tuned_threshold_is_saved_with_the_model_and_used_by_predict(finetuned, data, tmp_path: Path) -> None:
+    _, s2, _ = data
+    model = copy.deepcopy(finetuned)
+    model.set_labels("multi", threshold=0.3)
+    with pytest.raises(ValueError, match=r"threshold=0.3 for label_type='single'"):
+        model.set_labels("single", threshold=0.3)
+    reloaded = sm.load_model(model.save_pretrained(tmp_path / "t").parent)
+    assert reloaded.spec.threshold == 0.3 and sm.predict(reloaded, s2=s2).threshold == 0.3
+    assert sm.predict(reloaded, s2=s2, threshold=0.7).threshold == 0.7
+    reloaded.reset_classifier(3)  # a new head: the default rule
+    assert reloaded.spec.threshold == DECISION_THRESHOLD
 
 
 def test_an_adapted_stem_with_named_bands_survives_the_round_trip(tmp_path: Path) -> None:
@@ -130,7 +161,7 @@ def test_densenet_with_a_pooled_head_round_trips(tmp_path: Path) -> None:
     torch.testing.assert_close(reloaded(x), model(x))
 
 
-def test_urls_and_gdal_paths_go_to_rasterio_as_they_are(tmp_path: Path) -> None:
+def test_urls_and_gdal_paths_go_to_rasterio_as_they_are(tmp_path: Path, capsys) -> None:
     _, s2 = clear_patches(1, 32)
     write_geotiff(tmp_path / "ROIs1158_spring_s2_63_p1.tif", s2[0])
     server = subprocess.Popen(
@@ -144,6 +175,9 @@ def test_urls_and_gdal_paths_go_to_rasterio_as_they_are(tmp_path: Path) -> None:
             result = sm.predict(model, s2=remote)
             np.testing.assert_allclose(result.probabilities, local)
             assert result.sources == (remote,)
+        model.set_labels("multi")  # as the command line: the positional path is a URL, kept as written
+        assert main(["predict", url, "--weights", str(model.save_pretrained(tmp_path / "m").parent), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["patches"][0]["source"] == url
     finally:
         server.terminate()
 
@@ -182,3 +216,19 @@ def test_bf16_precision_on_the_command_line(tmp_path: Path, capsys) -> None:
         runs[precision] = json.loads(capsys.readouterr().out)["patches"][0]["probabilities"]
     assert list(runs["bf16"]) == list(CLASSES)
     np.testing.assert_allclose([runs["bf16"][c] for c in CLASSES], [runs["fp32"][c] for c in CLASSES], atol=0.05)
+
+
+def test_the_command_line_takes_a_saved_folder_as_weights_without_a_model_name(
+    finetuned, tmp_path: Path, capsys
+) -> None:
+    folder = finetuned.save_pretrained(tmp_path / "ft").parent
+    _, s2 = clear_patches(1, 32, "Water")
+    s2_file = write_geotiff(tmp_path / "ROIs1158_spring_s2_63_p100.tif", s2[0])
+    assert main(["predict", str(s2_file), "--weights", str(folder), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "resnet50-custom" and result["classes"] == list(KEEP)
+    assert main(["predict", "--s2", str(s2_file), "--model", "resnet50-s2", "--weights", str(folder)]) == 0
+    assert capsys.readouterr().out.startswith("resnet50-custom:")  # the model that runs, not the name given
+    missing = ["map", "--s2", str(s2_file), "--weights", str(tmp_path / "nothing"), "-o", str(tmp_path / "no/m.tif")]
+    assert main(missing) == 2  # the arguments are checked before any weights are read
+    assert f"output folder {tmp_path / 'no'} does not exist" in capsys.readouterr().err

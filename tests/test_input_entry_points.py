@@ -22,8 +22,8 @@ from sen12ms_models.errors import InputUnitsError
 from sen12ms_models.mapping import map_scene
 from sen12ms_models.synthetic import write_triplet
 from tests.support.geotiff import write_geotiff
+from tests.support.scenes import BLOCK_CLASSES, centroid_model, class_scene, read
 from tests.support.spectrum import SpectrumModel, class_patches
-from tests.test_mapping import BLOCK_CLASSES, centroid_model, class_scene, read
 
 # -- the command line: --s1/--s2 pairs, --s2-offset, no-data and unit refusals -------------------------
 

@@ -245,6 +245,8 @@ def test_uint8_images_are_refused(tmp_path: Path, s2_model) -> None:
         sm.predict(s2_model, s2=rgb8)
     with pytest.raises(InputUnitsError, match=r"s2 is 8-bit"):
         sm.predict(s2_model, s2=torch.from_numpy(rgb8))
+    with pytest.raises(InputUnitsError, match=r"s2 is 8-bit \(int8, -128..127\).*EuroSAT-RGB"):
+        sm.predict(s2_model, s2=(rgb8 // 2).astype(np.int8))  # signed 8-bit is no DN either
     with pytest.raises(InputUnitsError, match=r"png_like.tif is 8-bit"):
         sm.predict(s2_model, s2=write_geotiff(tmp_path / "png_like.tif", rgb8))
 

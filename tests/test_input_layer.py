@@ -104,6 +104,27 @@ def test_the_s1_db_threshold() -> None:
     with pytest.raises(InputUnitsError, match=r"x\[0\]: 75% of the values are >= 0"):
         _prepare(s2, s1)
     _prepare(s2, np.zeros((1, 2, 4, 4), np.float32))  # 0 in both bands is fill, not linear
+    with pytest.raises(ValueError, match=r"s1 and s2 .*s2 has shape \(1, 13, 4, 4\), s1 \(1, 2, 3, 4\)"):
+        _prepare(s2, np.full((1, 2, 3, 4), -12.0, np.float32))  # named, not a torch error
+
+
+def test_an_s1_order_is_the_arrays_own() -> None:
+    s2 = np.full((1, 13, 4, 4), 1500, np.uint16)
+    s1 = np.stack([np.full((4, 4), -12.0), np.full((4, 4), -18.0)])[None].astype(np.float32)
+    swapped = s1[:, ::-1].copy()
+    said = _prepare(s2, swapped, s1_bands=("VH", "VV"))  # the arrays' order: reordered once
+    read = prepare(  # files are read in VV, VH order whatever options.s1_bands said: their bands decide
+        Sen12msTransform.for_modality("s1s2"),
+        InputOptions(clouds=False, s1_bands=("VH", "VV")),
+        s1=s1,
+        s2=s2,
+        s2_bands=S2_BANDS,
+        s1_bands=("VV", "VH"),
+        s1_names=["f"],
+        s2_names=["f"],
+    )
+    np.testing.assert_array_equal(said.x.numpy(), read.x.numpy())  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(read.x.numpy(), _prepare(s2, s1).x.numpy())  # type: ignore[attr-defined]
 
 
 def test_options_and_offsets_are_validated() -> None:

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import save, save_file
 
 import sen12ms_models as sm
+from sen12ms_models.models.api import resolve_device
 from sen12ms_models.weights import read_registry, register_weights
 from tests.support.hub_env import set_hub_offline, skip_hub_backoff
 from tests.support.hub_server import HubServer
@@ -221,3 +222,15 @@ def test_in_chans_needs_an_explicit_adaptation(hub, tmp_path, monkeypatch) -> No
 def test_pretrained_false_fetches_nothing(hub) -> None:
     model = sm.load_model("densenet121", "s1s2", pretrained=False)
     assert model.in_chans == 12 and hub.requests == []
+    assert model.spec.weights is None  # random weights claim no origin, saved or not
+    four = sm.load_model("resnet50", "s2", pretrained=False, in_chans=4)  # nothing to adapt: built with 4 channels
+    assert four.conv1.in_channels == 4 and four.spec.in_chans == 4 and four.spec.bands is None
+
+
+@pytest.mark.parametrize("device", ["mps", "xpu", "meta"])
+def test_a_device_torch_cannot_use_here_is_a_value_error(device) -> None:
+    backend = getattr(torch, device, None)
+    if getattr(backend, "is_available", lambda: False)():
+        pytest.skip(f"this machine has {device}")
+    with pytest.raises(ValueError, match=f"device '{device}' asked for, but {device} is not available here"):
+        resolve_device(device)

@@ -1,15 +1,12 @@
 """Scene mapping on real GeoTIFFs: window placement, georeferencing, no-data, S1 reprojection, CLI.
 
-Two stub networks make the output predictable. ``centroid_model`` classifies a window by the
-nearest class spectrum (``CLASS_S2_DN``) to its mean, so a scene painted with class spectra has
-known classes per window. ``probe_model`` turns the mean raw value of input channel ``j`` into
-output ``j`` through an invertible sigmoid, so the probabilities tell which pixels a window read.
+The stub networks of ``tests.support.scenes`` make the output predictable.
 """
 
 from __future__ import annotations
 
 import threading
-from functools import cache
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,117 +20,26 @@ from rasterio.transform import from_origin
 from rasterio.warp import calculate_default_transform, reproject
 from rasterio.windows import Window
 from safetensors.torch import save_file
-from torch import nn
 
 import sen12ms_models as sm
 from sen12ms_models.bands import BAND_MEAN, S2_BANDS
 from sen12ms_models.classes import CLASSES, SIMPLIFIED_IGBP
 from sen12ms_models.cli.main import main
 from sen12ms_models.mapping import WindowGrid, map_scene
-from sen12ms_models.synthetic import CLASS_S2_DN
 from tests.support.geotiff import ORIGIN, UTM31
 from tests.support.geotiff import write_geotiff as write
-
-#: Class of each 256x256 block of the 768x1024 class scene.
-BLOCK_CLASSES = np.array([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 5]])
-
-
-class WindowMeanModel(sm.Sen12msClassifier):
-    """A stub network: ``head`` applied to the per-channel mean of the standardized window."""
-
-    arch = "window-mean"
-
-    def __init__(self, weights: sm.Sen12msWeights, head: nn.Module) -> None:
-        super().__init__()
-        self.spec, self.in_chans, self.num_classes, self.head = sm.ModelSpec.of(weights), weights.in_chans, 10, head
-
-    def first_conv(self) -> nn.Module:  # the input's dtype is checked against it
-        return self.head if isinstance(self.head, nn.Linear) else self.head.probe
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_feature_map(x))
-
-    def forward_feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-    def forward_head(self, feature_map: torch.Tensor) -> torch.Tensor:
-        return self.head(feature_map.mean(dim=(-2, -1)))
-
-
-class NearestSpectrum(nn.Module):
-    """Logit_k = -T |m - c_k|^2: highest for the class spectrum ``c_k`` nearest the window mean."""
-
-    def __init__(self, centres: torch.Tensor, temperature: float = 20.0) -> None:
-        super().__init__()
-        self.centres = nn.Parameter(centres, requires_grad=False)
-        self.temperature = temperature
-        self.probe = nn.Linear(1, 1)  # a float32 weight to compare the input's dtype with
-
-    def forward(self, mean: torch.Tensor) -> torch.Tensor:
-        return -self.temperature * ((mean[:, None, :] - self.centres) ** 2).sum(dim=-1)
-
-
-def centroid_model(label_type: str = "multi") -> WindowMeanModel:
-    """Classifies a window of class spectra (``CLASS_S2_DN``) by its B2, B3, B4 mean."""
-    weights = sm.get_weights("resnet50", "rgb", label_type)
-    centres = weights.transforms()(s2=CLASS_S2_DN[:, :, None, None]).reshape(10, 3)
-    return WindowMeanModel(weights, NearestSpectrum(centres))
-
-
-def probe_model(modality: str, centre: list[float], scale: list[float]) -> WindowMeanModel:
-    """Output j = sigmoid((raw mean of channel j - centre[j]) / scale[j]); other outputs 0.5."""
-    weights = sm.get_weights("resnet50", modality)
-    transform = weights.transforms()
-    head = nn.Linear(weights.in_chans, 10)
-    with torch.no_grad():
-        head.weight.zero_()
-        head.bias.zero_()
-        for j, (c, s) in enumerate(zip(centre, scale, strict=True)):
-            head.weight[j, j] = transform.std[j] / s
-            head.bias[j] = (transform.mean[j] - c) / s
-    return WindowMeanModel(weights, head)
-
-
-def decode(p: np.ndarray, centre: float, scale: float) -> np.ndarray:
-    """The raw window mean a ``probe_model`` output stands for."""
-    p = p.astype(np.float64)
-    return centre + scale * np.log(p / (1 - p))
-
-
-@cache
-def class_scene() -> np.ndarray:
-    """13-band uint16 DN, 768x1024: each 256x256 block holds its ``BLOCK_CLASSES`` spectrum.
-
-    Built once and shared, so it is read-only: a test that changes it fails instead of changing the others.
-    """
-    pixel_class = np.kron(BLOCK_CLASSES, np.ones((256, 256), dtype=int))
-    mean = CLASS_S2_DN[pixel_class].transpose(2, 0, 1)
-    noise = np.random.default_rng(0).normal(1.0, 0.05, mean.shape)
-    scene = np.clip(mean * noise, 1, 65535).astype(np.uint16)
-    scene.setflags(write=False)
-    return scene
-
-
-def position_scene(height: int, width: int) -> np.ndarray:
-    """13-band uint16: B2 = column index, B3 = row index, every other band 1000."""
-    scene = np.full((13, height, width), 1000, dtype=np.uint16)
-    scene[1] = np.arange(width)[None, :]
-    scene[2] = np.arange(height)[:, None]
-    return scene
-
-
-POSITION_PROBE = {"centre": [512.0, 512.0], "scale": [256.0, 256.0]}
-
-
-def read(path: Path) -> tuple[np.ndarray, rasterio.profiles.Profile, dict]:
-    with rasterio.open(path) as dataset:
-        info = {
-            "descriptions": dataset.descriptions,
-            "colormap": dataset.colormap(1) if dataset.count == 1 else None,
-            "mask": dataset.read_masks(1),
-            "scales": dataset.scales,
-        }
-        return dataset.read(), dataset.profile, info
+from tests.support.scenes import (
+    BLOCK_CLASSES,
+    POSITION_PROBE,
+    WindowMeanModel,
+    centroid_model,
+    class_scene,
+    clouded,
+    decode,
+    position_scene,
+    probe_model,
+    read,
+)
 
 
 def test_window_grid_places_windows_inside_the_scene_centred_on_their_block() -> None:
@@ -230,6 +136,47 @@ def test_nodata_windows_are_skipped_and_uint8_scaling(tmp_path: Path) -> None:
     assert u8_profile["dtype"] == "uint8" and info["scales"] == (1 / 255,) * 10
     np.testing.assert_array_equal(info["mask"] == 0, skipped)
     np.testing.assert_array_equal(scaled[:, ~skipped], np.round(probs[:, ~skipped] * 255))
+
+
+def test_the_cloud_map_holds_every_windows_cloud_share_nan_only_without_data(tmp_path: Path) -> None:
+    scene = clouded(class_scene()[:, :512, :768], slice(None), slice(0, 256))  # a cloud bank: windows (0|1, 0)
+    scene = clouded(scene, slice(0, 64), slice(512, 768))  # window (0, 2): a quarter under cloud
+    scene[:, 256:, 512:] = 0  # window (1, 2): no data at all
+    out, cloud_map = tmp_path / "p.tif", tmp_path / "clouds.tif"
+    result = map_scene(centroid_model(), s2=write(tmp_path / "s2.tif", scene), out=out, cloud_map=cloud_map)
+    assert result.skipped == 3
+    np.testing.assert_array_equal(np.isnan(read(out)[0][0]), [[True, False, False], [True, False, True]])
+    clouds = read(cloud_map)[0][0]
+    np.testing.assert_allclose(clouds, [[1, 0, 0.25], [1, 0, np.nan]], atol=0.02)  # NaN only where no data
+
+
+def test_level_2a_is_said_once_and_refused_windows_are_named_by_their_position(tmp_path: Path) -> None:
+    tagged = write(tmp_path / "s2.tif", class_scene()[:, :512, :768])
+    with rasterio.open(tagged, "r+") as dataset:
+        dataset.update_tags(PROCESSING_LEVEL="Level-2A")
+    model = centroid_model()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        map_scene(model, s2=tagged, out=tmp_path / "p.tif", batch_size=2)  # 3 batches
+    assert [w.category for w in said].count(sm.InputLevelWarning) == 1
+    with pytest.raises(sm.InputUnitsError, match=r"s2.tif\), windows by their top-left \(row, col\): s2 window "
+                       r"\(0, 0\), s2 window \(0, 256\), s2 window \(0, 512\) and 3 more: s2_offset=5000"):  # fmt: skip
+        map_scene(model, s2=tagged, out=tmp_path / "x.tif", options=sm.InputOptions(s2_offset=5000), batch_size=6)
+
+
+def test_a_model_of_its_own_classes_maps_them_by_name(tmp_path: Path) -> None:
+    model = probe_model("rgb", **POSITION_PROBE)
+    model.head = torch.nn.Linear(3, 5).requires_grad_(False)
+    model.head.weight.copy_(probe_model("rgb", **POSITION_PROBE).head.weight[:5])
+    model.num_classes = 5
+    model.set_labels("single", ["a", "b", "c", "d", "e"])
+    s2 = write(tmp_path / "s2.tif", position_scene(512, 512))
+    map_scene(model, s2=s2, out=tmp_path / "p.tif", class_map=tmp_path / "c.tif", dtype="uint8")
+    probs, _, info = read(tmp_path / "p.tif")
+    assert probs.shape == (5, 2, 2) and info["descriptions"] == ("a", "b", "c", "d", "e")
+    classes, _, class_info = read(tmp_path / "c.tif")
+    assert class_info["colormap"] is None and class_info["descriptions"] == ("class: a, b, c, d, e",)
+    np.testing.assert_array_equal(classes[0], probs.argmax(axis=0))
 
 
 def s1_on_s2_grid(height: int, width: int) -> np.ndarray:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
+import warnings
 
 import numpy as np
 import pytest
+import rasterio
 import torch
 
 import sen12ms_models as sm
 from sen12ms_models.classes import CLASSES
+from sen12ms_models.inputs.files import PatchId
+from tests.support.geotiff import write_geotiff
 from tests.support.patches import clear_patches
 
 
@@ -110,7 +115,7 @@ def test_bad_inputs_are_named(model) -> None:
 
 def test_a_new_head_is_predicted_with_the_rule_its_spec_names_never_a_guessed_one() -> None:
     tuned = sm.load_model("resnet50", "s2", pretrained=False, num_classes=3)
-    assert tuned.spec.num_classes == 3 and tuned.spec.label_type is None and tuned.spec.weights == "resnet50-s2-multi"
+    assert tuned.spec.num_classes == 3 and tuned.spec.label_type is None and tuned.spec.weights is None
     s2 = clear_patches(2)[1]
     with pytest.raises(ValueError, match=r"no decision rule: say it with model.set_labels\("):
         sm.predict(tuned, s2=s2)
@@ -154,3 +159,42 @@ def test_skip_invalid_gives_mostly_fill_patches_no_label_and_labels_the_rest(mod
     assert np.isnan(result.probabilities[1]).all() and result.labels[1] == [] and result.valid_fraction[1] == 0
     assert not np.isnan(result.probabilities[[0, 2]]).any()
     assert json.loads(json.dumps(result.to_dict()))["patches"][1]["probabilities"] is None
+
+
+def test_one_patch_is_said_in_the_singular(model) -> None:
+    s1, s2 = clear_patches(1)
+    assert repr(sm.predict(model, s1=s1, s2=s2)).startswith("Prediction(1 patch, multi-label")
+
+
+def test_patches_of_other_sizes_are_refused_naming_items_shapes_and_remedy(s1s2_model) -> None:
+    s1, s2 = clear_patches(2)
+    with pytest.raises(ValueError, match=r"s2: a list of arrays of 2 shapes \(s2\[0\] \(13, 32, 32\), s2\[1\] "
+                       r"\(13, 16, 32\)\); predict the patches of each size in their own call"):  # fmt: skip
+        sm.predict(s1s2_model, s1=list(s1), s2=[s2[0], s2[1, :, :16]])
+    with pytest.raises(ValueError, match=r"s1 and s2 .*s2 has shape \(2, 13, 32, 32\), s1 \(2, 2, 16, 16\)"):
+        sm.predict(s1s2_model, s1=s1[:, :, :16, :16], s2=s2)
+
+
+def test_a_folder_gives_its_sen12ms_files_of_the_sensor_in_patch_order(tmp_path, s1s2_model, sen12ms_tree) -> None:
+    root, written = sen12ms_tree
+    season = root / written[0].id.season
+    s1, s2 = (sorted(season.rglob(f"*_{sensor}_*.tif"), key=PatchId.from_path) for sensor in ("s1", "s2"))
+    from_folders = sm.predict(s1s2_model, s1=season, s2=str(season))
+    assert from_folders.sources == tuple(map(str, s2)) and len(s2) > 3  # lc files skipped, s1 paired by name
+    np.testing.assert_array_equal(from_folders.probabilities, sm.predict(s1s2_model, s1=s1, s2=s2).probabilities)
+    s1_only = shutil.copytree(season / f"s1_{written[0].id.scene}", tmp_path / "s1_only")
+    with pytest.raises(FileNotFoundError, match=r"no SEN12MS s2 .tif file in .*s1_only"):
+        sm.predict(s1s2_model, s1=season, s2=s1_only)
+
+
+def test_level_2a_is_said_once_whichever_batch_holds_it(tmp_path, s2_model) -> None:
+    s2 = clear_patches(1)[1][0]
+    clean = write_geotiff(tmp_path / "clean.tif", s2)
+    tagged = write_geotiff(tmp_path / "tagged.tif", s2)
+    with rasterio.open(tagged, "r+") as dataset:
+        dataset.update_tags(PROCESSING_LEVEL="Level-2A")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        sm.predict(s2_model, s2=[clean, tagged, tagged], batch_size=1)  # not in the first batch, in two
+    levels = [str(w.message) for w in said if w.category is sm.InputLevelWarning]
+    assert len(levels) == 1 and "its metadata says Level-2A" in levels[0]

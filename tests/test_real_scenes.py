@@ -14,6 +14,7 @@ import json
 import logging
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import torch
 from safetensors.torch import save_file
 
 import sen12ms_models as sm
-from sen12ms_models.bands import L2A_BANDS, S2_BANDS
+from sen12ms_models.bands import L2A_BANDS, S2_BANDS, S2_BGR_BANDS, S2_SURFACE_BANDS
 from sen12ms_models.cli.main import main
 from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
@@ -33,12 +34,10 @@ from sen12ms_models.inputs.options import InputOptions
 from sen12ms_models.synthetic import write_triplet
 from tests.support.geotiff import ORIGIN, write_geotiff
 from tests.support.patches import clear_patches
-from tests.support.spectrum import SIZE, class_patches, expected, labels
-from tests.test_mapping import centroid_model, class_scene, read
+from tests.support.scenes import CLOUD_DN, centroid_model, class_scene, read
+from tests.support.spectrum import SIZE, SpectrumModel, class_patches, expected, labels
 
 REPO = Path(__file__).resolve().parents[1]
-#: Thick cloud: bright and flat top-of-atmosphere reflectance from blue to SWIR, B10 lit by high tops.
-CLOUD_DN = np.array([6000, 6200, 6100, 6000, 6000, 6000, 5900, 5800, 5800, 3000, 1500, 4500, 3500], np.float64)
 SKIP = InputOptions(skip_invalid=True)
 
 
@@ -89,14 +88,39 @@ def test_a_patch_under_thick_cloud_never_gets_a_confident_label(s2_model, cloud_
 
 
 def test_a_partly_cloudy_patch_is_labelled_from_its_clear_pixels_with_the_share_reported(s2_model, cloud_test):
-    _, s2 = clear_patches(3, 256, "Forest")  # s2cloudless works at 160 m: a patch of 16 x 16 cells
-    result = sm.predict(s2_model, s2=clouded(s2, 64))  # a quarter under cloud (s2cloudless adds a 320 m buffer)
+    _, s2 = clear_patches(3, 256, "Forest")  # s2cloudless reads 32 x 32 cells of 80 m
+    result = sm.predict(s2_model, s2=clouded(s2, 64))  # a quarter under cloud
     assert labels(result) == ["Forest"] * 3
     assert (result.cloud_fraction >= 0.25).all() and (result.valid_fraction <= 0.75).all()
     assert any("of the pixels are cloud, set to the band means" in note for note in result.corrections[0])
     assert json.loads(json.dumps(result.to_dict()))["patches"][0]["cloud_fraction"] == pytest.approx(
         float(result.cloud_fraction[0]), abs=1e-4
     )
+
+
+@pytest.mark.parametrize(("size", "rows", "cols"), [(256, 128, 128), (256, 100, 256), (64, 24, 64), (64, 20, 20)])
+def test_the_cloud_share_is_the_share_under_cloud(s2_model, size: int, rows: int, cols: int) -> None:
+    _, s2 = clear_patches(1, size, "Forest")
+    covered = clouded(s2, rows)
+    covered[:, :, :, cols:] = s2[:, :, :, cols:]  # a corner of rows x cols, or whole rows
+    result = sm.predict(s2_model, s2=covered, options=SKIP)  # no buffer doubles it, no small cloud is missed
+    assert result.cloud_fraction[0] == pytest.approx(rows * cols / size**2, abs=0.03)
+    assert result.labels == [["Forest"]]
+
+
+@pytest.mark.parametrize("missing", [np.nan, 0])
+def test_thick_cloud_is_found_when_the_bands_only_s2cloudless_reads_are_missing(
+    tmp_path: Path, s2_model, cloud_test, missing: float
+) -> None:
+    _, s2 = class_patches([0, 3])
+    covered = clouded(s2, SIZE).astype(np.float32)
+    covered[:, [0, 9, 10]] = missing  # B1, B9, B10: 60 m bands the model does not read
+    result = sm.predict(s2_model, s2=covered, options=SKIP)
+    np.testing.assert_array_equal(result.cloud_fraction, 1.0)
+    assert result.labels == [[], []]
+    path = write_geotiff(tmp_path / "no_60m.tif", np.nan_to_num(covered[0]).astype(np.uint16))
+    with pytest.raises(sm.NoDataError, match=r"no_60m.tif \(0% valid, 100% cloud\)"):
+        sm.predict(s2_model, s2=path)
 
 
 def test_clouds_in_files_the_cli_and_map_scene(tmp_path: Path, s2_model, cloud_test, capsys) -> None:
@@ -115,7 +139,7 @@ def test_clouds_in_files_the_cli_and_map_scene(tmp_path: Path, s2_model, cloud_t
     with rasterio.open(tmp_path / "clouds.tif") as written:
         clouds = written.read()
     assert np.isnan(probabilities[:, 0, 0]).all() and not np.isnan(probabilities[:, 1, 1]).any()
-    assert np.isnan(clouds[0, 0, 0]) and clouds[0, 1, 1] == 0  # the cloudy window is no-data; clear: 0 % cloud
+    assert clouds[0, 0, 0] == 1 and clouds[0, 1, 1] == 0  # the cloudy window: 100 % cloud; clear: 0 % cloud
     weights = tmp_path / "w.safetensors"
     torch.manual_seed(0)
     save_file(sm.build_model("resnet50", 10).state_dict(), weights)
@@ -147,7 +171,7 @@ def test_saturated_and_negative_s2_values_are_no_data(tmp_path: Path, s2_model, 
         sm.predict(s2_model, s2=path)
 
 
-@pytest.mark.parametrize("edge", [-np.inf, np.nan, np.inf, 0.0])
+@pytest.mark.parametrize("edge", [-np.inf, np.nan, np.inf, 0.0, -9999.0, -32768.0])
 def test_s1_swath_edges_are_filled_with_the_band_mean_never_0_db(s1s2_model, edge: float) -> None:
     s1, s2 = class_patches([9, 4])  # water and wetlands: 0 dB would read as Urban
     s1[:, :, :, : SIZE * 3 // 8] = edge  # 10 * log10(0) = -inf at a zero-filled swath border
@@ -159,6 +183,28 @@ def test_s1_swath_edges_are_filled_with_the_band_mean_never_0_db(s1s2_model, edg
     s1[:] = edge
     with pytest.raises(sm.NoDataError, match=r"\(0% valid"):
         sm.predict(s1s2_model, s1=s1, s2=s2)
+
+
+def test_undeclared_s1_fill_in_int16_and_float64_files_is_no_data(tmp_path: Path, s1s2_model) -> None:
+    s1, s2 = class_patches([9])
+    for dtype, fill in ((np.int16, -32768), (np.float64, -9999)):  # read as numbers, as such arrays are
+        values = np.round(s1[0]).astype(dtype)
+        values[:, :, : SIZE * 3 // 4] = fill
+        path = write_geotiff(tmp_path / f"s1_{np.dtype(dtype).name}.tif", values)  # no nodata declared
+        with pytest.raises(sm.NoDataError, match=rf"s1_{np.dtype(dtype).name}.tif \(25% valid"):
+            sm.predict(s1s2_model, s1=path, s2=s2[0])
+        values[:, :, : SIZE * 3 // 4] = np.round(s1[0, :, :, : SIZE * 3 // 4])
+        assert labels(sm.predict(s1s2_model, s1=write_geotiff(path, values), s2=s2[0])) == expected([9])
+
+
+def test_a_declared_nodata_is_fill_only_where_every_band_holds_it(tmp_path: Path, s2_model) -> None:
+    _, s2 = class_patches([3])
+    l1c = s2[0].copy()
+    l1c[S2_BANDS.index("B10")] = np.arange(SIZE * SIZE).reshape(SIZE, SIZE) % 3  # clear land: B10 of 0..2 DN
+    l1c[:, :, : SIZE // 4] = 0  # a tile edge: L1C NODATA in every band
+    result = sm.predict(s2_model, s2=write_geotiff(tmp_path / "l1c.tif", l1c, nodata=0))
+    np.testing.assert_allclose(result.valid_fraction, 0.75)
+    assert labels(result) == expected([3])
 
 
 def test_fill_kinds_through_the_cli_map_scene_and_the_training_dataset(tmp_path: Path, capsys) -> None:
@@ -198,6 +244,9 @@ def test_s1_and_s2_of_different_ground_are_refused_naming_both(tmp_path: Path, s
     with pytest.raises(sm.PatchFileError, match=r"s1=.*there_s1.tif and s2=.*here_s2.tif do not cover the same ground"):
         sm.predict(s1s2_model, s1=elsewhere, s2=s2_file)
     assert len(sm.predict(s1s2_model, s1=write_geotiff(tmp_path / "here_s1.tif", s1[0]), s2=s2_file)) == 1
+    coarse = write_geotiff(tmp_path / "coarse_s1.tif", s1[0], transform=ORIGIN @ rasterio.Affine.scale(2))
+    with pytest.raises(sm.PatchFileError, match=r"S1: .*pixel size 20 x 20.*S2: .*pixel size 10 x 10"):
+        sm.predict(s1s2_model, s1=coarse, s2=s2_file)
 
 
 def test_sen12ms_names_pair_lists_by_name_and_refuse_other_patches(tmp_path: Path, s1s2_model) -> None:
@@ -244,6 +293,10 @@ def test_level_2a_input_gets_one_clear_warning(tmp_path: Path, s2_model) -> None
     with pytest.warns(sm.InputLevelWarning):
         sm.predict(s2_model, s2=s2, options=InputOptions(level="L2A"))  # declared by the user
     models_doc = (REPO / "docs" / "models.md").read_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # L1C with fewer bands, e.g. those the model reads, is not Level-2A
+        surface = s2[:, [S2_BANDS.index(b) for b in S2_SURFACE_BANDS]]
+        sm.predict(s2_model, s2=surface, options=InputOptions(s2_bands=S2_SURFACE_BANDS))
     assert "Level-2A" in models_doc and "Level-1C" in models_doc
 
 
@@ -272,6 +325,20 @@ def test_swapped_vv_vh_arrays_are_refused_unless_the_order_is_said(s1s2_model) -
         sm.predict(s1s2_model, s1=swapped, s2=s2)
     said = sm.predict(s1s2_model, s1=swapped, s2=s2, options=InputOptions(s1_bands=("VH", "VV")))
     assert labels(said) == expected()
+
+
+def test_an_s1_order_said_for_files_is_applied_once(tmp_path: Path, s1s2_model) -> None:
+    s1, s2 = class_patches([9, 4])
+    said, published = InputOptions(s1_bands=("VH", "VV")), sm.predict(s1s2_model, s1=s1, s2=s2).probabilities
+    s2_files = [write_geotiff(tmp_path / f"s2_{i}.tif", s2[i]) for i in range(2)]
+    s1_files = [write_geotiff(tmp_path / f"s1_{i}.tif", s1[i, ::-1].copy()) for i in range(2)]  # VH, VV, undescribed
+    np.testing.assert_allclose(sm.predict(s1s2_model, s1=s1_files, s2=s2_files, options=said).probabilities, published)
+    scene = {sensor: np.tile(array[0], (1, 8, 8)) for sensor, array in (("s1", s1), ("s2", s2))}  # 256 x 256
+    s2_scene = write_geotiff(tmp_path / "scene_s2.tif", scene["s2"])
+    for name, s1_scene, options in (("right", scene["s1"], None), ("said", scene["s1"][::-1].copy(), said)):
+        s1_path = write_geotiff(tmp_path / f"scene_s1_{name}.tif", s1_scene)
+        sm.map_scene(s1s2_model, s2=s2_scene, s1=s1_path, out=tmp_path / f"{name}.tif", options=options, progress=False)
+    np.testing.assert_allclose(read(tmp_path / "said.tif")[0], read(tmp_path / "right.tif")[0])
 
 
 def test_swapped_vv_vh_through_the_cli_and_the_training_dataset(tmp_path: Path, capsys) -> None:
@@ -303,3 +370,18 @@ def test_the_fallback_is_said_once_in_a_fresh_process() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stderr.count("s2cloudless is not installed") == 1
+
+
+def test_rgb_only_input_cannot_tell_snow_from_cloud_and_says_so(s2_model) -> None:
+    _, s2 = class_patches([0, 7])  # forest, snow
+    rgb, bands = SpectrumModel("rgb"), InputOptions(s2_bands=S2_BGR_BANDS)
+    visible = s2[:, [S2_BANDS.index(b) for b in S2_BGR_BANDS]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # clean L1C B2, B3, B4: not Level-2A
+        assert labels(sm.predict(rgb, s2=visible[:1], options=bands)) == ["Forest"]
+    with pytest.raises(sm.NoDataError, match=r"s2\[1\] \(0% valid, 100% cloud\).*lack B10 and B11.*clouds=False"):
+        sm.predict(rgb, s2=visible, options=bands)
+    assert labels(sm.predict(rgb, s2=visible, options=InputOptions(s2_bands=S2_BGR_BANDS, clouds=False))) == expected(
+        [0, 7]
+    )
+    assert sm.predict(s2_model, s2=s2).cloud_fraction.tolist() == [0, 0]  # with B11 snow is not cloud

@@ -248,7 +248,7 @@ def _expected_input(transform: Sen12msTransform, s1: np.ndarray | None, s2: np.n
         if array is None or not used:
             continue
         values = _float32(array)[..., [names.index(b) for b in used], :, :].astype(np.float64)
-        bad = ~np.isfinite(values) | ((values >= 65535) | (values < 0) if sensor == "s2" else False)
+        bad = ~np.isfinite(values) | ((values >= 65535) | (values < 0) if sensor == "s2" else values < -100)
         fills[sensor] = bad.any(axis=-3) | (values == 0).all(axis=-3)
         with np.errstate(invalid="ignore"):
             values = np.clip(values, -25.0, 0.0) if sensor == "s1" else values

@@ -164,3 +164,12 @@ def test_the_prepare_command_packs_the_chosen_subsets_of_a_split(tree: Path, tmp
     assert main(["prepare", "--data-dir", str(tree), "--output", str(tmp_path / "all"), "--no-progress"]) == 0
     everything = open_store(tmp_path / "all").patches
     assert set(everything) == set(Sen12msIndex.scan(tree).patches) - BROKEN_PATCHES
+
+
+def test_a_store_prepared_from_a_relative_path_records_the_absolute_tree(
+    tree: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tree.parent)
+    index = Sen12msIndex.scan(Path(tree.name))  # `prepare --data-dir SEN12MS`, then train from another folder
+    prepare_store(index, tmp_path / "store", index.patches[:1], progress=False)
+    assert json.loads((tmp_path / "store" / "manifest.json").read_text())["source"] == str(tree.resolve())

@@ -180,4 +180,4 @@ def test_config_paths_are_absolute_wherever_the_run_is_made(tmp_path, monkeypatc
         tmp_path / "runs/r50",
         tmp_path / "store",
     )
-    assert TrainConfig.from_json(config.to_json()) == config
+    assert TrainConfig(**config.to_json()) == config

@@ -74,6 +74,12 @@ def _list(args: argparse.Namespace) -> int:
         paper = row["paper_metrics"]
         overall = paper["overall_f1"] if isinstance(paper, dict) else "-"
         print(f"{row['name']:<28} {row['in_chans']:>8} {row['weights'] or '-':>10} {overall:>16}")
+    if args.published and not rows:
+        print(
+            "(none: no weights are published on the Hub or registered here yet; get them with "
+            "`sen12ms-models convert CHECKPOINT.pth --model NAME -o DIR` from the SEN12MS toolbox's release, or "
+            "`sen12ms-models train` then `sen12ms-models export RUN --output-dir DIR --register`)"
+        )
     return 0
 
 
@@ -107,6 +113,11 @@ def _convert(args: argparse.Namespace) -> int:
     from sen12ms_models.convert.checkpoint import convert_checkpoint
     from sen12ms_models.convert.toolbox import TOLERANCE, TOOLBOX_ARCH_NAMES
 
+    if args.checkpoint.is_dir():
+        raise ValueError(
+            f"{args.checkpoint} is a folder: convert reads a SEN12MS toolbox checkpoint file (*_model_best.pth); "
+            "a run folder of `sen12ms-models train` (run.json, best.pt) is exported with `sen12ms-models export RUN`"
+        )
     result = convert_checkpoint(args.checkpoint, model_from(args), output_dir=args.output_dir, register=args.register)
     read, entry = result.checkpoint, result.weights_entry
     stripped = f"; removed the {read.stripped_prefix!r} prefix of every key (a DataParallel save)"

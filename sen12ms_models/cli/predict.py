@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,7 +37,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--s1", action="append", metavar="FILE", help="a Sentinel-1 GeoTIFF (VV, VH in dB); repeatable")
     parser.add_argument("--s2", action="append", metavar="FILE", help="a Sentinel-2 GeoTIFF (L1C DN); repeatable")
     add_model_arguments(parser)
-    parser.add_argument("--weights", type=Path, help="a local .safetensors file, or a save_pretrained folder")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        help="a local .safetensors file, training checkpoint or save_pretrained folder; one that records its model "
+        "(save_pretrained, best.pt) needs no --model",
+    )
     parser.add_argument(
         "--threshold", type=float, help=f"multi-label decision threshold (default {DECISION_THRESHOLD})"
     )
@@ -58,7 +62,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "MIN_VALID valid pixels (fill, cloud) are written as no-data.",
     )
     add_model_arguments(mapping)
-    mapping.add_argument("--weights", type=Path, metavar="PATH", help="a local .safetensors file or model folder")
+    mapping.add_argument(
+        "--weights", type=Path, metavar="PATH", help="a local .safetensors file or model folder (as predict's)"
+    )
     mapping.add_argument("--s2", metavar="PATH", help="Sentinel-2 GeoTIFF in DN (sets the output grid)")
     mapping.add_argument("--s1", metavar="PATH", help="Sentinel-1 GeoTIFF, VV and VH in dB (reprojected if needed)")
     mapping.add_argument("-o", "--out", type=Path, required=True, metavar="PATH", help="probability GeoTIFF to write")
@@ -74,27 +80,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     mapping.set_defaults(func=_map)
 
 
-def _model(args: argparse.Namespace) -> tuple[str, Sen12msClassifier]:
-    """The model the arguments name, optimized for inference; says at once, before torch is
-    loaded, when no weights are published or registered for it."""
+def _model(args: argparse.Namespace) -> Sen12msClassifier:
+    """The model the arguments name (or ``--weights`` alone, a file that records it), optimized for
+    inference; says at once, before torch is loaded, when no weights are published or registered for it."""
     from sen12ms_models.hub.download import not_published_error
     from sen12ms_models.weights import get_weights, read_registry
 
-    name = model_from(args)
-    weights = get_weights(name)
-    if args.weights is None and not weights.published and weights.value not in read_registry():
+    named = args.weights is None or args.model or args.arch or args.modality
+    weights = get_weights(model_from(args)) if named else None
+    if weights is not None and args.weights is None and not weights.published and weights.value not in read_registry():
         raise not_published_error(weights)
     from sen12ms_models.models.api import load_model, optimize_for_inference
 
-    return name, optimize_for_inference(load_model(name, weights=args.weights, device=args.device))
+    if not named:
+        return optimize_for_inference(load_model(args.weights, device=args.device))
+    asked = (args.model, None, args.label_type) if args.model else (args.arch, args.modality, args.label_type)
+    return optimize_for_inference(load_model(*asked, weights=args.weights, device=args.device))
 
 
 def _predict(args: argparse.Namespace) -> int:
     s1_paths, s2_paths = _inputs(args)
-    name, model = _model(args)
+    model = _model(args)
     from sen12ms_models.prediction import predict
 
-    transform = model.spec.transforms
+    name, transform = model.spec.name, model.spec.transforms
     for sensor, paths, needed in (("s1", s1_paths, transform.s1_bands_used), ("s2", s2_paths, transform.s2_bands_used)):
         if needed and not paths:
             raise ValueError(f"{name} reads {sensor} bands {list(needed)}: give --{sensor} FILE for every patch")
@@ -117,7 +126,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """The S1 and S2 files: ``--s1``/``--s2`` (URLs kept as given), or the siblings of SEN12MS-named paths."""
-    from sen12ms_models.inputs.files import sibling_path
+    from sen12ms_models.inputs.files import patch_files, sibling_path
 
     if (args.s1 or args.s2) and args.paths:
         raise ValueError("give SEN12MS paths or --s1/--s2 files, not both")
@@ -128,25 +137,17 @@ def _inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         return s1, s2
     if not args.paths:
         raise ValueError("give patch files or folders, or --s1 FILE --s2 FILE pairs")
-    patches = _collect_patches([Path(p) for p in args.paths])
+    patches = patch_files(args.paths)
     return [os.fspath(sibling_path(p, "s1")) for p in patches], [os.fspath(sibling_path(p, "s2")) for p in patches]
 
 
-def _collect_patches(paths: Sequence[Path]) -> list[Path]:
-    """One file per triplet from files and folders, in a stable order; names must be SEN12MS's."""
-    from sen12ms_models.inputs.files import PatchId
-
-    found: dict[PatchId, Path] = {}
-    for path in paths:
-        for file in sorted(path.rglob("*.tif")) if path.is_dir() else [path]:
-            found.setdefault(PatchId.from_path(file), file)
-    if not found:
-        raise FileNotFoundError(f"no SEN12MS .tif file in {', '.join(map(str, paths))}")
-    return [found[key] for key in sorted(found)]
-
-
 def _map(args: argparse.Namespace) -> int:
-    _, model = _model(args)
+    if not (args.s1 or args.s2):
+        raise ValueError("give the scene: --s2 PATH, and --s1 PATH for a model that reads S1")
+    for path in (args.out, args.class_map, args.cloud_map):  # checked before the weights load
+        if path is not None and not path.parent.is_dir():
+            raise FileNotFoundError(f"output folder {path.parent} does not exist; create it first")
+    model = _model(args)
     from sen12ms_models.mapping import map_scene
 
     result = map_scene(

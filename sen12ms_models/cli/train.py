@@ -163,8 +163,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _scoring(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of the test scoring (``evaluate_split``'s, ``export_run``'s)."""
-    workers = default_workers(1) if args.workers is None else args.workers
-    return {"workers": workers, **{k: getattr(args, k) for k in ("batch_size", "device", "precision", "progress")}}
+    values = {k: getattr(args, k) for k in ("batch_size", "device", "precision", "progress")}
+    return {"workers": default_workers(1, args.workers), **values}
 
 
 def _weights_origin(name: str) -> str:

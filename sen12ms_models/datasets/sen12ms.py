@@ -111,7 +111,7 @@ def read_checked(
             )
     s1, s2 = read.get("s1"), read.get("s2")
     if s1 and s2:
-        check_same_ground(s1, s2, s1.path, s2.path)
+        check_same_ground(s1, s2)
     if check:
         inspect(
             Sen12msTransform.for_bands((S2_SURFACE_BANDS if s2 else ()) + (S1_BANDS if s1 else ())),

@@ -126,7 +126,8 @@ def prepare_store(
     ids = [[p.season, p.scene, p.patch] for p in chosen]
     if manifest is None:
         size = read_patch(index.path(chosen[0], "s2"), "s2").array.shape[-1]
-        manifest = {"format": FORMAT, "version": VERSION, "source": str(index.root), "size": size}
+        source = str(Path(index.root).resolve())  # a relative root would mean another tree from another folder
+        manifest = {"format": FORMAT, "version": VERSION, "source": source, "size": size}
         manifest |= {"s2_bands": S2_SURFACE_BANDS, "s1_bands": S1_BANDS, "patches": ids, "complete": False}
         output.mkdir(parents=True, exist_ok=True)
         for name, dtype, shape in (

@@ -17,11 +17,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from sen12ms_models.bands import S2_QUANTIFICATION
+from sen12ms_models.bands import L2A_BANDS, S2_QUANTIFICATION
 from sen12ms_models.errors import InputLevelWarning, InputUnitsError, NoDataError
 from sen12ms_models.inputs import options as limits
 from sen12ms_models.inputs.options import InputOptions
-from sen12ms_models.transforms import ArrayLike, Sen12msTransform, as_float_tensor, s1_invalid, s2_invalid
+from sen12ms_models.transforms import (
+    ArrayLike,
+    Sen12msTransform,
+    as_float_tensor,
+    check_pair,
+    s1_invalid,
+    s2_invalid,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +49,7 @@ class Inspected:
     corrections: tuple[tuple[str, ...], ...]  # per patch
     names: tuple[str, ...]  # each patch's name for messages
     level_2a: str | None  # why the S2 input looks like Level-2A, if it does
+    snow_is_cloud: bool  # clouds were tested without B10 and B11, which alone tell them from snow
 
     def refuse_invalid(self, min_valid: float) -> None:
         """Raise ``NoDataError`` naming the patches whose valid share is below ``min_valid``."""
@@ -60,9 +68,10 @@ class Inspected:
                 "(CLI: --skip-invalid), or label them anyway with InputOptions(min_valid=0) (CLI: --min-valid 0)"
                 + (
                     _OFFSET_HINT
-                    if clouds is not None and self.transform.s2_offset == 0 and min(clouds[bad]) > 0.9
+                    if clouds is not None and self.transform.s2_offset == 0 and max(clouds[bad]) > 0.9
                     else ""
                 )
+                + (_SNOW_HINT if clouds is not None and self.snow_is_cloud and max(clouds[bad]) > 0 else "")
             )
 
 
@@ -71,6 +80,14 @@ _OFFSET_HINT = (
     ". If the S2 comes from processing baseline >= 04.00 (products since 25 January 2022) and the file does "
     "not declare its offset, everything looks brighter, like cloud: give InputOptions(s2_offset=1000) "
     "(CLI: --s2-offset 1000)"
+)
+
+
+#: Without B10 and B11 (e.g. RGB input) the only cloud test is brightness in B2, B3, B4.
+_SNOW_HINT = (
+    ". The S2 bands given lack B10 and B11, so clouds were found as bright in B2, B3, B4, which snow, ice and "
+    "salt flats are too: if the patch is clear, skip the cloud test with InputOptions(clouds=False) (CLI: "
+    "--no-clouds), or give the 13 bands"
 )
 
 
@@ -88,6 +105,7 @@ def inspect(
     s1: ArrayLike | None,
     s2: ArrayLike | None,
     s2_bands: Sequence[str],
+    s1_bands: Sequence[str] | None = None,
     s1_names: Sequence[str],
     s2_names: Sequence[str],
 ) -> Inspected:
@@ -96,7 +114,9 @@ def inspect(
     Args:
         transform: the model's preprocessing.
         options: how to read the input.
-        s1, s2: ``(N, C, H, W)`` raw bands: ``s2_bands`` and ``options.s1_bands`` (default VV, VH).
+        s1, s2: ``(N, C, H, W)`` raw bands: ``s1_bands`` and ``s2_bands``, in the order of the arrays
+            (``s1_bands`` default: ``options.s1_bands``, else VV, VH). Files read by ``inputs.files`` are
+            already in SEN12MS order, whatever ``options`` said: pass their ``bands``.
         s1_names, s2_names: one name per patch for messages (a file, or ``s2[3]``).
 
     Raises:
@@ -104,17 +124,21 @@ def inspect(
         ValueError, TypeError: a missing input, wrong shape or dtype (``transforms.check_array``).
     """
     transform = transform.replace(
-        s2_bands=tuple(s2_bands), s1_bands=options.s1_bands or transform.s1_bands, s2_offset=options.s2_offset
+        s2_bands=tuple(s2_bands),
+        s1_bands=tuple(s1_bands or options.s1_bands or transform.s1_bands),
+        s2_offset=options.s2_offset,
     )
     tensors: dict[str, torch.Tensor] = {}
     invalid: dict[str, torch.Tensor] = {}
     clouds = level_2a = None
+    snow_is_cloud = False
     if transform.s2_bands_used:
-        if options.check_units and s2 is not None and str(s2.dtype).endswith("uint8"):
+        eight_bit = str(getattr(s2, "dtype", "")).removeprefix("torch.")
+        if options.check_units and eight_bit in ("uint8", "int8"):
             raise InputUnitsError(
-                f"{s2_names[0]} is 8-bit (uint8, 0..255): an image such as EuroSAT-RGB or a PNG/JPEG, not "
-                "Sentinel-2 DN. The models read 16-bit DN (reflectance x 10000); use the multispectral product, or "
-                + _OPT_OUT
+                f"{s2_names[0]} is 8-bit ({eight_bit}, {'0..255' if eight_bit == 'uint8' else '-128..127'}): an image "
+                "such as EuroSAT-RGB or a PNG/JPEG, not Sentinel-2 DN. The models read 16-bit DN (reflectance x "
+                "10000); use the multispectral product, or " + _OPT_OUT
             )
         tensors["s2"] = raw = as_float_tensor(s2, "s2", transform.s2_bands)
         used = transform.select("s2", raw)
@@ -122,19 +146,22 @@ def inspect(
         if options.check_units:
             _check_s2_units(used, ~fill, s2_names, options.s2_offset)
         invalid["s2"] = fill | (used.amin(dim=-3) < options.s2_offset) if options.s2_offset else fill
-        if "B10" not in transform.s2_bands:
-            level_2a = "its bands lack B10"
+        if set(transform.s2_bands) == set(L2A_BANDS):
+            level_2a = "its bands lack B10 and are the 12 of Level-2A"
         elif options.level == "L2A":
             level_2a = "its metadata says Level-2A"
         if options.clouds:
             clouds = find_clouds(raw - options.s2_offset, transform.s2_bands, ~invalid["s2"], level_2a is not None)
             invalid["s2"] = invalid["s2"] | clouds
+            snow_is_cloud = not {"B10", "B11"} & set(transform.s2_bands)
     if transform.s1_bands_used:
         tensors["s1"] = raw = as_float_tensor(s1, "s1", transform.s1_bands)
         used = transform.select("s1", raw)
         invalid["s1"] = s1_invalid(used)
         if options.check_units:
             _check_s1_units(used, ~invalid["s1"], s1_names, options.s1_bands is None)
+    if len(tensors) == 2:
+        check_pair(tensors["s2"], tensors["s1"])
     device = next(iter(invalid.values())).device
     no_data = torch.stack([m.to(device) for m in invalid.values()]).any(dim=0)
     cloudy = torch.zeros_like(no_data) if clouds is None else clouds
@@ -151,7 +178,9 @@ def inspect(
     else:
         names = list(s2_names if "s2" in invalid else s1_names)
     cloud_fraction = None if clouds is None else cloud
-    return Inspected(transform, tensors, invalid, valid, cloud_fraction, corrections, tuple(names), level_2a)
+    return Inspected(
+        transform, tensors, invalid, valid, cloud_fraction, corrections, tuple(names), level_2a, snow_is_cloud
+    )
 
 
 def prepare(
@@ -161,11 +190,14 @@ def prepare(
     s1: ArrayLike | None,
     s2: ArrayLike | None,
     s2_bands: Sequence[str],
+    s1_bands: Sequence[str] | None = None,
     s1_names: Sequence[str],
     s2_names: Sequence[str],
 ) -> PreparedBatch:
     """``inspect`` one batch (same arguments and errors), then standardize it."""
-    found = inspect(transform, options, s1=s1, s2=s2, s2_bands=s2_bands, s1_names=s1_names, s2_names=s2_names)
+    found = inspect(
+        transform, options, s1=s1, s2=s2, s2_bands=s2_bands, s1_bands=s1_bands, s1_names=s1_names, s2_names=s2_names
+    )
     masks = found.invalid
     x = found.transform(**found.tensors, s1_invalid_pixels=masks.get("s1"), s2_invalid_pixels=masks.get("s2"))
     return PreparedBatch(**vars(found), x=x)
@@ -190,30 +222,36 @@ def batch_notes(options: InputOptions) -> list[str]:
 def find_clouds(s2: torch.Tensor, bands: Sequence[str], valid: torch.Tensor, level_2a: bool = False) -> torch.Tensor:
     """``(N, H, W)`` bool: the cloudy ones of the ``valid`` pixels ``(N, H, W)`` of S2 DN ``(N, C, H, W)``.
 
-    s2cloudless (the ``clouds`` extra) decides for Level-1C input holding its ten bands, on 160 m
-    cells (``options.CLOUD_BLOCK``, each the mean of its valid pixels); else the fallback test of
-    ``options`` on the bands given (none without B2, B3 and B4).
+    Cloud is what the fallback test of ``options`` finds on the bands given (none without B2, B3
+    and B4) or, for Level-1C input holding its ten bands, s2cloudless (the ``clouds`` extra), so
+    thick cloud is found where s2cloudless's bands are missing (NaN or 0). s2cloudless reads
+    ``options.CLOUD_CELLS`` cells a side at most, each band the mean of its valid values.
     """
     height, width = s2.shape[-2:]
     reflectance = s2 / S2_QUANTIFICATION
+    cloud = torch.zeros_like(valid)
+    if {"B2", "B3", "B4"} <= set(bands):
+        band = {b: reflectance[:, bands.index(b)] for b in ("B2", "B3", "B4", "B10", "B11") if b in bands}
+        cloud = torch.stack([band["B2"], band["B3"], band["B4"]]).amin(dim=0) >= limits.FALLBACK_VISIBLE_MIN
+        bright = {"B11": limits.FALLBACK_B11_MIN, "B10": limits.FALLBACK_B10_MIN}
+        if tests := [band[b] >= limit for b, limit in bright.items() if b in band]:
+            cloud &= torch.stack(tests).any(dim=0)
     detector = _s2cloudless() if not level_2a and set(S2CLOUDLESS_BANDS) <= set(bands) else None
     if detector is not None:
-        cells = (-(-height // limits.CLOUD_BLOCK), -(-width // limits.CLOUD_BLOCK))
-        weight = valid[:, None].float()
-        read = reflectance[:, [bands.index(b) for b in S2CLOUDLESS_BANDS]].nan_to_num() * weight
+        side = -(-max(height, width) // limits.CLOUD_CELLS)  # pixels per cell, each way
+        cells = (-(-height // side), -(-width // side))
+        read = reflectance[:, [bands.index(b) for b in S2CLOUDLESS_BANDS]]
+        weight = (valid[:, None] & read.isfinite() & (read > 0)).float()
         pool = torch.nn.functional.adaptive_avg_pool2d
-        coarse = pool(read, cells) / pool(weight, cells).clamp(min=1e-6)
+        coarse = pool(read.nan_to_num() * weight, cells) / pool(weight, cells).clamp(min=1e-6)
         data = coarse.permute(0, 2, 3, 1).cpu().double().numpy()
         mask = detector.get_mask_from_prob(detector.get_cloud_probability_maps(data))
-        fine = torch.nn.functional.interpolate(torch.from_numpy(mask).float()[:, None], size=(height, width))
-        return fine[:, 0].bool().to(s2.device) & valid
-    if not {"B2", "B3", "B4"} <= set(bands):
-        return torch.zeros_like(valid)
-    band = {b: reflectance[:, bands.index(b)] for b in ("B2", "B3", "B4", "B10", "B11") if b in bands}
-    cloud = torch.stack([band["B2"], band["B3"], band["B4"]]).amin(dim=0) >= limits.FALLBACK_VISIBLE_MIN
-    bright = {"B11": limits.FALLBACK_B11_MIN, "B10": limits.FALLBACK_B10_MIN}
-    tests = [band[b] >= limit for b, limit in bright.items() if b in band]
-    return (cloud & torch.stack(tests).any(dim=0) if tests else cloud) & valid
+        cloud |= (
+            torch.nn.functional.interpolate(torch.from_numpy(mask).float()[:, None], size=(height, width))[:, 0]
+            .bool()
+            .to(s2.device)
+        )
+    return cloud & valid
 
 
 @cache
@@ -228,10 +266,7 @@ def _s2cloudless() -> Any:
         )
         return None
     return S2PixelCloudDetector(
-        threshold=limits.CLOUD_PROBABILITY,
-        average_over=limits.CLOUD_AVERAGE_OVER,
-        dilation_size=limits.CLOUD_DILATION,
-        all_bands=False,
+        threshold=limits.CLOUD_PROBABILITY, average_over=limits.CLOUD_AVERAGE_OVER, dilation_size=None, all_bands=False
     )
 
 

@@ -32,7 +32,7 @@ from sen12ms_models.errors import PatchFileError
 Sensor = Literal["s1", "s2", "lc"]
 SENSORS: tuple[Sensor, ...] = ("s1", "s2", "lc")
 
-#: The numpy dtype of each sensor's SEN12MS GeoTIFF (S2 may also come signed or as float).
+#: The numpy dtype of each sensor's SEN12MS GeoTIFF (S1 and S2 may come as any real numbers).
 SENSOR_DTYPES = {"s1": np.dtype("float32"), "s2": np.dtype("uint16"), "lc": np.dtype("uint16")}
 #: Largest raster ``read_patch`` reads whole (a tiny file can declare a huge one); scenes: ``map_scene``.
 MAX_PATCH_PIXELS = 4096 * 4096
@@ -101,14 +101,40 @@ def parse_file_name(path: PathLike) -> tuple[PatchId, Sensor]:
     return PatchId(season, int(scene), int(patch)), sensor  # type: ignore[return-value]
 
 
-def sibling_path(path: PathLike, sensor: Sensor) -> Path:
+def sibling_path(path: PathLike, sensor: Sensor) -> PathLike:
     """The ``sensor`` file of the same triplet: in the tree (``.../s2_63/`` -> ``.../s1_63/``) when
-    ``path`` sits in its sensor's scene folder, else beside ``path``."""
-    path = Path(path)
+    ``path`` sits in its sensor's scene folder, else beside ``path`` (URLs and GDAL paths as written)."""
     patch, own = parse_file_name(path)
+    if _is_remote(text := os.fspath(path)):
+        return text[: text.rindex("/") + 1] + patch.file_name(sensor)
+    path = Path(path)
     if path.parent.name == f"{own}_{patch.scene}":
         return path.parent.parent / f"{sensor}_{patch.scene}" / patch.file_name(sensor)
     return path.with_name(patch.file_name(sensor))
+
+
+def patch_files(paths: Sequence[PathLike], sensor: str | None = None) -> list[PathLike]:
+    """SEN12MS files from files, URLs (kept as written) and folders (searched recursively), one per
+    patch (the ``sensor`` file when given), in patch order (season, scene, patch number).
+
+    Raises:
+        PatchFileError: a file without a SEN12MS name.
+        FileNotFoundError: no such file found.
+    """
+    found: dict[PatchId, PathLike] = {}
+    for path in paths:
+        for file in sorted(Path(path).rglob("*.tif")) if os.path.isdir(path) else [path]:
+            patch, own = parse_file_name(file)
+            if sensor in (None, own):
+                found.setdefault(patch, file)
+    if not found:
+        raise FileNotFoundError(f"no SEN12MS {sensor or ''} .tif file in {', '.join(os.fspath(p) for p in paths)}")
+    return [found[key] for key in sorted(found)]
+
+
+def _is_remote(name: str) -> bool:
+    """A URL or GDAL virtual path: rasterio reads it, ``pathlib`` would mangle it."""
+    return "://" in name or name.startswith("/vsi")
 
 
 @dataclass(frozen=True)
@@ -130,7 +156,7 @@ class SensorFile:
 
     def __init__(self, path: PathLike, sensor: Sensor, bands: Sequence[str] | None = None) -> None:
         self.name, self.sensor = os.fspath(path), sensor
-        if not ("://" in self.name or self.name.startswith("/vsi") or Path(self.name).is_file()):
+        if not (_is_remote(self.name) or Path(self.name).is_file()):
             raise PatchFileError(f"{self.name}: no such file")
         try:
             self._file = self._dataset = rasterio.open(self.name)
@@ -148,8 +174,11 @@ class SensorFile:
         self.height, self.width, self.nodata = file.height, file.width, file.nodata
         known = {"s1": S1_BANDS, "s2": S2_BANDS, "lc": LC_BANDS}[sensor]
         dtype = np.dtype(file.dtypes[0])
-        if (sensor == "s2" and dtype.kind not in "iuf") or (sensor != "s2" and dtype != SENSOR_DTYPES[sensor]):
-            raise PatchFileError(f"{self.name}: holds {dtype}, a SEN12MS {sensor} file holds {SENSOR_DTYPES[sensor]}")
+        if (sensor != "lc" and dtype.kind not in "iuf") or (sensor == "lc" and dtype != SENSOR_DTYPES[sensor]):
+            raise PatchFileError(
+                f"{self.name}: holds {dtype}, a SEN12MS {sensor} file holds {SENSOR_DTYPES[sensor]}"
+                + ("" if sensor == "lc" else "; convert it to real numbers (S1: backscatter in dB, not complex SLC)")
+            )
         described = [canonical_band(d, sensor) for d in file.descriptions] if sensor != "lc" else []
         if sensor == "s1" and {"HH", "HV"} & set(described):
             raise PatchFileError(
@@ -211,14 +240,13 @@ class SensorFile:
         if self.sensor == "lc":
             return raw
         fill = (raw == 0).all(axis=0) if self.sensor == "s2" else np.zeros(raw.shape[1:], bool)  # L1C NODATA
-        if self.nodata is not None and not math.isnan(self.nodata):
-            fill |= (raw == np.asarray(self.nodata).astype(raw.dtype)).any(axis=0)
-        values = raw.astype(np.float32) if self.sensor == "s1" else raw
+        if self.nodata is not None and not math.isnan(self.nodata):  # in every band: a clear B10 may be 0
+            fill |= (raw == np.asarray(self.nodata).astype(raw.dtype)).all(axis=0)
         if self.scale is not None:
             values = (raw * self.scale + self.offset).astype(np.float32)
-        if fill.any():
-            values = values if values is not raw else raw.copy()
-            values[:, fill] = np.nan if self.sensor == "s1" else 0
+        else:
+            values = raw.astype(np.float32) if self.sensor == "s1" else raw
+        values[:, fill] = np.nan if self.sensor == "s1" else 0
         return values
 
     def reproject(self, crs: CRS, transform: Affine, height: int, width: int) -> None:
@@ -275,25 +303,28 @@ def read_patch(path: PathLike, sensor: Sensor | None = None, *, bands: Sequence[
         return Patch(file.read(), file.bands, file.crs, file.transform, file.name, file.corrections, file.level)
 
 
-def check_same_ground(s1: Patch, s2: Patch, s1_path: str, s2_path: str) -> None:
+def check_same_ground(s1: Patch, s2: Patch) -> None:
     """Raise ``PatchFileError`` for S1 and S2 patches of other SEN12MS names or (georeferenced) grids."""
-    ids = [_patch_id(p) for p in (s1_path, s2_path)]
+    ids = [_patch_id(p.path) for p in (s1, s2)]
     shapes = [p.array.shape[-2:] for p in (s1, s2)]
     if None not in ids and ids[0] != ids[1]:
         differs = f"their SEN12MS names are different patches ({ids[0]} and {ids[1]})"
-    elif (
-        s1.crs is None
-        or s2.crs is None
-        or (s1.crs == s2.crs and s1.transform.almost_equals(s2.transform) and shapes[0] == shapes[1])
-    ):
+    elif s1.crs is None or s2.crs is None:
+        return  # not georeferenced: nothing to compare
+    elif s1.crs == s2.crs and s1.transform.almost_equals(s2.transform) and shapes[0] == shapes[1]:
         return
     else:
         differs = (
-            f"they lie on different grids (S1: {s1.crs}, origin {s1.transform.c:.1f}, {s1.transform.f:.1f}, "
-            f"{shapes[0]} pixels; S2: {s2.crs}, origin {s2.transform.c:.1f}, {s2.transform.f:.1f}, {shapes[1]} pixels)"
+            "they lie on different grids ("
+            + "; ".join(
+                f"{name}: {p.crs}, origin {p.transform.c:.1f}, {p.transform.f:.1f}, pixel size {p.transform.a:g} x "
+                f"{-p.transform.e:g}, {shape} pixels"
+                for name, p, shape in (("S1", s1, shapes[0]), ("S2", s2, shapes[1]))
+            )
+            + ")"
         )
     raise PatchFileError(
-        f"s1={s1_path} and s2={s2_path} do not cover the same ground: {differs}; pair each S2 file with its own S1 file"
+        f"s1={s1.path} and s2={s2.path} do not cover the same ground: {differs}; pair each S2 file with its own S1 file"
     )
 
 

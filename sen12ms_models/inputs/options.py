@@ -20,11 +20,14 @@ S2_BELOW_OFFSET_MAX = 0.02
 S1_NONNEGATIVE_MAX = 0.5
 #: Share of valid pixels where VH may exceed VV (VH is 5-8 dB weaker over nearly all land).
 VH_ABOVE_VV_MAX = 0.5
-#: s2cloudless (Sentinel Hub's LightGBM classifier of L1C TOA reflectance) on 160 m cells as eo-learn
-#: runs it, with the threshold, averaging and dilation (cells) of the package's examples.
-CLOUD_BLOCK = 16  # 10 m pixels per 160 m cell, each way
+#: s2cloudless (Sentinel Hub's LightGBM classifier of L1C TOA reflectance) with the package's threshold,
+#: on at most 32 x 32 cells a patch (80 m for 256 x 256, 20 m for 64 x 64), the probabilities averaged
+#: over a 1-cell disk and not dilated: eo-learn's 160 m cells, 4-cell averaging and 2-cell (320 m)
+#: dilation doubled a quarter-patch cloud's share on a 2.56 km patch and missed 10 % clouds on small ones
+#: (docs/reliability.md). About 8 ms a patch on one CPU core.
+CLOUD_CELLS = 32
 CLOUD_PROBABILITY = 0.4
-CLOUD_AVERAGE_OVER, CLOUD_DILATION = 4, 2
+CLOUD_AVERAGE_OVER = 1
 #: The fallback cloud test, in TOA reflectance: thick cloud is bright and flat in B2, B3, B4 and,
 #: unlike snow, bright in B11, or (high cloud) in B10, near 0 over clear land. Salt flats pass too.
 FALLBACK_VISIBLE_MIN = 0.3
@@ -39,15 +42,16 @@ class InputOptions:
     Attributes:
         s2_bands: the S2 bands of the arrays or files, in order (``None``: B1..B12; ready-made
             lists in ``bands``, e.g. ``EUROSAT_BANDS``). GeoTIFF band descriptions that name every
-            band win. A list without B10 is taken for Level-2A (a warning: the models read L1C).
+            band win. The 12 Level-2A bands (``L2A_BANDS``, any order) are taken for Level-2A (a
+            warning: the models read L1C); fewer bands, e.g. B2, B3, B4, are not.
         s1_bands: the S1 bands in order (``None``: VV, VH, and VH brighter than VV is refused as
             a swapped pair; giving the order skips that check).
         s2_offset: DN subtracted from S2, 1000 for processing baseline >= 04.00 (products since
             25 January 2022) unless the file declares the offset itself.
         check_units: refuse 8-bit and reflectance S2, linear S1, an ``s2_offset`` the data does
             not carry and swapped VV/VH (``False`` takes such data as it is).
-        clouds: treat cloudy S2 pixels as no data (s2cloudless with the ``clouds`` extra, else
-            the fallback test).
+        clouds: treat cloudy S2 pixels as no data (s2cloudless with the ``clouds`` extra, and
+            the fallback test). Without B10 and B11 (e.g. RGB) bright snow counts as cloud too.
         min_valid: the smallest share of valid pixels a patch is labelled from; 0 labels all.
         skip_invalid: patches below ``min_valid`` get NaN probabilities instead of a
             ``NoDataError`` (``map_scene`` writes such windows as no-data either way).

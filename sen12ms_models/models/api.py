@@ -28,6 +28,7 @@ from sen12ms_models.weights import (
     WEIGHTS,
     Sen12msWeights,
     get_weights,
+    known_models,
     read_manifest,
     read_registry,
     registry_dir,
@@ -49,7 +50,8 @@ def resolve_device(device: str | torch.device | None = "auto", local_rank: int =
     else the CPU; ``cuda`` is this rank's GPU.
 
     Raises:
-        ValueError: a device torch does not know (``"gpu"``), or CUDA where there is none.
+        ValueError: a device torch does not know (``"gpu"``), or one it cannot use here (``cuda``
+            without CUDA, ``mps``, ``xpu``, ``meta``...).
     """
     if device is None or device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -57,11 +59,12 @@ def resolve_device(device: str | torch.device | None = "auto", local_rank: int =
         resolved = torch.device(device)
     except RuntimeError as error:
         raise ValueError(f"unknown device {str(device)!r} (use auto, cpu, cuda or cuda:N): {error}") from None
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r} asked for, but CUDA is not available here; use --device cpu")
-        if resolved.index is None:
-            resolved = torch.device("cuda", local_rank)
+    backend = getattr(torch, resolved.type, None)  # torch.cuda, torch.mps, torch.xpu: is_available()
+    if not getattr(backend, "is_available", lambda: False)():
+        kind = "CUDA" if resolved.type == "cuda" else resolved.type
+        raise ValueError(f"device {str(device)!r} asked for, but {kind} is not available here; use --device cpu")
+    if resolved.type == "cuda" and resolved.index is None:
+        resolved = torch.device("cuda", local_rank)
     return resolved
 
 
@@ -112,14 +115,21 @@ def load_model(
     """
     local = _local_model(model) if modality is None and not isinstance(model, Sen12msWeights) else None
     member = None if local else get_weights(str(getattr(model, "value", model)), modality, label_type)
+    source = local or (None if weights is None else _local_model(weights) or Path(weights))
     state: dict[str, torch.Tensor] | None = None
-    if (source := local or weights) is not None:
-        state, spec = _read_local(Path(source), member, num_classes, in_chans)
+    if source is not None:
+        said = isinstance(model, Sen12msWeights) or label_type is not None or str(model).count("-") == 2
+        asked = _parts(member.value, label_type=said) if member else {}  # what the caller named
+        state, spec = _read_local(source, asked, num_classes, in_chans)
     else:
         assert member is not None
         spec = ModelSpec.of(member)
         if pretrained:
             state = _read_published(member, cache_dir, force_download)
+        else:  # random weights: no origin, and the stem built for the channels asked
+            spec = dataclasses.replace(spec, weights=None)
+            if in_chans is not None and in_chans != spec.in_chans:
+                spec = dataclasses.replace(spec, in_chans=in_chans, bands=None)
     pool = {"global_pool": spec.global_pool} if spec.arch == "densenet121" else {}
     network = build_model(spec.arch, spec.in_chans, spec.num_classes, **pool)
     if state is not None:
@@ -138,7 +148,11 @@ def load_model(
 
 
 def _local_model(model: str | PathLike) -> Path | None:
-    """``model`` as a local model's file (a ``save_pretrained`` folder's weights), if it is one."""
+    """``model`` as a local model's file (a ``save_pretrained`` folder's weights), if it is one.
+
+    Raises:
+        FileNotFoundError: a folder without ``model.safetensors``.
+    """
     path = Path(model)
     if path.is_dir():
         if not (path / WEIGHTS_FILE).is_file():
@@ -160,38 +174,71 @@ def _read_published(member: Sen12msWeights, cache_dir: PathLike | None, force: b
 
 
 def _read_local(
-    path: Path, member: Sen12msWeights | None, num_classes: int | None, in_chans: int | None
+    path: Path, asked: dict[str, str], num_classes: int | None, in_chans: int | None
 ) -> tuple[dict[str, torch.Tensor], ModelSpec]:
-    """The tensors and spec of a local file, verified when ``member`` names a model a manifest knows;
-    a bare state dict's head and stem may have the ``num_classes`` and ``in_chans`` asked for."""
+    """The tensors and spec of a local file, verified when ``asked`` names a model a manifest knows.
+
+    A file that records its model must be the one ``asked`` (the parts of a name the caller gave);
+    a bare state dict is taken as that model, its head and stem as ``num_classes``, ``in_chans`` ask.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
     if path.suffix == CHECKPOINT_SUFFIX:
         config = (checkpoint := load_checkpoint(path))["config"]
         trained = "-".join(str(config.get(key)) for key in ("arch", "modality", "label_type"))
-        if member is not None and trained != member.value:
-            raise ValueError(f"{path} is a training checkpoint of {trained}, not of {member.value}; name that model")
-        return dict(checkpoint["model"]), ModelSpec.of(member or get_weights(trained))
+        return dict(checkpoint["model"]), _check_asked(path, ModelSpec.of(get_weights(trained)), asked)
     data = path.read_bytes()
     refuse_pickle(data, path)
-    if member is not None:
-        data = _verify_local(path, data, member)
-    state, metadata = parse_safetensors(data, path)
-    if SPEC_KEY in metadata:
-        return state, ModelSpec.from_json(json.loads(metadata[SPEC_KEY]))
-    if member is None:
+    if (recorded := _recorded_spec(data)) is not None:
+        recorded = _check_asked(path, recorded, asked)
+        named = asked and recorded.name in known_models()  # verified as the model it is
+        asked = _parts(recorded.name) if named else {}
+    state = parse_safetensors(_verify_local(path, data, get_weights(*asked.values())) if asked else data, path)[0]
+    if recorded is not None:
+        return state, recorded
+    if not asked:
         raise WeightsIntegrityError(
             f"{path} does not say which model it holds (no {SPEC_KEY!r} in its header, as save_pretrained writes); "
             "name it: load_model(NAME, weights=PATH)"
         )
-    spec = ModelSpec.of(member)
-    network = MODEL_CLASSES[member.arch]
+    spec = ModelSpec.of(get_weights(*asked.values()))
+    network = MODEL_CLASSES[spec.arch]
     head, stem = state.get(f"{network.classifier_name}.weight"), state.get(f"{network.first_conv_name}.weight")
     if head is not None and head.shape[0] == num_classes != spec.num_classes:
-        spec = dataclasses.replace(spec, classes=tuple(map(str, range(num_classes))), label_type=None)
+        label_type = asked.get("label_type")  # the rule the caller said, if any
+        spec = dataclasses.replace(spec, classes=tuple(map(str, range(num_classes))), label_type=label_type)
     if stem is not None and stem.shape[1] == in_chans != spec.in_chans:
         spec = dataclasses.replace(spec, in_chans=in_chans, bands=None)
     return state, spec
+
+
+def _recorded_spec(data: bytes) -> ModelSpec | None:
+    """The spec in a safetensors header (``save_pretrained``'s), read before the file is verified."""
+    with contextlib.suppress(ValueError, AttributeError):  # not safetensors: parse_safetensors says so
+        metadata = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__") or {}
+        return ModelSpec.from_json(json.loads(metadata[SPEC_KEY])) if SPEC_KEY in metadata else None
+    return None
+
+
+def _parts(name: str, label_type: bool = True) -> dict[str, str]:
+    """A model name's arch, modality and (if ``label_type``) label type."""
+    return dict(zip(("arch", "modality", "label_type")[: 3 if label_type else 2], name.split("-"), strict=False))
+
+
+def _check_asked(path: Path, spec: ModelSpec, asked: dict[str, str]) -> ModelSpec:
+    """``spec``, recorded in ``path``, if it is the model ``asked`` (its rule filled in when the file
+    has none); else ``ValueError`` naming both and the remedy."""
+    held = {"arch": spec.arch, "modality": spec.modality, "label_type": spec.label_type}
+    if spec.label_type is None and "label_type" in asked:
+        held["label_type"] = asked["label_type"]
+    if any(held[key] != value for key, value in asked.items()):
+        what = ", ".join(f"{key}={value or 'none'}" for key, value in held.items())
+        raise ValueError(
+            f"{path} holds {spec.name} ({what}, {spec.num_classes} classes), but {'-'.join(asked.values())} "
+            f"was asked for: load it without a name, load_model({str(path)!r}) (CLI: --weights without --model), "
+            "or name the model it holds"
+        )
+    return dataclasses.replace(spec, label_type=held["label_type"])
 
 
 def _verify_local(path: Path, data: bytes, member: Sen12msWeights) -> bytes:
@@ -231,6 +278,9 @@ def _load_state(model: Sen12msClassifier, state: dict[str, torch.Tensor], source
         for label, items in (("missing tensors", missing), ("unexpected tensors", unexpected), ("mismatched", wrong))
         if items
     ]
+    head = f"{model.classifier_name}.weight"
+    if head in state and head in expected and (outputs := state[head].shape[0]) != expected[head].shape[0]:
+        parts.append(f"the file's head has {outputs} outputs: pass num_classes={outputs}")
     if parts:
         raise WeightsIntegrityError(
             f"{source} does not fit {model.arch} with {model.in_chans} input channels: " + "; ".join(parts)
@@ -247,7 +297,10 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise FileNotFoundError(
+            f"checkpoint {path} does not exist (a training run's folder, `sen12ms-models train --output-dir RUN`, "
+            "holds run.json, metrics.jsonl, RUN/best.pt and RUN/last.pt)"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError...

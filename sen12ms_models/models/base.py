@@ -40,10 +40,11 @@ class ModelSpec:
         bands: the SEN12MS band of each input channel; ``None`` after ``adapt_in_chans`` without
             names (then ``predict`` cannot preprocess).
         classes: the name of each output.
-        label_type: ``multi`` (sigmoid >= 0.5), ``single`` (argmax), or ``None`` for a new head
-            whose rule was not said (``predict`` then asks for ``set_labels``).
+        label_type: ``multi`` (sigmoid >= ``decision_threshold``), ``single`` (argmax), or ``None``
+            for a new head whose rule was not said (``predict`` then asks for ``set_labels``).
         global_pool: DenseNet121's head: ``flatten`` (published, 256x256 only) or ``avg``.
         weights: the SEN12MS model the weights started from, if any.
+        decision_threshold: the multi-label rule's threshold on sigmoid outputs (``set_labels``).
     """
 
     arch: str
@@ -53,6 +54,7 @@ class ModelSpec:
     label_type: str | None
     global_pool: str = "avg"
     weights: str | None = None
+    decision_threshold: float = DECISION_THRESHOLD
 
     @property
     def num_classes(self) -> int:
@@ -73,7 +75,7 @@ class ModelSpec:
     @property
     def threshold(self) -> float | None:
         """Decision threshold on sigmoid outputs (multi-label); ``None`` for argmax."""
-        return DECISION_THRESHOLD if self.label_type == "multi" else None
+        return self.decision_threshold if self.label_type == "multi" else None
 
     @property
     def transforms(self) -> Sen12msTransform:
@@ -185,23 +187,34 @@ class Sen12msClassifier(nn.Module):
         if num_classes != self.num_classes:
             self.num_classes = num_classes
             self.spec = dataclasses.replace(self.spec, classes=tuple(map(str, range(num_classes))), label_type=None)
+        self.spec = dataclasses.replace(self.spec, decision_threshold=DECISION_THRESHOLD)  # a new head's rule
         self.set_labels(label_type or self.spec.label_type, classes)
 
-    def set_labels(self, label_type: str | None, classes: Sequence[str] | None = None) -> None:
+    def set_labels(
+        self, label_type: str | None, classes: Sequence[str] | None = None, *, threshold: float | None = None
+    ) -> None:
         """Say how the head's outputs are read, without touching any weight.
 
         Args:
-            label_type: ``multi`` (sigmoid >= 0.5) or ``single`` (argmax).
+            label_type: ``multi`` (sigmoid >= threshold) or ``single`` (argmax).
             classes: a name per output (default: unchanged).
+            threshold: the multi-label decision threshold, saved with the model and used by
+                ``predict`` unless it is given one (default: unchanged, at first 0.5).
 
         Raises:
-            ValueError: an unknown label type, or another number of names than outputs.
+            ValueError: an unknown label type, another number of names than outputs, or a
+                threshold outside [0, 1] or for a single-label head.
         """
         names = self.spec.classes if classes is None else tuple(classes)
         if len(names) != self.num_classes:
             raise ValueError(f"{len(names)} class names for a head of {self.num_classes} outputs")
         label_type = None if label_type is None else check_label_type(label_type)
-        self.spec = dataclasses.replace(self.spec, label_type=label_type, classes=names)
+        if threshold is not None and (label_type != "multi" or not 0.0 <= threshold <= 1.0):
+            raise ValueError(
+                f"threshold={threshold} for label_type={label_type!r}: it is a multi-label rule, in [0, 1]"
+            )
+        threshold = self.spec.decision_threshold if threshold is None else float(threshold)
+        self.spec = dataclasses.replace(self.spec, label_type=label_type, classes=names, decision_threshold=threshold)
 
     def adapt_in_chans(self, in_chans: int, bands: Sequence[str] | None = None) -> None:
         """Make the first convolution read ``in_chans`` channels, keeping what it learned.

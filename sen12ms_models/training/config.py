@@ -91,13 +91,8 @@ class TrainConfig:
         return model_name(self.arch, self.modality, self.label_type)
 
     def to_json(self) -> dict[str, Any]:
-        """The config as JSON-ready values (paths as absolute strings)."""
+        """The config as JSON-ready values (paths as absolute strings); ``TrainConfig(**values)`` inverts it."""
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_json(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of ``to_json``."""
-        return cls(**values)
 
     def result_mismatches(self, other: dict[str, Any]) -> list[str]:
         """``RESULT_FIELDS`` on which ``other`` (a ``to_json`` dict) differs from this config."""
@@ -105,7 +100,10 @@ class TrainConfig:
         return [f"{k}: checkpoint {other.get(k)!r}, now {mine[k]!r}" for k in RESULT_FIELDS if other.get(k) != mine[k]]
 
 
-def default_workers(world_size: int) -> int:
-    """Loader workers per process: the CPUs this process may use, shared between the ranks, less one."""
+def default_workers(world_size: int, workers: int | None = None) -> int:
+    """Loader workers per process: ``workers`` if given, else the CPUs this process may use, shared
+    between the ranks, less one."""
+    if workers is not None:
+        return workers
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(16, cpus // world_size - 1))

@@ -7,7 +7,7 @@ so a distributed evaluation equals a single-process one exactly.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
-from typing import Any, cast
+from typing import cast
 
 import torch
 from torch.utils.data import Sampler
@@ -16,14 +16,13 @@ from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
 from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import Split, SplitName, make_split
-from sen12ms_models.datasets.store import make_batches
+from sen12ms_models.datasets.store import Batch, make_batches
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.labels import decide, output_probabilities
 from sen12ms_models.models.api import load_model, resolve_device
 from sen12ms_models.training.distributed import Performance, Process, all_reduce_sum
 from sen12ms_models.training.metrics import MetricCounts, Scores
 
-Batch = dict[str, Any]
 #: A network, the dataset whose ``to_input`` and ``label_type`` apply to it, and its part of a batch.
 Scored = tuple[torch.nn.Module, Sen12msDataset, Callable[[Batch], Batch]]
 
@@ -64,7 +63,7 @@ def score_models(
                     logits = model(x)
                 target = part["target"].to(process.device, non_blocking=True)
                 predicted = decide(output_probabilities(logits.float(), dataset.label_type), dataset.label_type)
-                count.update(predicted, target.bool() if dataset.label_type == "multi" else target)
+                count.update(predicted, target)
             shown.update()
     for count in counts:
         all_reduce_sum(count.tensor, process)
@@ -141,15 +140,8 @@ def evaluate_split(
     network = load_model(model, weights=weights, device=target)
     modality, label_type = network.spec.modality, network.spec.label_type
     assert modality is not None and label_type is not None  # a named model reads a modality's bands
-    dataset, process = Sen12msDataset(index, patches, modality, label_type), Process(0, 0, 1, target)
-    performance = Performance.choose(target, precision)
+    dataset, performance = Sen12msDataset(index, patches, modality, label_type), Performance.choose(target, precision)
     scores = evaluate(
-        network,
-        dataset,
-        batch_size=batch_size,
-        workers=workers,
-        process=process,
-        performance=performance,
-        progress=progress,
+        network, dataset, batch_size=batch_size, workers=workers, performance=performance, progress=progress
     )
     return scores, chosen

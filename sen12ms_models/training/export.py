@@ -15,6 +15,7 @@ from typing import Any
 from sen12ms_models._types import PathLike
 from sen12ms_models.errors import UnverifiedWeightsWarning
 from sen12ms_models.hub.card import CITATIONS, front_matter
+from sen12ms_models.labels import MULTI_LABEL_THRESHOLD
 from sen12ms_models.models.api import build_model, load_checkpoint, resolve_device
 from sen12ms_models.models.base import CONFIG_FILE, ModelSpec, config_json, save_weights
 from sen12ms_models.paper import paper_metrics
@@ -83,7 +84,7 @@ def export_run(
     """
     run_dir, folder = Path(run_dir), Path(output_dir)
     best = load_checkpoint(run_dir / BEST)
-    config = TrainConfig.from_json(best["config"])
+    config = TrainConfig(**best["config"])
     data = Path(data_dir) if data_dir is not None else config.data_dir
     if not data.is_dir():
         origin = "given" if data_dir is not None else f"recorded in {run_dir / RUN_RECORD}"
@@ -141,7 +142,8 @@ def model_card(weights: Sen12msWeights, entry: ManifestEntry, scores: Scores, tr
     """The model card (``README.md``) of retrained weights: the Hub's header, usage, test scores beside
     the paper's, training (``training``: ``export_run``'s record), licences and citations."""
     config, split = training["config"], training["split"]
-    label = "multi-label (classes covering >= 10 % of the patch)" if weights.label_type == "multi" else "single-label"
+    multi = f"multi-label (classes covering >= {100 * MULTI_LABEL_THRESHOLD:g} % of the patch)"
+    label = multi if weights.label_type == "multi" else "single-label"
     table = table4(scores, f"Test set ({scores.num_samples} patches), F1 in %", paper_metrics(weights.value))
     in_train = "inside" if split["validation_in_train"] else "outside"
     header = "\n".join(front_matter(weights, [f"license: {entry.license.lower()}"]))

@@ -8,6 +8,7 @@ the uninterrupted run's weights (bitwise on CPU with ``deterministic``); see doc
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -29,7 +30,7 @@ from sen12ms_models._progress import Progress
 from sen12ms_models.bands import MODALITIES, modality_bands
 from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import Split, make_split
-from sen12ms_models.datasets.store import PreparedStore, StoreDataset, make_batches, open_store
+from sen12ms_models.datasets.store import Batch, PreparedStore, StoreDataset, make_batches, open_store
 from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
 from sen12ms_models.inputs.files import read_patch
 from sen12ms_models.labels import class_probabilities, label_target
@@ -46,7 +47,6 @@ logger = logging.getLogger(__name__)
 METRICS_LOG, RUN_RECORD = "metrics.jsonl", "run.json"
 #: Config fields a group's members may differ in; every other one is the group's.
 MEMBER_FIELDS = ("arch", "modality", "label_type", "output_dir")
-Batch = dict[str, Any]
 
 
 class ResumableSampler(DistributedSampler):
@@ -145,10 +145,13 @@ def run_shape(
 ) -> dict[str, Any]:
     """What a group run is: models, device and precision, processes, batches, split sizes, steps."""
     config, rank_batch = configs[0], configs[0].batch_size // process.world_size
-    device = {"device": str(performance.device), "precision": performance.precision}
     return {
         "models": [c.name for c in configs],
-        "performance": {**device, "channels_last": performance.channels_last},
+        "performance": {
+            "device": str(performance.device),
+            "precision": performance.precision,
+            "channels_last": performance.channels_last,
+        },
         "world_size": process.world_size,
         "batch_size": config.batch_size,
         "batch_per_process": rank_batch,
@@ -231,8 +234,8 @@ class Member:
         self.criterion = nn.BCEWithLogitsLoss() if config.label_type == "multi" else nn.CrossEntropyLoss()
         self.progress = MemberProgress()
         self.history: list[dict[str, Any]] = []  # the metrics log's records
-        self.partial_loss = torch.zeros(2, dtype=torch.float64)  # loss sum, samples of the epoch in progress
-        self.loss_sum = self.partial_loss  # on the device while an epoch runs
+        #: Loss sum and samples of the epoch in progress, on the device.
+        self.loss_sum = torch.zeros(2, dtype=torch.float64, device=performance.device)
         self.stepped: nn.Module = self.model
         if process.distributed:
             device_ids = [process.device.index] if process.device.type == "cuda" else None
@@ -266,7 +269,7 @@ class Member:
         if improved:
             progress.best_epoch, progress.best_f1_micro = progress.epochs_done, scores.f1_micro
         progress.epochs_without_improvement = 0 if improved else progress.epochs_without_improvement + 1
-        self.partial_loss = torch.zeros(2, dtype=torch.float64)
+        self.loss_sum = torch.zeros_like(self.loss_sum)
         self.history.append(
             {
                 "epoch": progress.epochs_done,
@@ -285,7 +288,7 @@ class Member:
         return {
             "config": self.config.to_json(),
             "progress": dict(vars(self.progress)),
-            "partial_loss": self.partial_loss.cpu(),
+            "partial_loss": self.loss_sum.cpu(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "history": self.history,
@@ -297,7 +300,7 @@ class Member:
         self.progress = MemberProgress(**state["progress"])
         self.history = state["history"]
         if process.is_main:  # rank 0 carries every rank's share of the sums (_checkpoint_mid_epoch)
-            self.partial_loss = state["partial_loss"].clone()
+            self.loss_sum = state["partial_loss"].to(self.loss_sum.device)
 
     def write(self, best: bool) -> None:
         """Rewrite ``metrics.jsonl`` (an epoch redone after a kill appears once) and, if the last
@@ -337,10 +340,8 @@ def train_group(
     Raises:
         ValueError: configs that name a model twice or differ otherwise, and ``train``'s errors.
     """
-    if process is not None:
-        return _GroupRun(configs, state_path, process).run(announce)
-    with session(configs[0].device, configs[0].deterministic) as process:
-        return _GroupRun(configs, state_path, process).run(announce)
+    with contextlib.nullcontext(process) if process else session(configs[0].device, configs[0].deterministic) as held:
+        return _GroupRun(configs, state_path, held).run(announce)
 
 
 @dataclass
@@ -376,7 +377,7 @@ class _GroupRun:
         modalities, label_types = [c.modality for c in configs], [c.label_type for c in configs]
         train_set = group_dataset(index, self.split.train, modalities, label_types, store)
         val_set = group_dataset(index, self.split.validation, modalities, label_types, store)
-        self.workers = config.workers if config.workers is not None else default_workers(process.world_size)
+        self.workers = default_workers(process.world_size, config.workers)
         self.sampler = ResumableSampler(train_set, process.world_size, process.rank, config.seed)
         self.train_loader = make_batches(train_set, self.sampler, self.rank_batch, self.workers, process.device)
         self.val_loader = evaluation_loader(val_set, self.rank_batch, self.workers, process)
@@ -441,7 +442,6 @@ class _GroupRun:
         self.sampler.start_epoch(position.epochs_done, skip=position.batches_done * self.rank_batch)
         for member in active:
             member.stepped.train()
-            member.loss_sum = member.partial_loss.to(process.device, copy=True)
         with Progress(
             steps,
             f"epoch {position.epochs_done + 1}/{config.epochs}",
@@ -463,7 +463,7 @@ class _GroupRun:
                 )
                 if every and position.global_step % every == 0 and position.batches_done < steps:
                     self._checkpoint_mid_epoch(active)
-        losses = [all_reduce_sum(m.loss_sum.to(process.device, copy=True), process).cpu() for m in active]
+        losses = [all_reduce_sum(m.loss_sum, process).cpu() for m in active]
         for member in active:
             broadcast_buffers(member.model, process)
         scored = [(m.model, m.dataset, m.part) for m in active]
@@ -486,9 +486,7 @@ class _GroupRun:
         """Save ``last.pt`` inside an epoch, once rank 0 carries the epoch's loss sums of every rank."""
         for member in active:
             all_reduce_sum(member.loss_sum, self.process)
-            if self.process.is_main:
-                member.partial_loss = member.loss_sum.to("cpu", copy=True)
-            else:
+            if not self.process.is_main:
                 member.loss_sum.zero_()
         if self.process.is_main:
             self._save_last()

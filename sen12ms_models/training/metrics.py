@@ -88,9 +88,8 @@ class MetricCounts:
     """Additive evaluation counts for ``label_type`` ``"multi"`` or ``"single"``: ``update`` per batch,
     in one float64 vector ``tensor`` (exact below 2**53) that one ``all_reduce`` sums, then ``compute``."""
 
-    def __init__(self, label_type: str, num_classes: int = NUM_CLASSES, device: torch.device | str = "cpu") -> None:
-        self.label_type = check_label_type(label_type)
-        self.num_classes = k = num_classes
+    def __init__(self, label_type: str, device: torch.device | str = "cpu") -> None:
+        self.label_type, k = check_label_type(label_type), NUM_CLASSES
         self._sizes = {"tp": k, "fp": k, "fn": k, **dict.fromkeys(_PER_SAMPLE_SUMS, 1), "confusion": k * k}
         self.tensor = torch.zeros(sum(self._sizes.values()), dtype=torch.float64, device=device)
 
@@ -104,7 +103,7 @@ class MetricCounts:
         Raises:
             ValueError: other shapes.
         """
-        parts, k = self._parts(self.tensor), self.num_classes
+        parts, k = self._parts(self.tensor), NUM_CLASSES
         shapes = f"got {tuple(predicted.shape)} and {tuple(target.shape)}"
         if self.label_type == "single":
             if predicted.ndim != 1 or target.shape != predicted.shape:
@@ -129,7 +128,7 @@ class MetricCounts:
         Raises:
             ValueError: nothing was added.
         """
-        parts, k = self._parts(self.tensor.detach().cpu()), self.num_classes
+        parts, k = self._parts(self.tensor.detach().cpu()), NUM_CLASSES
         n = int(parts["samples"].item())
         if n == 0:
             raise ValueError("no sample was evaluated: the evaluation set is empty")
@@ -152,7 +151,7 @@ class MetricCounts:
             confusion = torch.stack([torch.stack([tn, fp], -1), torch.stack([fn, tp], -1)], 1).long().tolist()
         return Scores(
             label_type=self.label_type,
-            classes=CLASSES if k == NUM_CLASSES else tuple(str(i) for i in range(k)),
+            classes=CLASSES,
             num_samples=n,
             support=support.long().tolist(),
             predicted=(tp + fp).long().tolist(),

@@ -118,9 +118,8 @@ def reproduce(
             trained += loop.train_group([c for c in configs if c.name in names], state, process, announce=False)
         if not process.is_main:
             return ReproduceResult(output, plan, tuple(trained), ())
-        workers = template.workers if template.workers is not None else default_workers(1)
-        options: dict[str, Any] = {"batch_size": template.batch_size, "workers": workers, "device": template.device}
-        options |= {"precision": score_precision, "progress": template.progress}
+        options: dict[str, Any] = {"batch_size": template.batch_size, "workers": default_workers(1, template.workers)}
+        options |= {"device": template.device, "precision": score_precision, "progress": template.progress}
         exports = tuple(export_run(c.output_dir, output / "export" / c.name, **options) for c in configs)
         write_reproduction_tables(output, exports, plan["precision"]["training"], score_precision)
         return ReproduceResult(output, plan, tuple(trained), exports)
@@ -148,7 +147,7 @@ def _plan(configs: list[TrainConfig], output: Path, process: Process, timed_step
     cuda = process.device.type == "cuda"
     budget = int(torch.cuda.get_device_properties(process.device).total_memory * MEMORY_FRACTION) if cuda else None
     passes = broadcast_object(split_passes(costs, budget), process)
-    workers = template.workers if template.workers is not None else default_workers(process.world_size)
+    workers = default_workers(process.world_size, template.workers)
     estimate, lines = estimate_hours(shape, costs, passes, read_seconds, workers)
     plan = {**shape, "precision": {"training": performance.precision}, "estimate": {**estimate, "timed_batch": timed}}
     if process.is_main:
