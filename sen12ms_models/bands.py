@@ -128,7 +128,7 @@ def is_s1_band(band: str) -> bool:
     return band in S1_BANDS
 
 
-_S2_NAME = re.compile(r"(?<![A-Z0-9])B0?(1[0-2]|[1-9]|8A)(?![0-9A-Z])")
+_S2_NAME = re.compile(r"(?<![A-Z0-9])(?:B|BAND )0?(1[0-2]|[1-9]|8A)(?![0-9A-Z])")
 _S1_NAME = re.compile(r"(?<![A-Z])(VV|VH|HH|HV)(?![A-Z])")
 
 
@@ -136,8 +136,9 @@ def canonical_band(name: str | None, sensor: str) -> str | None:
     """This library's spelling of the band a description names, or ``None`` if it names none or two.
 
     GeoTIFF band descriptions and datasets spell bands in many ways: ``canonical_band("B02", "s2")``,
-    ``canonical_band("B8A (865 nm)", "s2")`` and ``canonical_band("Sigma0_VV_db", "s1")`` give
-    ``"B2"``, ``"B8A"`` and ``"VV"``. HH and HV are recognized (to be refused: the models read VV, VH).
+    ``canonical_band("B8A (865 nm)", "s2")``, ``canonical_band("Band_8A", "s2")`` and
+    ``canonical_band("Sigma0_VV_db", "s1")`` give ``"B2"``, ``"B8A"``, ``"B8A"`` and ``"VV"``.
+    HH and HV are recognized (to be refused: the models read VV, VH).
     """
     if not name:
         return None

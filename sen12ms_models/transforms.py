@@ -22,6 +22,7 @@ from sen12ms_models.bands import (
     S1_CLIP_DB,
     S1_FILL_BELOW_DB,
     S2_BANDS,
+    S2_BASELINE_04_OFFSET,
     S2_NODATA,
     S2_SATURATED,
     is_s1_band,
@@ -33,10 +34,12 @@ ArrayLike = np.ndarray | torch.Tensor
 
 def s2_invalid(s2: torch.Tensor, offset: float = 0) -> torch.Tensor:
     """``(..., H, W)`` bool: the pixels of raw S2 ``(..., C, H, W)`` with NaN, +-inf, 65535 (L1C
-    ``SATURATED``) or a value below ``offset`` (signed fill such as -9999) in a band, or 0 (L1C
-    ``NODATA``) in every band."""
+    ``SATURATED``) or a value more than ``S2_BASELINE_04_OFFSET`` below ``offset`` (signed fill such as
+    -9999) in a band, every band below ``offset`` (fill such as -1) or 0 (L1C ``NODATA``) in every band.
+    A few bands slightly below ``offset`` are dark surfaces (water in SWIR after an offset), not fill."""
     low, high = s2.amin(dim=-3), s2.amax(dim=-3)  # NaN in a band makes both NaN
-    return ~((low >= offset) & (high < S2_SATURATED)) | ((low == S2_NODATA) & (high == S2_NODATA))
+    valid = (low >= offset - S2_BASELINE_04_OFFSET) & (high >= offset) & (high < S2_SATURATED)
+    return ~valid | ((low == S2_NODATA) & (high == S2_NODATA))
 
 
 def s1_invalid(s1: torch.Tensor) -> torch.Tensor:

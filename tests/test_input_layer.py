@@ -25,7 +25,7 @@ from tests.support.geotiff import write_geotiff
         ("B8A (865 nm)", "s2", "B8A"),
         ("B12", "s2", "B12"),
         ("B1", "s2", "B1"),
-        ("band 1", "s2", None),
+        ("band 1", "s2", "B1"),  # a file numbering its bands "Band 1".."Band 13" is read by position
         ("", "s2", None),
         (None, "s2", None),
         ("VV", "s1", "VV"),
@@ -46,14 +46,17 @@ def _described(path: Path, array: np.ndarray, descriptions: tuple[str, ...]) -> 
     return path
 
 
-def test_descriptions_decide_only_when_they_name_every_band_once(tmp_path: Path) -> None:
+def test_descriptions_decide_when_they_name_every_band_once_and_are_refused_otherwise(tmp_path: Path) -> None:
     s1 = np.stack([np.full((4, 4), -10, np.float32), np.full((4, 4), -16, np.float32)])
     swapped = read_patch(_described(tmp_path / "a.tif", s1[::-1].copy(), ("VH", "VV")), "s1")
     np.testing.assert_array_equal(swapped.array, s1)  # named: taken by name
-    for descriptions in (("VV", "VV"), ("VV", "")):
-        as_stored = read_patch(_described(tmp_path / "b.tif", s1, descriptions), "s1")
-        np.testing.assert_array_equal(as_stored.array, s1)  # not naming each band once: by position
-        assert as_stored.corrections == ()
+    for descriptions in (("VV", "VV"), ("VV", "")):  # not naming each band once: refused, not guessed
+        path = _described(tmp_path / "b.tif", s1, descriptions)
+        with pytest.raises(PatchFileError, match=r"name only some bands, or one twice; say the order .* s1_bands="):
+            read_patch(path, "s1")
+        as_said = read_patch(path, "s1", bands=("VV", "VH"))  # the order said wins
+        np.testing.assert_array_equal(as_said.array, s1)
+        assert as_said.corrections == ()
 
 
 def test_declared_scalings_reach_dn_and_keep_fill(tmp_path: Path) -> None:

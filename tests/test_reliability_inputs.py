@@ -238,8 +238,9 @@ def _float32(array: np.ndarray) -> np.ndarray:
 
 def _expected_input(transform: Sen12msTransform, s1: np.ndarray | None, s2: np.ndarray | None) -> np.ndarray:
     """The published preprocessing and issue 21's fill rule, computed independently in float64:
-    on the bands the model reads, a pixel without data (S2: NaN, +-inf, 65535 or negative in a band,
-    0 in all; S1: NaN or +-inf in a band, 0 in both) becomes the band mean, 0 standardized."""
+    on the bands the model reads, a pixel without data (S2: NaN, +-inf, 65535 or below -1000 in a band,
+    negative or 0 in all; S1: NaN, +-inf or below -100 dB in a band, 0 in both) becomes the band mean,
+    0 standardized."""
     parts, fills = {}, {}
     for sensor, array, names, used in (
         ("s2", s2, S2_BANDS, transform.s2_bands_used),
@@ -248,8 +249,8 @@ def _expected_input(transform: Sen12msTransform, s1: np.ndarray | None, s2: np.n
         if array is None or not used:
             continue
         values = _float32(array)[..., [names.index(b) for b in used], :, :].astype(np.float64)
-        bad = ~np.isfinite(values) | ((values >= 65535) | (values < 0) if sensor == "s2" else values < -100)
-        fills[sensor] = bad.any(axis=-3) | (values == 0).all(axis=-3)
+        bad = ~np.isfinite(values) | ((values >= 65535) | (values < -1000) if sensor == "s2" else values < -100)
+        fills[sensor] = bad.any(axis=-3) | (values == 0).all(axis=-3) | ((values < 0).all(axis=-3) & (sensor == "s2"))
         with np.errstate(invalid="ignore"):
             values = np.clip(values, -25.0, 0.0) if sensor == "s1" else values
         parts.update({band: (values[..., k, :, :], sensor) for k, band in enumerate(used)})

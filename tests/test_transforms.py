@@ -37,7 +37,8 @@ def reference(modality: str, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         s2_norm = (s2 - np.array(S2_MEAN)[:s2_rows, None, None]) / np.array(S2_STD)[:s2_rows, None, None]
         s1_norm = (np.clip(s1, -25, 0) - np.array(S1_MEAN)[:, None, None]) / np.array(S1_STD)[:, None, None]
-        s2_norm[:, (~np.isfinite(s2) | (s2 >= 65535) | (s2 < 0)).any(axis=0) | (s2 == 0).all(axis=0)] = 0.0
+        bad = (~np.isfinite(s2) | (s2 >= 65535) | (s2 < -1000)).any(axis=0) | (s2 < 0).all(axis=0)
+        s2_norm[:, bad | (s2 == 0).all(axis=0)] = 0.0
         s1_norm[:, (~np.isfinite(s1) | (s1 < -100)).any(axis=0) | (s1 == 0).all(axis=0)] = 0.0
     return {
         "rgb": s2_norm,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sen12ms_models.bands import L2A_BANDS, S2_QUANTIFICATION
+from sen12ms_models.bands import L2A_BANDS, S1_FILL_BELOW_DB, S2_QUANTIFICATION
 from sen12ms_models.errors import InputLevelWarning, InputUnitsError, NoDataError
 from sen12ms_models.inputs import options as limits
 from sen12ms_models.inputs.options import InputOptions
@@ -144,8 +144,8 @@ def inspect(
         used = transform.select("s2", raw)
         fill = s2_invalid(used)
         if options.check_units:
-            _check_s2_units(used, ~fill, s2_names, options.s2_offset)
-        invalid["s2"] = fill | (used.amin(dim=-3) < options.s2_offset) if options.s2_offset else fill
+            _check_s2_units(used, ~fill, s2_names, transform.s2_bands_used, options.s2_offset)
+        invalid["s2"] = s2_invalid(used, options.s2_offset) if options.s2_offset else fill
         if set(transform.s2_bands) == set(L2A_BANDS):
             level_2a = "its bands lack B10 and are the 12 of Level-2A"
         elif options.level == "L2A":
@@ -270,14 +270,25 @@ def _s2cloudless() -> Any:
     )
 
 
-def _check_s2_units(s2: torch.Tensor, valid: torch.Tensor, names: Sequence[str], offset: float) -> None:
-    """Refuse reflectance S2 and an ``offset`` the data does not carry."""
+def _check_s2_units(
+    s2: torch.Tensor, valid: torch.Tensor, names: Sequence[str], bands: Sequence[str], offset: float
+) -> None:
+    """Refuse reflectance S2, a band 0 in every valid pixel (missing, zero-filled) and an ``offset``
+    the data does not carry."""
     peak = s2.amax(dim=-3).masked_fill(~valid, -torch.inf).flatten(1).amax(dim=1)
     if bad := (valid.flatten(1).any(dim=1) & (peak <= limits.S2_REFLECTANCE_MAX)).nonzero().flatten().tolist():
         raise InputUnitsError(
             f"{_first_three([names[i] for i in bad])}: all values are <= {limits.S2_REFLECTANCE_MAX:g} (largest "
             f"{float(peak[bad[0]]):.3g}): this is reflectance (0..1), not Sentinel-2 DN. Multiply by 10000 "
             "(DN = reflectance x 10000), or " + _OPT_OUT
+        )
+    zero = ((s2 == 0) | ~valid[:, None]).flatten(2).all(dim=2) & valid.flatten(1).any(dim=1)[:, None]
+    if zero.any():
+        patch = int(zero.any(dim=1).nonzero()[0])
+        missing = [b for b, z in zip(bands, zero[patch].tolist(), strict=True) if z]
+        raise InputUnitsError(
+            f"{names[patch]}: band {', '.join(missing)} is 0 in every valid pixel, as a band missing from the product "
+            "and filled with zeros is; give the real band (or a model that does not read it), or " + _OPT_OUT
         )
     if offset > 0:
         below = _share_of_values(s2 < offset, valid)
@@ -292,7 +303,16 @@ def _check_s2_units(s2: torch.Tensor, valid: torch.Tensor, names: Sequence[str],
 
 
 def _check_s1_units(s1: torch.Tensor, valid: torch.Tensor, names: Sequence[str], check_order: bool) -> None:
-    """Refuse S1 that is not dB, or (``check_order``) whose VH is brighter than VV over most pixels."""
+    """Refuse S1 that is not dB (linear, or scaled dB: most pixels below ``S1_FILL_BELOW_DB`` and
+    varying, which fill never does), or (``check_order``) whose VH is brighter than VV over most pixels."""
+    low = s1.amin(dim=-3).flatten(1)
+    for i in (((low < S1_FILL_BELOW_DB) & low.isfinite()).float().mean(dim=1) > 0.5).nonzero().flatten().tolist():
+        if (below := low[i][(low[i] < S1_FILL_BELOW_DB) & low[i].isfinite()]).std() > 1:
+            raise InputUnitsError(
+                f"{names[i]}: most values lie below {S1_FILL_BELOW_DB:g} dB and vary ({float(below.min()):.4g} to "
+                f"{float(below.max()):.4g}): this is scaled dB (e.g. dB x 100 in int16), not dB. Divide by the "
+                "scale, or declare it in the GeoTIFF (scale 0.01), or " + _OPT_OUT
+            )
     nonnegative = _share_of_values(s1 >= 0, valid)
     if bad := (valid.flatten(1).any(dim=1) & (nonnegative > limits.S1_NONNEGATIVE_MAX)).nonzero().flatten().tolist():
         raise InputUnitsError(

@@ -20,13 +20,13 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from sen12ms_models._types import PathLike
-from sen12ms_models.bands import LC_BANDS, S1_BANDS, S2_BANDS, S2_QUANTIFICATION, canonical_band
+from sen12ms_models.bands import LC_BANDS, S1_BANDS, S2_BANDS, S2_QUANTIFICATION, S2_SATURATED, canonical_band
 from sen12ms_models.errors import PatchFileError
 
 Sensor = Literal["s1", "s2", "lc"]
@@ -41,6 +41,7 @@ FILE_NAME = re.compile(r"^(ROIs\d{4}_[a-z]+)_(s1|s2|lc)_(\d+)_p(\d+)\.tif$")
 #: A scene folder of a sensor: ``s2_63``.
 SCENE_DIR = re.compile(r"^(s1|s2|lc)_(\d+)$")
 _L2A = re.compile(r"L2A|LEVEL-2A|BOA_ADD_OFFSET", re.IGNORECASE)
+_OFFSET_TAG = re.compile(r"(RADIO|BOA)_ADD_OFFSET", re.IGNORECASE)
 _L2A_HINT = "; for a 12-band Level-2A file: s2_bands=bands.L2A_BANDS"
 
 
@@ -179,13 +180,20 @@ class SensorFile:
                 f"{self.name}: holds {dtype}, a SEN12MS {sensor} file holds {SENSOR_DTYPES[sensor]}"
                 + ("" if sensor == "lc" else "; convert it to real numbers (S1: backscatter in dB, not complex SLC)")
             )
-        described = [canonical_band(d, sensor) for d in file.descriptions] if sensor != "lc" else []
+        numbered = [f"BAND {i}" for i in range(1, file.count + 1)]  # positions, not band names
+        by_position = sensor == "lc" or [(d or "").upper().replace("_", " ") for d in file.descriptions] == numbered
+        described = [] if by_position else [canonical_band(d, sensor) for d in file.descriptions]
         if sensor == "s1" and {"HH", "HV"} & set(described):
             raise PatchFileError(
                 f"{self.name}: holds bands {described} (its band descriptions); the models were trained on VV, VH "
                 "(HH/HV polar-region products do not fit them)"
             )
         by_description = bool(described) and None not in described and len(set(described)) == len(described)
+        if bands is None and not by_description and any(described):
+            raise PatchFileError(
+                f"{self.name}: its band descriptions {list(file.descriptions)} name only some bands, or one twice; "
+                f"say the order of its bands with {sensor}_bands= (CLI: --{sensor}-bands), or fix the descriptions"
+            )
         if by_description:
             file_bands, origin = tuple(str(b) for b in described), "its band descriptions"
         else:
@@ -204,6 +212,7 @@ class SensorFile:
         if by_description and file_bands != self.bands:
             notes.append(f"bands taken by their descriptions ({', '.join(file_bands)}) as {', '.join(self.bands)}")
         self.scale, self.offset = self._declared_scaling(notes)
+        self.masked = any({MaskFlags.per_dataset, MaskFlags.alpha} & set(f) for f in file.mask_flag_enums)
         tags = " ".join(f"{k}={v}" for k, v in file.tags().items())
         l2a = _L2A.search(tags) or "MSIL2A" in posixpath.basename(self.name)
         self.level: Literal["L2A"] | None = "L2A" if sensor == "s2" and l2a else None
@@ -215,9 +224,12 @@ class SensorFile:
             return None, None
         scale = np.array([self._file.scales[i - 1] or 1.0 for i in self.indexes], dtype=np.float64)
         offset = np.array([self._file.offsets[i - 1] or 0.0 for i in self.indexes], dtype=np.float64)
+        declared = f"scale {_fmt(scale)}, offset {_fmt(offset)}"
+        if (scale == 1).all() and (offset == 0).all() and self.sensor == "s2":
+            offset = np.array([self._tag_offset(i) for i in self.indexes])
+            declared = f"offset {_fmt(offset)} of its RADIO_ADD_OFFSET / BOA_ADD_OFFSET tag"
         if (scale == 1).all() and (offset == 0).all():
             return None, None
-        declared = f"scale {_fmt(scale)}, offset {_fmt(offset)}"
         if self.sensor == "s2" and np.allclose(scale, 1 / S2_QUANTIFICATION, rtol=1e-3):
             scale, offset = scale * S2_QUANTIFICATION, offset * S2_QUANTIFICATION
             declared += " (reflectance x 10000 = DN)"
@@ -228,6 +240,15 @@ class SensorFile:
             )
         notes.append(f"applied the declared {declared} (GeoTIFF metadata)")
         return scale[:, None, None], offset[:, None, None]
+
+    def _tag_offset(self, index: int) -> float:
+        """The DN offset of band ``index`` that a Sentinel-2 product tag declares (baseline 04.00:
+        -1000), from the band's tags, else the file's; 0 where none does."""
+        for tags in (self._file.tags(index), self._file.tags()):
+            values = {float(v) for k, v in tags.items() if _OFFSET_TAG.search(k)}
+            if len(values) == 1:
+                return values.pop()
+        return 0.0
 
     def read(self, window: Window | None = None) -> np.ndarray:
         """The bands ``(len(bands), H, W)`` of ``window`` (default: all) in DN / dB, fill marked; S2
@@ -242,7 +263,11 @@ class SensorFile:
         fill = (raw == 0).all(axis=0) if self.sensor == "s2" else np.zeros(raw.shape[1:], bool)  # L1C NODATA
         if self.nodata is not None and not math.isnan(self.nodata):  # in every band: a clear B10 may be 0
             fill |= (raw == np.asarray(self.nodata).astype(raw.dtype)).all(axis=0)
+        if self.masked:  # a GDAL mask or alpha band
+            fill |= self._dataset.dataset_mask(window=window) == 0
         if self.scale is not None:
+            if self.sensor == "s2":  # SATURATED is a raw value
+                fill |= (raw >= S2_SATURATED).any(axis=0)
             values = (raw * self.scale + self.offset).astype(np.float32)
         else:
             values = raw.astype(np.float32) if self.sensor == "s1" else raw
