@@ -162,6 +162,8 @@ def predict(
         InputUnitsError, NoDataError, PatchFileError: see ``inputs``.
         RuntimeError: non-finite model outputs.
     """
+    if isinstance(model, (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)):
+        model = model.module  # the network it wraps
     spec, options = model.spec, options or InputOptions()
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")

@@ -107,6 +107,13 @@ def read_verified(path: str | os.PathLike[str], entry: ManifestEntry) -> bytes:
     return data
 
 
+#: How a ``torch.save``d state dict of one of these networks becomes a file ``load_model`` reads.
+STATE_DICT_REMEDY = (
+    "A state dict saved with torch.save becomes one with safetensors.torch.save_file(torch.load(PATH, "
+    "weights_only=True), 'model.safetensors'); then load_model(NAME, weights='model.safetensors')"
+)
+
+
 def refuse_pickle(data: bytes, source: str | os.PathLike[str]) -> None:
     """Refuse the bytes of a pickle (a renamed ``torch.save`` file), naming ``source`` and the remedy.
 
@@ -118,7 +125,7 @@ def refuse_pickle(data: bytes, source: str | os.PathLike[str]) -> None:
         raise WeightsIntegrityError(
             f"{source}: only .safetensors weight files and this package's training checkpoints (.pt) are loaded "
             "(nothing else is unpickled), and this is a pickle. A SEN12MS toolbox checkpoint (.pth) becomes "
-            "safetensors with `sen12ms-models convert CHECKPOINT.pth --model NAME -o DIR`"
+            f"safetensors with `sen12ms-models convert CHECKPOINT.pth --model NAME -o DIR`. {STATE_DICT_REMEDY}"
         )
 
 

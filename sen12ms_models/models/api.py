@@ -19,7 +19,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from sen12ms_models._types import PathLike
 from sen12ms_models.classes import NUM_CLASSES
 from sen12ms_models.errors import UnverifiedWeightsWarning, WeightsIntegrityError, format_names
-from sen12ms_models.hub.download import fetch, parse_safetensors, read_verified, refuse_pickle
+from sen12ms_models.hub.download import STATE_DICT_REMEDY, fetch, parse_safetensors, read_verified, refuse_pickle
 from sen12ms_models.models.base import SPEC_KEY, WEIGHTS_FILE, ModelSpec, Sen12msClassifier
 from sen12ms_models.models.densenet import Sen12msDenseNet121
 from sen12ms_models.models.resnet import Sen12msResNet50
@@ -41,6 +41,8 @@ MODEL_CLASSES: dict[str, type[Sen12msResNet50 | Sen12msDenseNet121]] = {
 }
 #: The trainer's checkpoints (``best.pt``, ``last.pt``), read only with ``weights_only=True``.
 CHECKPOINT_SUFFIX, CHECKPOINT_FORMAT, CHECKPOINT_VERSION = ".pt", "sen12ms-models/training-checkpoint", 1
+#: DenseNet121's feature channels: a head of this many inputs reads the pooled map (``global_pool="avg"``).
+_DENSENET_POOLED_FEATURES = 1024
 #: ``predict``'s precisions: strict fp32, TF32 tensor cores (CUDA), bf16 autocast.
 INFERENCE_PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
 
@@ -100,8 +102,9 @@ def load_model(
             with ``modality`` and ``label_type``, a weights enum member, or a ``save_pretrained``
             folder or ``.safetensors`` file.
         pretrained: ``False`` builds it randomly initialized, fetching nothing.
-        weights: a local ``.safetensors`` file or training checkpoint (``RUN/best.pt``) of the named
-            model; one that no manifest knows loads with an ``UnverifiedWeightsWarning``.
+        weights: a local ``.safetensors`` file, a ``save_pretrained`` or ``export`` folder, or a
+            training checkpoint (``RUN/best.pt``) of the named model; a file of a named model that
+            no manifest knows loads with an ``UnverifiedWeightsWarning``.
         num_classes: a fresh head of this many outputs (a file whose head has them loads as is).
         in_chans: with ``adapt_first_conv=True``, adapt the first convolution to this many channels.
         cache_dir, force_download: where to cache the Hub file; fetch it anew.
@@ -109,6 +112,8 @@ def load_model(
 
     Raises:
         ManifestError: an unknown model.
+        FileNotFoundError: a weights file or folder that does not exist.
+        ValueError: a file that holds another model than the one named.
         WeightsNotPublishedError: no file is published or registered for it.
         WeightsDownloadError: neither the Hub nor the cache provides the file.
         WeightsIntegrityError: a file whose hash, size or tensors are wrong.
@@ -148,19 +153,26 @@ def load_model(
 
 
 def _local_model(model: str | PathLike) -> Path | None:
-    """``model`` as a local model's file (a ``save_pretrained`` folder's weights), if it is one.
+    """``model`` as a local model's file, if it is one: a ``.safetensors`` file or checkpoint, or a
+    folder's ``model.safetensors`` (``save_pretrained``) or only ``.safetensors`` file (``export``).
 
     Raises:
-        FileNotFoundError: a folder without ``model.safetensors``.
+        FileNotFoundError: a folder without one such file, or a file path that does not exist.
     """
     path = Path(model)
     if path.is_dir():
-        if not (path / WEIGHTS_FILE).is_file():
+        found = [path / WEIGHTS_FILE] if (path / WEIGHTS_FILE).is_file() else sorted(path.glob("*.safetensors"))
+        if len(found) != 1:
             raise FileNotFoundError(
-                f"{path} is a folder without {WEIGHTS_FILE}; save a model there with save_pretrained"
+                f"{path} is a folder without {WEIGHTS_FILE} or a single .safetensors file; save a model there "
+                "with save_pretrained, or give the file"
             )
-        return path / WEIGHTS_FILE
-    return path if path.suffix in (".safetensors", CHECKPOINT_SUFFIX) and path.is_file() else None
+        return found[0]
+    if path.suffix in (".safetensors", CHECKPOINT_SUFFIX) or len(path.parts) > 1:
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file {path} does not exist")
+        return path
+    return None
 
 
 def _read_published(member: Sen12msWeights, cache_dir: PathLike | None, force: bool) -> dict[str, torch.Tensor]:
@@ -204,6 +216,8 @@ def _read_local(
     spec = ModelSpec.of(get_weights(*asked.values()))
     network = MODEL_CLASSES[spec.arch]
     head, stem = state.get(f"{network.classifier_name}.weight"), state.get(f"{network.first_conv_name}.weight")
+    if spec.arch == "densenet121" and head is not None and head.shape[1] == _DENSENET_POOLED_FEATURES:
+        spec = dataclasses.replace(spec, global_pool="avg")  # a head fine-tuned on pooled features
     if head is not None and head.shape[0] == num_classes != spec.num_classes:
         label_type = asked.get("label_type")  # the rule the caller said, if any
         spec = dataclasses.replace(spec, classes=tuple(map(str, range(num_classes))), label_type=label_type)
@@ -309,7 +323,7 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
         ) from error
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise WeightsIntegrityError(
-            f"{path}: not a sen12ms-models training checkpoint (no {CHECKPOINT_FORMAT!r} marker)"
+            f"{path}: not a sen12ms-models training checkpoint (no {CHECKPOINT_FORMAT!r} marker). {STATE_DICT_REMEDY}"
         )
     if state.get("version") != CHECKPOINT_VERSION:
         raise WeightsIntegrityError(

@@ -269,10 +269,11 @@ class Sen12msClassifier(nn.Module):
         return x
 
 
-def save_weights(state: dict[str, torch.Tensor], spec: ModelSpec, path: Path, **metadata: str) -> None:
-    """Write ``state`` as safetensors with ``spec`` (and ``metadata``) in its header, with the umask's mode."""
+def save_weights(state: dict[str, torch.Tensor], spec: ModelSpec, path: Path) -> None:
+    """Write ``state`` as safetensors with ``spec`` in its header, with the umask's mode. One header
+    key, as safetensors writes several in a random order and the file's sha256 must not change."""
     tensors = {key: tensor.contiguous() for key, tensor in state.items()}
-    path.write_bytes(save(tensors, metadata={SPEC_KEY: json.dumps(spec.to_json()), **metadata}))
+    path.write_bytes(save(tensors, metadata={SPEC_KEY: json.dumps(spec.to_json())}))
 
 
 def config_json(spec: ModelSpec, filename: str) -> dict[str, Any]:

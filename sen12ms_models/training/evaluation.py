@@ -14,6 +14,7 @@ from torch.utils.data import Sampler
 
 from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
+from sen12ms_models.classes import CLASSES
 from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import Split, SplitName, make_split
 from sen12ms_models.datasets.store import Batch, make_batches
@@ -138,6 +139,12 @@ def evaluate_split(
         raise ValueError(f"{data_dir} holds no patch of the {subset} scenes of split {split!r}")
     target = resolve_device(device)
     network = load_model(model, weights=weights, device=target)
+    if network.spec.classes != CLASSES:
+        raise ValueError(
+            f"{network.spec.name} has {network.num_classes} classes ({', '.join(network.spec.classes)}), not "
+            "SEN12MS's 10 simplified-IGBP ones: evaluate scores the SEN12MS test set, so only 10-class models; "
+            "score your own classes on your own data with predict"
+        )
     modality, label_type = network.spec.modality, network.spec.label_type
     assert modality is not None and label_type is not None  # a named model reads a modality's bands
     dataset, performance = Sen12msDataset(index, patches, modality, label_type), Performance.choose(target, precision)

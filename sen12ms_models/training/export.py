@@ -100,7 +100,7 @@ def export_run(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MANIFEST_FILE).unlink(missing_ok=True)  # it will hold exactly this export's entry
     path = folder / weights.filename
-    save_weights(model.state_dict(), ModelSpec.of(weights), path, epoch=str(best["epoch"]))
+    save_weights(model.state_dict(), ModelSpec.of(weights), path)  # one header key: the same bytes each time
     scoring: dict[str, Any] = {k: best["config"][k] for k in ("split", "split_seed", "num_validation_scenes")}
     scoring |= {"batch_size": batch_size, "workers": workers, "precision": precision, "progress": progress}
     with warnings.catch_warnings():  # the file was written just now; its hash goes into the manifest
