@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 import sen12ms_models as sm
+from sen12ms_models.cli.main import main
 from sen12ms_models.errors import WeightsIntegrityError
 from sen12ms_models.training.evaluation import evaluate_split
 from tests.support.patches import clear_patches
@@ -72,3 +74,18 @@ def test_evaluate_refuses_a_model_of_other_classes(sen12ms_tree, tmp_path: Path)
     model.set_labels("single", ["a", "b", "c", "d", "e"])
     with pytest.raises(ValueError, match=r"has 5 classes \(a, b, c, d, e\), not SEN12MS's 10"):
         evaluate_split(sen12ms_tree[0], str(model.save_pretrained(tmp_path / "five")), subset="validation")
+
+
+def test_adapted_channels_must_be_named_with_sen12ms_bands() -> None:
+    model = sm.load_model("resnet50", "s2", pretrained=False)
+    with pytest.raises(ValueError, match=r"bands \['B99', 'foo'\] are not SEN12MS bands"):
+        model.adapt_in_chans(2, bands=["B99", "foo"])
+
+
+def test_evaluate_takes_a_saved_folder_without_a_model_name(sen12ms_tree, tmp_path: Path) -> None:
+    folder = sm.load_model("resnet50", "s2", pretrained=False).save_pretrained(tmp_path / "mine").parent
+    output = tmp_path / "scores.json"
+    argv = ["evaluate", "--data-dir", str(sen12ms_tree[0]), "--weights", str(folder), "--subset", "validation"]
+    assert main([*argv, "--output", str(output), "--no-progress", "--device", "cpu"]) == 0
+    record = json.loads(output.read_text())
+    assert record["model"] == "resnet50-s2-multi" and record["weights"] == str(folder)

@@ -21,6 +21,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--label-type", choices=LABEL_TYPES, help="default: multi")
 
 
+def named_model(args: argparse.Namespace) -> str | None:
+    """``model_from``'s name, or ``None`` for ``--weights`` alone (a file or folder that records its model)."""
+    return None if args.weights is not None and not (args.model or args.arch or args.modality) else model_from(args)
+
+
 def model_from(args: argparse.Namespace) -> str:
     """The full model name the arguments give; ``ValueError`` when they give none or two."""
     if args.model and (args.arch or args.modality):

@@ -14,7 +14,7 @@ from sen12ms_models.cli._common import (
     add_input_arguments,
     add_model_arguments,
     input_options,
-    model_from,
+    named_model,
 )
 from sen12ms_models.labels import DECISION_THRESHOLD
 
@@ -86,8 +86,8 @@ def _model(args: argparse.Namespace) -> Sen12msClassifier:
     from sen12ms_models.hub.download import not_published_error
     from sen12ms_models.weights import get_weights, read_registry
 
-    named = args.weights is None or args.model or args.arch or args.modality
-    weights = get_weights(model_from(args)) if named else None
+    named = named_model(args)
+    weights = get_weights(named) if named else None
     if weights is not None and args.weights is None and not weights.published and weights.value not in read_registry():
         raise not_published_error(weights)
     from sen12ms_models.models.api import load_model, optimize_for_inference

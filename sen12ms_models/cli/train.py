@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sen12ms_models.cli._common import add_device_argument, add_model_arguments, model_from
+from sen12ms_models.cli._common import add_device_argument, add_model_arguments, model_from, named_model
 from sen12ms_models.training.config import PRECISIONS, RECIPE_PRECISION, TrainConfig, default_workers
 from sen12ms_models.weights import get_weights, read_registry
 
@@ -48,7 +48,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("evaluate", help="score a model on a SEN12MS split, as a Table 4 and as JSON")
     evaluate.add_argument("--data-dir", type=Path, required=True, help=DATA_DIR)
     add_model_arguments(evaluate)
-    evaluate.add_argument("--weights", type=Path, help=".safetensors or training checkpoint (default: the published)")
+    evaluate.add_argument(
+        "--weights",
+        type=Path,
+        help=".safetensors file, model folder or training checkpoint (default: the published); alone, the model "
+        "it records",
+    )
     evaluate.add_argument("--subset", default="test", help="test or validation")
     add_split_arguments(evaluate)
     evaluate.add_argument("--output", type=Path, help="JSON file for every score (default: <model>-<subset>.json)")
@@ -180,7 +185,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from sen12ms_models.training.evaluation import evaluate_split
     from sen12ms_models.training.export import table4
 
-    name = model_from(args)
+    if (name := named_model(args)) is None:  # --weights alone: the model its file records
+        from sen12ms_models.models.api import load_model
+
+        name = load_model(args.weights).spec.name
     split = {k: getattr(args, k) for k in ("split", "split_seed", "num_validation_scenes")}
     split |= {"weights": args.weights, "subset": args.subset}
     scores, chosen = evaluate_split(args.data_dir, name, **split, **_scoring(args))

@@ -269,8 +269,8 @@ def _verify_local(path: Path, data: bytes, member: Sen12msWeights) -> bytes:
         )
     if digest not in {e.sha256 for e in (member.entry, read_registry().get(member.value)) if e is not None}:
         warnings.warn(
-            f"{path} is not in any weights manifest (none beside it, the package's or the local registry's records "
-            f"sha256 {digest} for {member.value}); loading it without a hash check",
+            f"{path} (sha256 {digest}) is recorded for {member.value} by no weights manifest (the one beside it, "
+            "the package's, the local registry's); loading it without a hash check",
             UnverifiedWeightsWarning,
             stacklevel=4,
         )

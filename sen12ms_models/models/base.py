@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save
 from torch import nn
 
-from sen12ms_models.bands import MODALITY_BANDS, PATCH_SIZE
+from sen12ms_models.bands import MODALITY_BANDS, PATCH_SIZE, S1_BANDS, S2_BANDS
 from sen12ms_models.classes import CLASSES
 from sen12ms_models.labels import DECISION_THRESHOLD, check_label_type
 from sen12ms_models.weights import Sen12msWeights, model_name
@@ -226,9 +226,14 @@ class Sen12msClassifier(nn.Module):
         Args:
             in_chans: the new number of input channels.
             bands: their SEN12MS band names, so ``spec.transforms`` standardizes them.
+
+        Raises:
+            ValueError: another number of band names than ``in_chans``, or an unknown name.
         """
         if bands is not None and len(bands) != in_chans:
             raise ValueError(f"{len(bands)} band names for {in_chans} input channels")
+        if unknown := [b for b in bands or () if b not in S2_BANDS + S1_BANDS]:
+            raise ValueError(f"bands {unknown} are not SEN12MS bands ({', '.join(S2_BANDS + S1_BANDS)})")
         old = self.first_conv().weight.detach()
         conv = stem_conv(in_chans).to(device=old.device, dtype=old.dtype)
         with torch.no_grad():
