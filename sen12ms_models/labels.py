@@ -83,7 +83,10 @@ def class_probabilities(igbp: np.ndarray, name: str = "patch") -> np.ndarray:
     empty = np.flatnonzero(totals[:, 0] == 0)
     if empty.size:
         where = f" (batch index {empty[0]})" if codes.ndim == 3 else ""
-        raise ValueError(f"{name}{where}: no pixel has a valid IGBP code (1-17); cannot label it")
+        raise ValueError(
+            f"{name}{where}: no pixel has a valid IGBP code (1-17); cannot label it. The file is damaged: "
+            "download it again, or remove its triplet from the tree"
+        )
     probabilities = counts / totals
     return probabilities if codes.ndim == 3 else probabilities[0]
 

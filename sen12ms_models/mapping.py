@@ -358,4 +358,4 @@ def _write_row(files: list[Any], values: np.ndarray, top: int, bottom: int, repe
                 block = np.broadcast_to(layer[:, None], (len(layer), window.height, width))
                 file.write(np.ascontiguousarray(block), window=window)
         if uint8:  # an internal mask: uint8 has no room for a no-data value
-            files[0].write_mask(np.broadcast_to(mask, (window.height, width)), window=window)
+            files[0].write_mask(np.ascontiguousarray(np.broadcast_to(mask, (window.height, width))), window=window)

@@ -323,6 +323,13 @@ def get_weights(
     """The weights of one model: ``get_weights("densenet121-s2-single")``, ``get_weights("densenet121",
     "s2", "single")`` or a member itself.
 
+    Args:
+        name: a model name, an architecture (with ``modality``), or a weights enum member.
+        modality, label_type: with an architecture; ``label_type`` defaults to ``multi``.
+
+    Returns:
+        The ``ResNet50_Weights`` / ``DenseNet121_Weights`` member.
+
     Raises:
         ManifestError: no such model.
     """
@@ -333,8 +340,15 @@ def get_weights(
 
 
 def list_models(published_only: bool = False) -> list[str]:
-    """Names of the known models, sorted; with ``published_only``, those with a verified file to
-    load: published on the Hub or registered locally (``convert``, ``export --register``)."""
+    """Names of the known models, e.g. ``resnet50-s1s2-multi``.
+
+    Args:
+        published_only: only those with a verified file to load: published on the Hub or
+            registered locally (``convert``, ``export --register``).
+
+    Returns:
+        The names, sorted.
+    """
     if not published_only:
         return list(known_models())
     registered = read_registry()

@@ -346,6 +346,8 @@ def test_other_toolbox_architectures_and_non_checkpoints_are_refused(tmp_path, c
     path = save(toolbox_checkpoint(network, "resnet50", arch="ResNet101"), tmp_path / "a.pth")
     with pytest.raises(sm.WeightsIntegrityError, match=r"arch entry says 'ResNet101'"):
         convert_checkpoint(path, "resnet50", "rgb", output_dir=tmp_path / "o")
+    lower = save(toolbox_checkpoint(network, "resnet50", arch="resnet50"), tmp_path / "l.pth")  # any case
+    assert convert_checkpoint(lower, "resnet50", "rgb", output_dir=tmp_path / "lower", register=False).max_abs_diff == 0
     vgg = save({"arch": "VGG16", "model_state_dict": {"encoder.0.weight": torch.zeros(64, 3, 3, 3)}}, tmp_path / "v")
     with pytest.raises(sm.WeightsIntegrityError, match=r"not a SEN12MS toolbox .* says 'VGG16'"):
         convert_checkpoint(vgg, "resnet50", "rgb", output_dir=tmp_path / "o")

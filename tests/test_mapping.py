@@ -136,6 +136,9 @@ def test_nodata_windows_are_skipped_and_uint8_scaling(tmp_path: Path) -> None:
     assert u8_profile["dtype"] == "uint8" and info["scales"] == (1 / 255,) * 10
     np.testing.assert_array_equal(info["mask"] == 0, skipped)
     np.testing.assert_array_equal(scaled[:, ~skipped], np.round(probs[:, ~skipped] * 255))
+    map_scene(model, s2=s2, out=tmp_path / "s8.tif", dtype="uint8", resolution="source", progress=False)
+    _, _, info = read(tmp_path / "s8.tif")  # the mask of each row of pixels, not one row repeated
+    np.testing.assert_array_equal(info["mask"] == 0, np.kron(skipped, np.ones((256, 256), bool)))
 
 
 def test_the_cloud_map_holds_every_windows_cloud_share_nan_only_without_data(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""training's data side on real GeoTIFFs: items, labels, device-side standardization, samplers, config checks."""
+"""training's data side on real GeoTIFFs: items, labels, device-side standardization, samplers, config
+checks, and damaged trees (patches of another size named, also from loader workers)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,12 +13,13 @@ import torch
 from torch.utils.data import default_collate
 
 from sen12ms_models.bands import MODALITIES
+from sen12ms_models.cli.main import main
 from sen12ms_models.datasets import tree as io
 from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
 from sen12ms_models.datasets.splits import make_split
 from sen12ms_models.errors import PatchFileError
 from sen12ms_models.labels import multi_label, single_label
-from sen12ms_models.synthetic import DEFAULT_SCENES, write_tree
+from sen12ms_models.synthetic import DEFAULT_SCENES, draw_class_rows, write_tree, write_triplet
 from sen12ms_models.training.config import TrainConfig
 from sen12ms_models.training.evaluation import ShardSampler
 from sen12ms_models.training.loop import ResumableSampler
@@ -123,3 +126,28 @@ def test_config_errors_name_the_setting(tmp_path) -> None:
     ):
         with pytest.raises(ValueError, match=message):
             TrainConfig(tmp_path, tmp_path / "run", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def mixed_sizes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A tiny 32x32 tree whose first triplet of every scene is rewritten at 16x16."""
+    root = tmp_path_factory.mktemp("SEN12MS-mixed")
+    written = write_tree(root, patches_per_scene=3, size=32, seed=3)
+    rng = np.random.default_rng(0)
+    odd = [p for p in written if p.id.patch == 200]
+    for patch in odd:
+        write_triplet(root, patch.id, draw_class_rows(rng, 16), rng=rng)
+    return root, [patch.id.file_name("s2") for patch in odd]
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_patches_of_another_size_are_named_not_a_stack_error(mixed_sizes, tmp_path: Path, capsys, workers) -> None:
+    root, odd = mixed_sizes
+    args = ["train", "--data-dir", str(root), "--output-dir", str(tmp_path / "run"), "--arch", "resnet50"]
+    args += ["--modality", "rgb", "--epochs", "1", "--batch-size", "32", "--workers", workers, "--device", "cpu"]
+    assert main([*args, "--no-progress"]) == 2
+    log = capsys.readouterr().err.strip().splitlines()
+    error = log[-1]  # after the plan's lines
+    assert error.startswith("sen12ms-models train: error: patches of different sizes in one batch: ")
+    assert any(name in error for name in odd) and "(16x16)" in error and "(32x32)" in error
+    assert not any("Traceback" in line for line in log)

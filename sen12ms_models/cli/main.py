@@ -52,7 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(error, BrokenPipeError):  # `sen12ms-models list | head`: the reader has gone
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-        print(f"sen12ms-models {args.command}: error: {error}", file=sys.stderr)
+        message = str(error)
+        if "\nOriginal Traceback" in message:  # re-raised from a DataLoader worker: the worker's own message
+            message = message.rstrip().splitlines()[-1].split(": ", 1)[-1]
+        print(f"sen12ms-models {args.command}: error: {message}", file=sys.stderr)
         return 2
     finally:
         warnings.formatwarning = shown  # an in-process caller keeps its own warning format

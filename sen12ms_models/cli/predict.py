@@ -70,9 +70,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     mapping.add_argument("-o", "--out", type=Path, required=True, metavar="PATH", help="probability GeoTIFF to write")
     mapping.add_argument("--class-map", type=Path, metavar="PATH", help="also write the argmax class map (uint8)")
     mapping.add_argument("--cloud-map", type=Path, metavar="PATH", help="also write each window's cloud share")
-    mapping.add_argument("--stride", type=int, default=PATCH_SIZE, help="window step = output pixel size, in pixels")
+    mapping.add_argument(
+        "--stride",
+        type=int,
+        default=PATCH_SIZE,
+        help=f"window step = output pixel size, in pixels (default: {PATCH_SIZE})",
+    )
     mapping.add_argument("--batch-size", type=int, default=16, help="windows per model call")
-    mapping.add_argument("--resolution", default="window", help="window (one pixel per window) or source (the S2 grid)")
+    mapping.add_argument(
+        "--resolution", default="window", help="window (one pixel per window, the default) or source (the S2 grid)"
+    )
     mapping.add_argument("--dtype", default="float32", help="float32, or uint8 storing round(p * 255)")
     mapping.add_argument("--precision", default="fp32", help=PRECISION_HELP)
     add_input_arguments(mapping, skip_invalid=False)

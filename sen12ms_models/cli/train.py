@@ -151,7 +151,8 @@ def add_runtime_arguments(
     parser.add_argument("--workers", type=int, help="DataLoader workers per process (default: the CPUs, shared)")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="images per step, over all processes")
     add_device_argument(parser)
-    parser.add_argument("--precision", default=precision, help="auto (bf16 on CUDA, else fp32), fp32 or bf16")
+    default = f" (default: {precision})" if precision else ""
+    parser.add_argument("--precision", default=precision, help=f"auto (bf16 on CUDA, else fp32), fp32 or bf16{default}")
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help=NO_PROGRESS)
 
 

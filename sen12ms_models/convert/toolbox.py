@@ -82,7 +82,7 @@ def arch_of(state: Mapping[str, torch.Tensor], path: object, arch_entry: object 
             f"{path}: not a SEN12MS toolbox ResNet50 or DenseNet121 checkpoint{said}: expected 'encoder.0.weight' "
             f"and one head of {list(TOOLBOX_HEADS.values())}, found keys {format_names(sorted(state))}"
         )
-    if arch_entry is not None and arch_entry != TOOLBOX_ARCH_NAMES[found[0]]:
+    if arch_entry is not None and str(arch_entry).lower() != found[0]:
         raise WeightsIntegrityError(
             f"{path}: its arch entry says {arch_entry!r}, its tensors are a {TOOLBOX_ARCH_NAMES[found[0]]}'s; only "
             f"the toolbox's {' and '.join(TOOLBOX_ARCH_NAMES.values())} convert"

@@ -6,6 +6,7 @@ nearly free on a GPU, and raw uint16 S2 is half the bytes of float32 to pin and 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from sen12ms_models.bands import S1_BANDS, S2_BANDS, S2_SURFACE_BANDS
 from sen12ms_models.datasets.tree import Sen12msIndex
@@ -137,8 +138,27 @@ def make_loader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
+        collate_fn=functools.partial(_collate, dataset),
         num_workers=workers,
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(0),
     )
+
+
+def _collate(dataset: Sen12msDataset, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """``default_collate``, or a ``PatchFileError`` naming the files when patches differ in size."""
+    try:
+        return default_collate(items)
+    except RuntimeError:
+        sizes: dict[tuple[int, ...], Path] = {}
+        for item in items:
+            sensor: Sensor = "s2" if "s2" in item else "s1"
+            sizes.setdefault(tuple(item[sensor].shape[-2:]), dataset.index.path(dataset.patches[item["index"]], sensor))
+        if len(sizes) < 2:
+            raise
+        found = ", ".join(f"{path} ({'x'.join(map(str, size))})" for size, path in sizes.items())
+        raise PatchFileError(
+            f"patches of different sizes in one batch: {found}; a training set's patches share one size "
+            "(SEN12MS: 256x256): remove or re-export the odd ones"
+        ) from None

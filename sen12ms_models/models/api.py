@@ -73,6 +73,15 @@ def resolve_device(device: str | torch.device | None = "auto", local_rank: int =
 def build_model(arch: str, in_chans: int, num_classes: int = NUM_CLASSES, **kwargs: Any) -> Sen12msClassifier:
     """A randomly (Kaiming) initialized baseline, e.g. ``build_model("resnet50", in_chans=12)``.
 
+    Args:
+        arch: ``resnet50`` or ``densenet121``.
+        in_chans: input channels (12 for S1 + S2, 10 for S2, 3 for RGB, 2 for S1).
+        num_classes: outputs of the head.
+        **kwargs: to the network (DenseNet121: ``global_pool``).
+
+    Returns:
+        The network, in train mode, with ``spec.label_type`` unset.
+
     Raises:
         ValueError: an unknown architecture.
     """
@@ -101,14 +110,21 @@ def load_model(
         model: a name from ``list_models()`` (``"resnet50-s1s2"`` is multi-label), an architecture
             with ``modality`` and ``label_type``, a weights enum member, or a ``save_pretrained``
             folder or ``.safetensors`` file.
+        modality, label_type: with an architecture as ``model``: ``rgb``, ``s2``, ``s1s2``, ``s1``
+            or ``s1rgb``; ``multi`` (default) or ``single``.
         pretrained: ``False`` builds it randomly initialized, fetching nothing.
         weights: a local ``.safetensors`` file, a ``save_pretrained`` or ``export`` folder, or a
             training checkpoint (``RUN/best.pt``) of the named model; a file of a named model that
             no manifest knows loads with an ``UnverifiedWeightsWarning``.
         num_classes: a fresh head of this many outputs (a file whose head has them loads as is).
-        in_chans: with ``adapt_first_conv=True``, adapt the first convolution to this many channels.
+        in_chans: with ``adapt_first_conv=True``, adapt the first convolution to this many channels
+            (``pretrained=False`` builds it so; a file whose stem has them loads as is).
+        adapt_first_conv: allow ``in_chans`` other than the weights' (``adapt_in_chans``).
         cache_dir, force_download: where to cache the Hub file; fetch it anew.
         device: where to put the model (``auto``: a GPU if CUDA is available).
+
+    Returns:
+        The network in eval mode on ``device``; ``model.spec`` says what it is and reads.
 
     Raises:
         ManifestError: an unknown model.
@@ -358,14 +374,28 @@ def resnet50(*, weights: Sen12msWeights | str | None = None, progress: bool = Tr
 def densenet121(
     *, weights: Sen12msWeights | str | None = None, progress: bool = True, **kwargs: Any
 ) -> Sen12msClassifier:
-    """The DenseNet121 baseline (256x256 input), as ``resnet50`` with ``DenseNet121_Weights``."""
+    """The DenseNet121 baseline (256x256 input with the published head), as torchvision builds its models.
+
+    Args:
+        weights: a ``DenseNet121_Weights`` member or model name, or ``None`` for random weights.
+        progress: accepted as torchvision's builders accept it.
+        **kwargs: to ``load_model`` (``num_classes``, ``in_chans``...) or ``build_model``
+            (``global_pool="avg"`` for any input size).
+    """
     return _build("densenet121", weights, **kwargs)
 
 
 def optimize_for_inference(model: Sen12msClassifier) -> Sen12msClassifier:
     """An inference-only copy of ``model``: BatchNorm folded into the convolution before it,
-    channels-last memory, no gradients. Same outputs up to float rounding, about 1.3x faster on
-    CPU for ResNet50 (``benchmarks/inference.py``); not for training (its BNs are gone)."""
+    channels-last memory, no gradients.
+
+    Args:
+        model: a network in any mode; it is not changed.
+
+    Returns:
+        The copy, in eval mode: the same outputs up to float rounding, about 1.3x faster on CPU
+        for ResNet50 (``benchmarks/inference.py``); not for training (its BNs are gone).
+    """
     fused = copy.deepcopy(model).eval()
     for parent, conv_name, bn_name in fused.conv_bn_pairs():
         setattr(parent, conv_name, fuse_conv_bn_eval(getattr(parent, conv_name), getattr(parent, bn_name)))

@@ -316,6 +316,12 @@ class Member:
 def train(config: TrainConfig) -> TrainResult:
     """Train ``config``'s model into ``config.output_dir`` (a group of one; see ``train_group``).
 
+    Args:
+        config: the model, data, recipe and run folder (``TrainConfig``).
+
+    Returns:
+        The run: its folder, best epoch and validation scores (``TrainResult``).
+
     Raises:
         ValueError: a folder holding a run without ``resume``, a resume with another recipe, a store
             of another tree, an empty split, a batch not divisible by the processes.
