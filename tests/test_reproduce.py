@@ -55,7 +55,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reproduced(data_dir: Path, tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> Path:
+def reproduced(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("reproduce") / "table4"
     args = ["reproduce", "--data-dir", str(data_dir), "--output-dir", str(output), "--models", ",".join(MODELS)]
     assert main([*args, *RECIPE, "--timed-steps", "1"]) == 0
@@ -205,7 +205,7 @@ def test_passes_split_the_group_only_when_the_memory_budget_says_so() -> None:
     assert split_passes(unmeasured, 1) == [["cpu"]]
 
 
-def test_train_prints_its_plan_and_log_lines_when_not_on_a_terminal(data_dir, tmp_path, capsys, one_thread) -> None:
+def test_train_prints_its_plan_and_log_lines_when_not_on_a_terminal(data_dir, tmp_path, capsys) -> None:
     args = ["train", "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "run"), "--model", MODELS[0]]
     assert main([*args, "--epochs", "1", "--batch-size", "16", "--workers", "0", "--log-every", "2"]) == 0
     captured = capsys.readouterr()

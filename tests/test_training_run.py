@@ -42,7 +42,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> Path:
+def run_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "r50"
     args = ["train", "--data-dir", data_dir.name, "--output-dir", str(run), "--arch", "resnet50"]  # relative
     args += ["--modality", "s1s2", "--epochs", "6", "--batch-size", "16", "--workers", "0", "--deterministic"]
