@@ -140,7 +140,7 @@ def load_model(
     state: dict[str, torch.Tensor] | None = None
     if source is not None:
         said = isinstance(model, Sen12msWeights) or label_type is not None or str(model).count("-") == 2
-        asked = _parts(member.value, label_type=said) if member else {}  # what the caller named
+        asked = _parts(member, label_type=said) if member else {}  # what the caller named
         state, spec = _read_local(source, asked, num_classes, in_chans)
     else:
         assert member is not None
@@ -220,7 +220,7 @@ def _read_local(
     if (recorded := _recorded_spec(data)) is not None:
         recorded = _check_asked(path, recorded, asked)
         named = asked and recorded.name in known_models()  # verified as the model it is
-        asked = _parts(recorded.name) if named else {}
+        asked = _parts(recorded) if named else {}
     state = parse_safetensors(_verify_local(path, data, get_weights(*asked.values())) if asked else data, path)[0]
     if recorded is not None:
         return state, recorded
@@ -250,9 +250,9 @@ def _recorded_spec(data: bytes) -> ModelSpec | None:
     return None
 
 
-def _parts(name: str, label_type: bool = True) -> dict[str, str]:
-    """A model name's arch, modality and (if ``label_type``) label type."""
-    return dict(zip(("arch", "modality", "label_type")[: 3 if label_type else 2], name.split("-"), strict=False))
+def _parts(model: Sen12msWeights | ModelSpec, label_type: bool = True) -> dict[str, str]:
+    """A named model's arch, modality and (if ``label_type``) label type."""
+    return {key: str(getattr(model, key)) for key in ("arch", "modality", "label_type")[: 3 if label_type else 2]}
 
 
 def _check_asked(path: Path, spec: ModelSpec, asked: dict[str, str]) -> ModelSpec:
