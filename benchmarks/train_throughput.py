@@ -35,7 +35,6 @@ from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.synthetic import DEFAULT_SCENES, write_tree
 from sen12ms_models.training.distributed import Performance
-from sen12ms_models.training.evaluation import ShardSampler
 
 
 def synthetic_dataset(folder: Path, patches: int) -> Sen12msDataset:
@@ -83,7 +82,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         dataset = synthetic_dataset(Path(folder), max(4 * batch_size, 48))
-        batch = next(iter(make_loader(dataset, ShardSampler(len(dataset)), batch_size, 0, device)))
+        batch = next(iter(make_loader(dataset, range(len(dataset)), batch_size, 0, device)))
         auto = Performance.choose(device)
         variants: list[tuple[str, Performance, Callable[[], object]]] = [
             ("plain fp32 NCHW", Performance(device, False, False), plain_step(dataset, batch, device)),
@@ -108,7 +107,7 @@ def main() -> None:
         fastest = max(rates.values())
         passes = 1 if args.quick else 3
         loading = {
-            workers: loader_rate(make_loader(dataset, ShardSampler(len(dataset)), batch_size, workers, device), passes)
+            workers: loader_rate(make_loader(dataset, range(len(dataset)), batch_size, workers, device), passes)
             for workers in (0, 1, 2)
         }
         print_table(

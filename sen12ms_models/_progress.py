@@ -1,10 +1,8 @@
 """Progress of work a person waits for: a tqdm bar on a terminal, plain log lines elsewhere.
 
-A bar redraws itself with carriage returns, which a log file (a batch job, a SLURM log) shows as
-one endless line. When stderr is not a terminal, ``Progress`` logs a line on the
-``sen12ms_models`` logger instead, every ``log_every`` steps or, by default, every 30 seconds:
-``<desc> <unit> k/total: <postfix>, <rate> <rate unit>/s``. The command line shows these lines;
-a program sees them once it configures ``logging``.
+A log file (a batch job, a SLURM log) would show a bar's carriage returns as one endless line, so
+off a terminal ``Progress`` logs ``<desc> <unit> k/total: <postfix>, <rate> <rate unit>/s`` on the
+``sen12ms_models`` logger every ``log_every`` steps or every 30 seconds.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from types import TracebackType
 
 from tqdm.auto import tqdm
 
@@ -23,18 +20,9 @@ LOG_SECONDS = 30.0
 
 
 class Progress:
-    """Progress over ``total`` steps.
-
-    Args:
-        total: the number of steps.
-        desc: what is being done (``"predict"``, ``"epoch 3/100"``).
-        unit: the name of one step.
-        enabled: ``True`` a bar, ``False`` nothing, ``None`` a bar on a terminal, log lines elsewhere.
-        log_every: log a line every this many steps (0: every 30 s).
-        per_step: items per step, for the rate (images per training step).
-        rate_unit: the items' name in the rate (default: ``unit``).
-        initial: steps already done (a resumed run).
-    """
+    """Progress over ``total`` steps of ``unit`` (``initial`` done): ``enabled`` ``True`` a bar, ``False``
+    nothing, ``None`` a bar on a terminal, else log lines every ``log_every`` steps (0: 30 s) with the
+    rate of ``per_step`` ``rate_unit`` (default ``unit``) a step."""
 
     def __init__(
         self,
@@ -49,11 +37,8 @@ class Progress:
         initial: int = 0,
     ) -> None:
         terminal = sys.stderr.isatty()
-        self.bar = (
-            tqdm(total=total, desc=desc, unit=unit, initial=initial)
-            if enabled or (enabled is None and terminal)
-            else None
-        )
+        shown = enabled or (enabled is None and terminal)
+        self.bar = tqdm(total=total, desc=desc, unit=unit, initial=initial) if shown else None
         self.logs = enabled is None and not terminal
         self.total, self.desc, self.unit, self.log_every = total, desc, unit, log_every
         self.per_step, self.rate_unit = per_step, rate_unit or unit
@@ -83,5 +68,5 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

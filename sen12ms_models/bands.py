@@ -1,15 +1,11 @@
-"""Band names and order of the SEN12MS files, the model modalities, the band statistics, the patch size.
-
-Every fact about bands lives here once: the order of the bands in each GeoTIFF, which bands
-each modality feeds the network (and in which order), and the training-set mean and standard
-deviation the published baselines were normalized with (Schmitt & Wu, 2021; SEN12MS toolbox).
+"""Every fact about bands, once: their order in the SEN12MS files and other products, the bands each
+modality feeds the network, the baselines' normalization statistics, units, fill values, the patch size.
 """
 
 from __future__ import annotations
 
 import re
 from types import MappingProxyType
-from typing import Literal
 
 #: Sentinel-1 GRD backscatter in dB, band order of the SEN12MS ``s1`` GeoTIFFs.
 S1_BANDS: tuple[str, ...] = ("VV", "VH")
@@ -23,9 +19,7 @@ S2_BANDS: tuple[str, ...] = (
 LC_BANDS: tuple[str, ...] = ("IGBP", "LCCS_LC", "LCCS_LU", "LCCS_SH")
 
 #: The ten surface bands the ``s2`` modality uses (atmospheric B1, B9, B10 dropped).
-S2_SURFACE_BANDS: tuple[str, ...] = (
-    "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12",
-)  # fmt: skip
+S2_SURFACE_BANDS: tuple[str, ...] = tuple(b for b in S2_BANDS if b not in ("B1", "B9", "B10"))
 
 #: Blue, green, red: the original scripts' ``rgb`` order (NOT red, green, blue).
 S2_BGR_BANDS: tuple[str, ...] = ("B2", "B3", "B4")
@@ -39,24 +33,18 @@ L2A_BANDS: tuple[str, ...] = tuple(b for b in S2_BANDS if b != "B10")
 
 #: EuroSAT's multispectral GeoTIFFs: 13 bands with B8A LAST (torchgeo's corrected order; the
 #: EuroSAT paper lists another). Feeding them in SEN12MS order would read B9 as B8A, B12 as B11.
-EUROSAT_BANDS: tuple[str, ...] = (
-    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12", "B8A",
-)  # fmt: skip
+EUROSAT_BANDS: tuple[str, ...] = (*(b for b in S2_BANDS if b != "B8A"), "B8A")
 
 #: BigEarthNet (v1/v2) S2: the 12 Level-2A bands in ascending order, B8A after B8 (the order of
 #: the dataset's band files and of reference loaders that stack them by name).
 BIGEARTHNET_BANDS: tuple[str, ...] = L2A_BANDS
 
 #: torchgeo's ``BigEarthNet`` dataset stacks the same 12 bands with B8A last.
-TORCHGEO_BIGEARTHNET_BANDS: tuple[str, ...] = (
-    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B11", "B12", "B8A",
-)  # fmt: skip
+TORCHGEO_BIGEARTHNET_BANDS: tuple[str, ...] = (*(b for b in L2A_BANDS if b != "B8A"), "B8A")
 
 #: torchgeo's ``SEN12MS`` dataset: ``image`` holds 15 bands, S1 FIRST (VV, VH), then the 13 S2
 #: bands B1..B12. ``sen12ms_models.interop.torchgeo.FromTorchGeoSen12ms`` splits it by these names.
 TORCHGEO_SEN12MS_BANDS: tuple[str, ...] = S1_BANDS + S2_BANDS
-
-Modality = Literal["rgb", "s2", "s1s2", "s1", "s1rgb"]
 
 #: Model input channels of each modality, in the order the network sees them.
 MODALITY_BANDS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
@@ -133,13 +121,9 @@ _S1_NAME = re.compile(r"(?<![A-Z])(VV|VH|HH|HV)(?![A-Z])")
 
 
 def canonical_band(name: str | None, sensor: str) -> str | None:
-    """This library's spelling of the band a description names, or ``None`` if it names none or two.
-
-    GeoTIFF band descriptions and datasets spell bands in many ways: ``canonical_band("B02", "s2")``,
-    ``canonical_band("B8A (865 nm)", "s2")``, ``canonical_band("Band_8A", "s2")`` and
-    ``canonical_band("Sigma0_VV_db", "s1")`` give ``"B2"``, ``"B8A"``, ``"B8A"`` and ``"VV"``.
-    HH and HV are recognized (to be refused: the models read VV, VH).
-    """
+    """This library's spelling of the band a description names, or ``None`` if it names none or two:
+    ``"B02"``, ``"B8A (865 nm)"``, ``"Band_8A"`` (s2) and ``"Sigma0_VV_db"`` (s1) give ``"B2"``, ``"B8A"``,
+    ``"B8A"`` and ``"VV"``. HH and HV are recognized (to be refused: the models read VV, VH)."""
     if not name:
         return None
     found = set((_S1_NAME if sensor == "s1" else _S2_NAME).findall(name.upper().replace("_", " ")))

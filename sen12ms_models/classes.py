@@ -46,8 +46,7 @@ NUM_CLASSES: int = len(CLASSES)
 
 #: Lookup table for IGBP codes 0-17: ``IGBP_TO_SIMPLIFIED[code]`` is the simplified index,
 #: -1 for code 0. Codes above 17 are invalid too (see ``labels.simplify_igbp``).
-IGBP_TO_SIMPLIFIED: np.ndarray = np.full(18, -1, dtype=np.int64)
-for _cls in SIMPLIFIED_IGBP:
-    IGBP_TO_SIMPLIFIED[list(_cls.igbp)] = _cls.index
+IGBP_TO_SIMPLIFIED: np.ndarray = np.array(
+    [next((c.index for c in SIMPLIFIED_IGBP if code in c.igbp), -1) for code in range(18)], dtype=np.int64
+)
 IGBP_TO_SIMPLIFIED.setflags(write=False)
-del _cls

@@ -1,11 +1,8 @@
 """Label types and decision rules: scene labels from IGBP patches, and labels from model outputs.
 
-A patch's reference label is the histogram of its simplified-IGBP classes, normalized to sum to
-one. The single label is its argmax (first index on ties); the multi label is every class with
-a share of at least 10 % (the toolbox uses ``>=``; the paper says "larger than 10%").
-
-A model's outputs become labels the same two ways: a multi-label model's sigmoid outputs at or
-above ``DECISION_THRESHOLD`` (0.5, the toolbox's), a single-label model's softmax argmax.
+A patch's reference label is the share of each simplified-IGBP class in it: the single label is its
+argmax (first index on ties), the multi label every class with a share of at least 10 %. A model's
+outputs become labels the same two ways (``decide``).
 """
 
 from __future__ import annotations
@@ -23,12 +20,13 @@ LabelType = Literal["multi", "single"]
 #: ``multi``: every class covering >= 10 % of the patch; ``single``: the dominant class.
 LABEL_TYPES: tuple[str, ...] = ("multi", "single")
 
-#: Minimum class share for a class to belong to the multi label (SEN12MS toolbox, Schmitt & Wu 2021).
+#: Minimum class share for a class to belong to the multi label (SEN12MS toolbox, Schmitt & Wu 2021:
+#: the toolbox uses ``>=``, the paper says "larger than 10%").
 MULTI_LABEL_THRESHOLD: float = 0.1
 #: Sigmoid output at or above which a multi-label model predicts a class (SEN12MS toolbox).
 DECISION_THRESHOLD: float = 0.5
 
-Scores = TypeVar("Scores", np.ndarray, "torch.Tensor")
+Array = TypeVar("Array", np.ndarray, "torch.Tensor")
 
 
 def check_label_type(label_type: str) -> str:
@@ -43,7 +41,7 @@ def output_probabilities(logits: torch.Tensor, label_type: str) -> torch.Tensor:
     return logits.sigmoid() if check_label_type(label_type) == "multi" else logits.softmax(1)
 
 
-def decide(probabilities: Scores, label_type: str, threshold: float = DECISION_THRESHOLD) -> Scores:
+def decide(probabilities: Array, label_type: str, threshold: float = DECISION_THRESHOLD) -> Array:
     """A model's decision: boolean ``(N, K)`` mask (multi: ``p >= threshold``) or ``(N,)`` argmax (single).
 
     ``probabilities`` are sigmoid (multi) or softmax (single) outputs, numpy or torch.
@@ -72,16 +70,12 @@ def class_probabilities(igbp: np.ndarray, name: str = "patch") -> np.ndarray:
     codes = np.asarray(igbp)
     if codes.ndim not in (2, 3):
         raise ValueError(f"{name}: expected an IGBP patch (H, W) or batch (N, H, W), got shape {codes.shape}")
-    batch = codes.reshape(-1, codes.shape[-2] * codes.shape[-1]) if codes.ndim == 3 else codes.reshape(1, -1)
-    simplified = simplify_igbp(batch)
-    valid = simplified >= 0
-    offsets = np.arange(batch.shape[0])[:, None] * NUM_CLASSES
-    counts = np.bincount((simplified + offsets)[valid], minlength=batch.shape[0] * NUM_CLASSES).reshape(
-        batch.shape[0], NUM_CLASSES
-    )
+    simplified = simplify_igbp(codes.reshape(-1, codes.shape[-2] * codes.shape[-1]))  # (N or 1, pixels)
+    n = len(simplified)
+    offsets = np.arange(n)[:, None] * NUM_CLASSES
+    counts = np.bincount((simplified + offsets)[simplified >= 0], minlength=n * NUM_CLASSES).reshape(n, NUM_CLASSES)
     totals = counts.sum(axis=1, keepdims=True)
-    empty = np.flatnonzero(totals[:, 0] == 0)
-    if empty.size:
+    if (empty := np.flatnonzero(totals[:, 0] == 0)).size:
         where = f" (batch index {empty[0]})" if codes.ndim == 3 else ""
         raise ValueError(
             f"{name}{where}: no pixel has a valid IGBP code (1-17); cannot label it. The file is damaged: "
@@ -93,24 +87,26 @@ def class_probabilities(igbp: np.ndarray, name: str = "patch") -> np.ndarray:
 
 def single_label(probabilities: np.ndarray) -> np.ndarray:
     """Index of the dominant class, first index on ties; ``(10,)`` -> scalar, ``(N, 10)`` -> ``(N,)``."""
-    return np.argmax(_check_probabilities(probabilities), axis=-1)
+    return np.argmax(_check_probabilities(np.asarray(probabilities)), axis=-1)
 
 
 def multi_label(probabilities: np.ndarray, threshold: float = MULTI_LABEL_THRESHOLD) -> np.ndarray:
     """Boolean mask of classes with a share ``>= threshold``, same shape as ``probabilities``."""
-    return _check_probabilities(probabilities) >= threshold
+    return _check_probabilities(np.asarray(probabilities)) >= threshold
 
 
-def label_target(probabilities: np.ndarray, label_type: str) -> np.ndarray:
-    """The training target of class shares ``(..., 10)``: multi-label float32 0/1 ``(..., 10)``,
-    single-label the int64 class index ``(...)``, as the baselines were trained."""
+def label_target(probabilities: Array, label_type: str) -> Array:
+    """The training target of class shares ``(..., 10)`` (numpy or torch), as the baselines were trained:
+    multi-label float32 0/1 ``(..., 10)``, single-label the int64 class index ``(...)`` (first on ties)."""
+    _check_probabilities(probabilities)
     if check_label_type(label_type) == "multi":
-        return multi_label(probabilities).astype(np.float32)
-    return np.asarray(single_label(probabilities), dtype=np.int64)
+        mask = probabilities >= MULTI_LABEL_THRESHOLD
+        return mask.astype(np.float32) if isinstance(mask, np.ndarray) else mask.float()
+    index = probabilities.argmax(-1)
+    return np.asarray(index, dtype=np.int64) if isinstance(probabilities, np.ndarray) else index
 
 
-def _check_probabilities(probabilities: np.ndarray) -> np.ndarray:
-    array = np.asarray(probabilities)
-    if array.shape[-1:] != (NUM_CLASSES,):
-        raise ValueError(f"expected class probabilities with last axis {NUM_CLASSES}, got shape {array.shape}")
-    return array
+def _check_probabilities(probabilities: Array) -> Array:
+    if probabilities.shape[-1:] != (NUM_CLASSES,):
+        raise ValueError(f"expected class probabilities with last axis {NUM_CLASSES}, got shape {probabilities.shape}")
+    return probabilities

@@ -1,8 +1,7 @@
 """``map_scene``: a model's 256x256 windows slid over a whole Sentinel scene, written as GeoTIFFs.
 
-Windows are read by a second thread one batch ahead and go through ``predict``; rows are written
-as they complete under a temporary name, renamed once complete. Memory does not grow with the
-scene (``benchmarks/mapping_memory.py``). Grid, encodings, S1 reprojection: docs/predicting.md.
+A second thread reads windows one batch ahead; rows are written as they complete, under a temporary
+name until the file is whole, so memory does not grow with the scene (``benchmarks/mapping_memory.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from sen12ms_models.inputs.checks import batch_notes, warn_level_2a
 from sen12ms_models.inputs.files import SensorFile
 from sen12ms_models.inputs.options import InputOptions
 from sen12ms_models.models.base import Sen12msClassifier
-from sen12ms_models.prediction import predict_sources
+from sen12ms_models.prediction import SensorBatch, predict_batch, predicting
 from sen12ms_models.transforms import Sen12msTransform
 
 Resolution = Literal["window", "source"]
@@ -75,20 +74,16 @@ class WindowGrid:
     def cols(self) -> int:
         return math.ceil(self.width / self.stride)
 
-    def __len__(self) -> int:
-        return self.rows * self.cols
-
     def window(self, row: int, col: int) -> Window:
-        """The source window output pixel ``(row, col)`` is predicted from."""
+        """The source window output pixel ``(row, col)`` is predicted from: centred on it, inside the scene."""
         return Window(self._start(col, self.width), self._start(row, self.height), PATCH_SIZE, PATCH_SIZE)
+
+    def _start(self, index: int, extent: int) -> int:
+        return min(max(index * self.stride - (PATCH_SIZE - self.stride) // 2, 0), extent - PATCH_SIZE)
 
     def cells(self) -> list[tuple[int, int]]:
         """Output pixels ``(row, col)`` in row-major order, the order results are written in."""
         return [(row, col) for row in range(self.rows) for col in range(self.cols)]
-
-    def _start(self, index: int, extent: int) -> int:
-        centred = index * self.stride - (PATCH_SIZE - self.stride) // 2
-        return min(max(centred, 0), extent - PATCH_SIZE)
 
 
 @dataclass(frozen=True)
@@ -171,13 +166,12 @@ def map_scene(
     reads = spec.transforms
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
+        parameter = stack.enter_context(predicting(model, precision))
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_TIFF_INTERNAL_MASK=True))
         files = _open_inputs(stack, s2, s1 if reads.s1_bands_used else None, options, reads)
         reference = files.get("s2") or files["s1"]
         if "s2" in files:
-            options = dataclasses.replace(options, s2_bands=files["s2"].bands, level=options.level or files["s2"].level)
-        if "s1" in files and options.s1_bands:  # the file is read as VV, VH whatever order it holds
-            options = dataclasses.replace(options, s1_bands=files["s1"].bands)
+            options = dataclasses.replace(options, level=options.level or files["s2"].level)
         grid = WindowGrid(reference.height, reference.width, stride)
         source = resolution == "source"
         repeat = stride if source else 1
@@ -197,27 +191,25 @@ def map_scene(
             None if path is None else stack.enter_context(_output(path, kind, dtype, profile, tags, spec.classes))
             for path, kind in zip(outputs, ("probabilities", "classes", "clouds"), strict=True)
         ]
-        bar = stack.enter_context(Progress(len(grid), f"map {spec.name}", "window", enabled=progress))
+        bar = stack.enter_context(Progress(grid.rows * grid.cols, f"map {spec.name}", "window", enabled=progress))
         skipped, level_2a, count = 0, None, len(spec.classes)
         row = np.full((count + 1, grid.cols), np.nan, dtype=np.float32)  # + the cloud share
         read_files = {s: f for s, f in files.items() if s == "s1" or reads.s2_bands_used}
-        for cells, read in _prefetch(read_files, grid, batch_size):
-            at = [grid.window(*cell) for cell in cells]
-            named = {s: (a, [f"{s} window ({w.row_off}, {w.col_off})" for w in at]) for s, a in read.items()}
+        for cells, batch in _prefetch(read_files, grid, batch_size):
             try:
-                result, l2a = predict_sources(model, named, options, len(cells), precision=precision)
+                probabilities, found = predict_batch(model, batch, options, parameter)
             except InputUnitsError as error:
                 names = ", ".join(f"{sensor}={f.name}" for sensor, f in files.items())
                 raise InputUnitsError(f"map_scene({names}), windows by their top-left (row, col): {error!s}") from None
-            if l2a and level_2a is None:
-                warn_level_2a(level_2a := l2a)
-            clouds = result.cloud_fraction if result.cloud_fraction is not None else np.zeros(len(cells))
-            clouds = np.where(clouds + np.asarray(result.valid_fraction) > 0, clouds, np.nan)  # NaN: no data at all
-            for (r, c), probabilities, cloud in zip(cells, result.probabilities, clouds, strict=True):
-                row[:count, c], row[count, c] = probabilities, cloud
+            if found.level_2a and level_2a is None:
+                warn_level_2a(level_2a := found.level_2a)
+            clouds = found.cloud_fraction if found.cloud_fraction is not None else np.zeros(len(cells))
+            clouds = np.where(clouds + found.valid_fraction > 0, clouds, np.nan)  # NaN: no data at all
+            for (r, c), probability, cloud in zip(cells, probabilities.numpy(), clouds, strict=True):
+                row[:count, c], row[count, c] = probability, cloud
                 if c == grid.cols - 1:
                     _write_row(written, row, r * repeat, min((r + 1) * repeat, height), repeat, width)
-            skipped += int(np.isnan(result.probabilities[:, 0]).sum())
+            skipped += int(probabilities[:, 0].isnan().sum())
             bar.update(len(cells), postfix=lambda: f"{skipped} no-data")  # noqa: B023 (called at once)
     return SceneMap(
         out=Path(out),
@@ -227,7 +219,7 @@ def map_scene(
         transform=transform,
         height=height,
         width=width,
-        windows=len(grid),
+        windows=grid.rows * grid.cols,
         skipped=skipped,
         seconds=time.perf_counter() - started,
         corrections=(
@@ -277,21 +269,26 @@ def _open_inputs(
 
 def _prefetch(
     files: dict[str, SensorFile], grid: WindowGrid, batch_size: int
-) -> Iterator[tuple[list[tuple[int, int]], dict[str, Any]]]:
+) -> Iterator[tuple[list[tuple[int, int]], dict[str, SensorBatch]]]:
     """Batches of windows (row-major), each read by a second thread while the one before is predicted."""
     cells = grid.cells()
     batches = [cells[i : i + batch_size] for i in range(0, len(cells), batch_size)]
 
-    def read(batch: list[tuple[int, int]]) -> dict[str, Any]:
-        return {sensor: np.stack([f.read(grid.window(*cell)) for cell in batch]) for sensor, f in files.items()}
+    def read(batch: list[tuple[int, int]]) -> dict[str, SensorBatch]:
+        at = [grid.window(*cell) for cell in batch]
+        names = [f"window ({w.row_off}, {w.col_off})" for w in at]
+        return {
+            s: SensorBatch(np.stack([f.read(w) for w in at]), f.bands, [f"{s} {n}" for n in names])
+            for s, f in files.items()
+        }
 
     with ThreadPoolExecutor(1, thread_name_prefix="sen12ms-map-reader") as pool:
         ahead = pool.submit(read, batches[0])
-        for k, batch in enumerate(batches):
-            read_batch = ahead.result()
-            if k + 1 < len(batches):
-                ahead = pool.submit(read, batches[k + 1])
-            yield batch, read_batch
+        for batch, following in zip(batches, [*batches[1:], None], strict=True):
+            done = ahead.result()
+            if following:
+                ahead = pool.submit(read, following)
+            yield batch, done
 
 
 def _check_outputs(outputs: list[Path | None], inputs: list[PathLike | None]) -> None:
@@ -338,8 +335,7 @@ def _output(
 
 
 def _write_row(files: list[Any], values: np.ndarray, top: int, bottom: int, repeat: int, width: int) -> None:
-    """Write output rows ``top:bottom`` from a row of windows: ``(classes + 1, cols)``
-    probabilities and cloud share (NaN: no-data), each ``repeat`` pixels wide."""
+    """Write rows ``top:bottom`` from a ``(classes + 1, cols)`` row of probabilities and cloud shares."""
     probabilities, clouds = values[:-1], values[-1:]
     valid = ~np.isnan(probabilities[0])
     uint8 = files[0].dtypes[0] == "uint8"

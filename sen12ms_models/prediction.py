@@ -1,6 +1,6 @@
 """``predict``: raw patches (arrays, tensors, GeoTIFFs, URLs) in, named land-cover labels out.
 
-Batch by batch: files read (``inputs.files``), checked and standardized (``inputs.checks.prepare``),
+Batch by batch: files read (``inputs.files``), checked (``inputs.checks.inspect``), standardized and
 predicted under ``torch.inference_mode`` on the model's device.
 
 >>> import sen12ms_models as sm
@@ -11,9 +11,10 @@ predicted under ``torch.inference_mode`` on the model's device.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -23,14 +24,8 @@ import torch
 from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
 from sen12ms_models.bands import S1_BANDS, S2_BANDS
-from sen12ms_models.inputs.checks import prepare, warn_level_2a
-from sen12ms_models.inputs.files import (
-    Patch,
-    check_same_ground,
-    pair_by_name,
-    patch_files,
-    read_patch,
-)
+from sen12ms_models.inputs.checks import Inspected, inspect, warn_level_2a
+from sen12ms_models.inputs.files import Patch, check_same_ground, pair_by_name, patch_files, read_patch
 from sen12ms_models.inputs.options import InputOptions
 from sen12ms_models.labels import DECISION_THRESHOLD, decide, output_probabilities
 from sen12ms_models.models.api import inference_precision
@@ -167,143 +162,118 @@ def predict(
     spec, options = model.spec, options or InputOptions()
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
-    transform = spec.transforms
-    sources = {
-        sensor: _source(value, sensor, getattr(options, f"{sensor}_bands") or _DEFAULT_BANDS[sensor])
-        for sensor, value, used in (("s2", s2, transform.s2_bands_used), ("s1", s1, transform.s1_bands_used))
-        if used
-    }
-    if len(sources) == 2 and sources["s1"][1] is None and sources["s2"][1] is None:
-        sources["s1"] = (pair_by_name(sources["s1"][0], sources["s2"][0]), None)
-    counts = {sensor: len(items) for sensor, (items, _) in sources.items()}
-    if len(set(counts.values())) > 1:
-        raise ValueError(f"s1 and s2 must hold the same patches: s1 holds {counts['s1']}, s2 {counts['s2']}")
-    prediction, level_2a = predict_sources(model, sources, options, batch_size, threshold, precision, progress)
-    if level_2a:
-        warn_level_2a(level_2a)
-    return prediction
-
-
-def predict_sources(
-    model: Sen12msClassifier,
-    sources: Mapping[str, tuple[Any, list[str] | None]],
-    options: InputOptions,
-    batch_size: int,
-    threshold: float | None = None,
-    precision: str = "fp32",
-    progress: bool | None = False,
-) -> tuple[Prediction, str | None]:
-    """``predict`` on the sources it resolved, or ``map_scene`` on a batch of windows it names.
-
-    Args:
-        model, options, batch_size, threshold, precision, progress: as for ``predict``.
-        sources: per sensor read, ``(N, C, H, W)`` raw bands and a name per patch, or a list of
-            files (names ``None``); as many patches each.
-
-    Returns:
-        The ``Prediction``, and why the S2 input looks like Level-2A if any batch does (for the
-        caller's one ``warn_level_2a``).
-
-    Raises:
-        As ``predict``.
-    """
-    spec, transform = model.spec, model.spec.transforms
-    if spec.label_type is None:
-        raise ValueError(
-            f"the model's head has {model.num_classes} outputs but no decision rule: say it with "
-            "model.set_labels('multi' or 'single', classes=[...]) (this keeps the trained weights)"
-        )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    threshold = None if spec.label_type == "single" else threshold if threshold is not None else spec.threshold
-    count = len(next(iter(sources.values()))[0])
-    parameter = next(model.parameters())
-    was_training = model.training
-    model.eval()
+    sources = {
+        sensor: _source(value, sensor, getattr(options, f"{sensor}_bands") or _DEFAULT_BANDS[sensor])
+        for sensor, value in (("s2", s2), ("s1", s1))
+        if getattr(spec.transforms, f"{sensor}_bands_used")
+    }
+    files = {sensor: source for sensor, source in sources.items() if isinstance(source, list)}
+    if len(files) == 2:
+        sources["s1"] = pair_by_name(files["s1"], files["s2"])
+    counts = {sensor: len(v.names if isinstance(v, SensorBatch) else v) for sensor, v in sources.items()}
+    if len(set(counts.values())) > 1:
+        raise ValueError(f"s1 and s2 must hold the same patches: s1 holds {counts['s1']}, s2 {counts['s2']}")
+    count = max(counts.values())
     chunks, batches, corrections, level_2a = [], [], [], None
-    bar = Progress(count, "predict", "patch", enabled=progress)
-    try:
-        with torch.inference_mode(), inference_precision(precision, parameter.device):
-            for start in range(0, count, batch_size):
-                part = slice(start, min(start + batch_size, count))
-                read = {
-                    s: _read(items, names, part, s, options, parameter.device) for s, (items, names) in sources.items()
-                }
-                if len(read) == 2 and read["s1"].patches and read["s2"].patches:
-                    for one, two in zip(read["s1"].patches, read["s2"].patches, strict=True):
-                        check_same_ground(one, two)
-                l2a = any(p.level == "L2A" for r in read.values() for p in r.patches)
-                none = _Read(None, (), [], [])
-                read_s1, read_s2 = read.get("s1", none), read.get("s2", none)
-                batch = prepare(
-                    transform,
-                    dataclasses.replace(options, level="L2A" if l2a else options.level),
-                    s1=read_s1.array,
-                    s2=read_s2.array,
-                    s2_bands=read_s2.bands,
-                    s1_bands=read_s1.bands,
-                    s1_names=read_s1.names,
-                    s2_names=read_s2.names,
-                )
-                level_2a = level_2a or batch.level_2a
-                if not options.skip_invalid:
-                    batch.refuse_invalid(options.min_valid)
-                keep = torch.from_numpy(batch.valid_fraction >= options.min_valid)
-                probabilities = torch.full((len(keep), model.num_classes), torch.nan)
-                if keep.any():
-                    x = batch.x[keep.to(batch.x.device)]
-                    logits = model(
-                        x.to(parameter.device, parameter.dtype).contiguous(memory_format=torch.channels_last)
-                    )
-                    if not bool(torch.isfinite(logits).all()):
-                        raise RuntimeError(f"the model gave non-finite outputs for patches {start}..{part.stop - 1}")
-                    probabilities[keep] = output_probabilities(logits.float(), spec.label_type).cpu()
-                chunks.append(probabilities)
-                batches.append(batch)
-                for i, notes in enumerate(batch.corrections):
-                    corrections.append(
-                        (*(n for r in read.values() if r.patches for n in r.patches[i].corrections), *notes)
-                    )
-                bar.update(part.stop - start)
-    finally:
-        bar.close()
-        model.train(was_training)
+    with predicting(model, precision) as parameter, Progress(count, "predict", "patch", enabled=progress) as bar:
+        for start in range(0, count, batch_size):
+            part = slice(start, start + batch_size)
+            read = {sensor: _read(source, part, sensor, options) for sensor, source in sources.items()}
+            probabilities, batch = predict_batch(model, read, options, parameter, start)
+            level_2a = level_2a or batch.level_2a
+            chunks.append(probabilities)
+            batches.append(batch)
+            for i, notes in enumerate(batch.corrections):
+                corrections.append((*(n for r in read.values() if r.patches for n in r.patches[i].corrections), *notes))
+            bar.update(len(probabilities))
+    if level_2a:
+        warn_level_2a(level_2a)
     clouds = [b.cloud_fraction for b in batches if b.cloud_fraction is not None]
-    prediction = Prediction(
+    return Prediction(
         probabilities=torch.cat(chunks).numpy(),
         class_names=spec.classes,
-        label_type=spec.label_type,
-        threshold=threshold,
-        sources=next((tuple(map(os.fspath, items)) for items, names in sources.values() if names is None), None),
+        label_type=spec.label_type,  # type: ignore[arg-type]
+        threshold=None if spec.label_type == "single" else spec.threshold if threshold is None else threshold,
+        sources=next((tuple(os.fspath(p) for p in paths) for paths in files.values()), None),
         valid_fraction=np.concatenate([b.valid_fraction for b in batches]),
         cloud_fraction=np.concatenate(clouds) if clouds else None,
         corrections=tuple(corrections),
     )
-    return prediction, level_2a
 
 
-class _Read(NamedTuple):
-    """One batch of one sensor: ``(n, C, H, W)`` raw bands and what is known of each patch."""
+class SensorBatch(NamedTuple):
+    """One sensor's patches: ``(n, C, H, W)`` raw bands, their names, and the files read (if any)."""
 
     array: Any
     bands: tuple[str, ...]
     names: list[str]
-    patches: list[Patch]  # files only: georeferencing, corrections, level
+    patches: Sequence[Patch] = ()  # files only: georeferencing, corrections, level
 
 
-def _source(value: PatchInput | None, name: str, bands: Sequence[str]) -> tuple[Any, list[str] | None]:
-    """``value`` as a batch ``(N, C, H, W)`` checked as given (errors show the user's shape) with a
-    name per patch, or as a list of files (names ``None``)."""
-    if value is None:
-        raise ValueError(f"{name} is required: this model reads its bands")
+@contextlib.contextmanager
+def predicting(model: Sen12msClassifier, precision: str) -> Iterator[torch.nn.Parameter]:
+    """``model`` in eval mode, under ``inference_mode`` and ``precision``; yields a parameter (input device, dtype)."""
+    if model.spec.label_type is None:
+        raise ValueError(
+            f"the model's head has {model.num_classes} outputs but no decision rule: say it with "
+            "model.set_labels('multi' or 'single', classes=[...]) (this keeps the trained weights)"
+        )
+    parameter, was_training = next(model.parameters()), model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), inference_precision(precision, parameter.device):
+            yield parameter
+    finally:
+        model.train(was_training)
+
+
+def predict_batch(
+    model: Sen12msClassifier,
+    read: dict[str, SensorBatch],
+    options: InputOptions,
+    parameter: torch.nn.Parameter,
+    first: int = 0,
+) -> tuple[torch.Tensor, Inspected]:
+    """``(n, classes)`` probabilities of a batch (NaN: skipped as invalid; ``first``: its first patch's
+    number) and the batch as ``inspect`` found it."""
+    if len(read) == 2 and read["s1"].patches and read["s2"].patches:
+        for one, two in zip(read["s1"].patches, read["s2"].patches, strict=True):
+            check_same_ground(one, two)
+    l2a = any(p.level == "L2A" for r in read.values() for p in r.patches)
+    s1, s2 = (read.get(sensor, SensorBatch(None, (), [])) for sensor in ("s1", "s2"))
+    batch = inspect(
+        model.spec.transforms,
+        dataclasses.replace(options, level="L2A" if l2a else options.level),
+        s1=_to(s1.array, parameter.device),
+        s2=_to(s2.array, parameter.device),
+        s2_bands=s2.bands,
+        s1_bands=s1.bands,
+        s1_names=s1.names,
+        s2_names=s2.names,
+    )
+    keep = torch.from_numpy(batch.valid_fraction >= options.min_valid)
+    probabilities = torch.full((len(keep), model.num_classes), torch.nan)
+    if keep.any():
+        x = batch.x[keep.to(parameter.device)].to(parameter.device, parameter.dtype)
+        logits = model(x.contiguous(memory_format=torch.channels_last))
+        if not bool(torch.isfinite(logits).all()):
+            raise RuntimeError(f"the model gave non-finite outputs for patches {first}..{first + len(keep) - 1}")
+        probabilities[keep] = output_probabilities(logits.float(), model.spec.label_type).cpu()  # type: ignore[arg-type]
+    return probabilities, batch
+
+
+def _source(value: PatchInput | None, name: str, bands: Sequence[str]) -> SensorBatch | list[PathLike]:
+    """``value`` as a list of files, or a batch ``(N, C, H, W)`` checked as given, a name per patch."""
     if isinstance(value, (str, os.PathLike)):
-        return (patch_files([value], name) if os.path.isdir(value) else [value]), None
-    if not isinstance(value, (np.ndarray, torch.Tensor)):
+        return patch_files([value], name) if os.path.isdir(value) else [value]
+    if value is not None and not isinstance(value, (np.ndarray, torch.Tensor)):
         items = list(value)
         if not items:
             raise ValueError(f"{name}: an empty list")
         if all(isinstance(item, (str, os.PathLike)) for item in items):
-            return items, None
+            return items  # type: ignore[return-value]
         kind = next((k for k in (np.ndarray, torch.Tensor) if all(isinstance(i, k) for i in items)), None)
         if kind is None:
             kinds = sorted({type(i).__name__ for i in items})
@@ -318,31 +288,32 @@ def _source(value: PatchInput | None, name: str, bands: Sequence[str]) -> tuple[
                 "in their own call, or crop them to one size"
             )
         value = np.stack(items) if kind is np.ndarray else torch.stack(items)  # type: ignore[arg-type]
-    check_array(value, name, bands)
+    value = check_array(value, name, bands)
     if value.ndim == 3:
-        return value[None], [name]
-    return value, [f"{name}[{i}]" for i in range(len(value))]
+        return SensorBatch(value[None], tuple(bands), [name])
+    return SensorBatch(value, tuple(bands), [f"{name}[{i}]" for i in range(len(value))])
 
 
-def _read(items: Any, names: list[str] | None, part: slice, sensor: Any, options: InputOptions, device: Any) -> _Read:
-    """Batch ``part`` of a source on ``device`` (raw: checked and standardized there); files are read now."""
-    given = options.s2_bands if sensor == "s2" else options.s1_bands
-    if names is not None:
-        array, bands, names, patches = items[part], given or _DEFAULT_BANDS[sensor], names[part], []
-    else:
-        patches = [read_patch(path, sensor, bands=given) for path in items[part]]
-        first = patches[0]
-        for patch in patches[1:]:
-            if (patch.bands, patch.array.shape) != (first.bands, first.array.shape):
-                raise ValueError(
-                    f"{sensor}: {patch.path} holds bands {list(patch.bands)} of {patch.array.shape[1:]} pixels, "
-                    f"{first.path} {list(first.bands)} of {first.array.shape[1:]}; predict them in separate calls"
-                )
-        array = np.stack([p.array for p in patches])  # promoted to the widest dtype
-        bands, names = first.bands, [p.path for p in patches]
-    if device.type != "cpu":  # a non-numeric array stays as given, for prepare to refuse
-        if isinstance(array, np.ndarray) and array.dtype.kind in "iuf":
-            array = torch.from_numpy(np.ascontiguousarray(array))
-        if isinstance(array, torch.Tensor):
-            array = array.to(device, non_blocking=True)
-    return _Read(array, tuple(bands), names, patches)
+def _read(source: SensorBatch | list[PathLike], part: slice, sensor: Any, options: InputOptions) -> SensorBatch:
+    """Batch ``part`` of a source; files are read now."""
+    if isinstance(source, SensorBatch):
+        return source._replace(array=source.array[part], names=source.names[part])
+    patches = [read_patch(path, sensor, bands=getattr(options, f"{sensor}_bands")) for path in source[part]]
+    first = patches[0]
+    for patch in patches[1:]:
+        if (patch.bands, patch.array.shape) != (first.bands, first.array.shape):
+            raise ValueError(
+                f"{sensor}: {patch.path} holds bands {list(patch.bands)} of {patch.array.shape[1:]} pixels, "
+                f"{first.path} {list(first.bands)} of {first.array.shape[1:]}; predict them in separate calls"
+            )
+    # promoted to the widest dtype
+    return SensorBatch(np.stack([p.array for p in patches]), first.bands, [p.path for p in patches], patches)
+
+
+def _to(array: Any, device: torch.device) -> Any:
+    """``array`` on ``device``, where its checks then run; a non-numeric one stays as given, for ``inspect``."""
+    if device.type == "cpu":
+        return array
+    if isinstance(array, np.ndarray) and array.dtype.kind in "iuf":
+        array = torch.from_numpy(np.ascontiguousarray(array))
+    return array.to(device, non_blocking=True) if isinstance(array, torch.Tensor) else array

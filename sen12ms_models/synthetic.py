@@ -1,10 +1,7 @@
-"""Write synthetic SEN12MS trees in the exact real format, for tests, benchmarks and demos.
-
-Every file is a real GeoTIFF as SEN12MS ships it: S1 2-band float32 dB (VV, VH), S2 13-band
-uint16 DN, LC 4-band uint16 with IGBP in band 1, UTM georeferencing at 10 m, official folder and
-file names. Land cover is drawn per patch from a known class mixture (whole rows per class), and
-S1/S2 pixels follow class-dependent spectra plus noise, so the labels are known exactly and a
-model can learn them. Nothing here is real imagery.
+"""Synthetic SEN12MS trees in the exact real format, for tests and demos: S1 float32 dB (VV, VH), S2
+uint16 DN (13 bands), LC uint16 (IGBP in band 1), UTM at 10 m, official folder and file names.
+Land cover is a known class mixture (whole rows per class) and S1/S2 pixels follow class spectra
+plus noise, so the labels are known exactly and a model can learn them. Nothing here is real imagery.
 
 >>> from sen12ms_models.synthetic import write_tree
 >>> patches = write_tree("/tmp/SEN12MS", patches_per_scene=2)   # doctest: +SKIP
@@ -12,16 +9,15 @@ model can learn them. Nothing here is real imagery.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
+from sen12ms_models._types import PathLike
 from sen12ms_models.classes import NUM_CLASSES, SIMPLIFIED_IGBP
 from sen12ms_models.inputs.files import PatchId, SceneId
 
@@ -69,8 +65,7 @@ class SyntheticPatch:
 
     @property
     def probabilities(self) -> np.ndarray:
-        rows = np.asarray(self.class_rows, dtype=np.float64)
-        return rows / rows.sum()
+        return np.asarray(self.class_rows, dtype=np.float64) / sum(self.class_rows)
 
 
 def draw_class_rows(rng: np.random.Generator, size: int, max_classes: int = 3) -> tuple[int, ...]:
@@ -79,10 +74,7 @@ def draw_class_rows(rng: np.random.Generator, size: int, max_classes: int = 3) -
     chosen = rng.choice(candidates, size=rng.integers(1, max_classes + 1), replace=False)
     cuts = np.sort(rng.choice(np.arange(1, size), size=len(chosen) - 1, replace=False))
     rows = np.diff(np.concatenate([[0], cuts, [size]]))
-    counts = [0] * NUM_CLASSES
-    for cls, n in zip(chosen, rows, strict=True):
-        counts[int(cls)] = int(n)
-    return tuple(counts)
+    return tuple(int(n) for n in np.bincount(chosen, weights=rows, minlength=NUM_CLASSES))
 
 
 def patch_arrays(
@@ -104,7 +96,7 @@ def patch_arrays(
 
 
 def write_triplet(
-    root: str | os.PathLike[str],
+    root: PathLike,
     patch_id: PatchId,
     class_rows: Sequence[int],
     *,
@@ -117,26 +109,17 @@ def write_triplet(
     size = s2.shape[-1]
     # Each patch sits in its own 2.56 km cell of a UTM grid, as SEN12MS patches do.
     transform = from_origin(300000 + 10 * size * patch_id.patch, 5000000 + 10 * size * patch_id.scene, 10, 10)
+    grid = {"width": size, "height": size, "crs": f"EPSG:{epsg}", "transform": transform}
     for sensor, array in (("s1", s1), ("s2", s2), ("lc", lc)):
         path = Path(root) / patch_id.relative_path(sensor)  # type: ignore[arg-type]
         path.parent.mkdir(parents=True, exist_ok=True)
-        with rasterio.open(
-            path,
-            "w",
-            driver="GTiff",
-            width=size,
-            height=size,
-            count=array.shape[0],
-            dtype=array.dtype,
-            crs=CRS.from_epsg(epsg),
-            transform=transform,
-        ) as dataset:
+        with rasterio.open(path, "w", driver="GTiff", count=len(array), dtype=array.dtype, **grid) as dataset:
             dataset.write(array)
     return SyntheticPatch(patch_id, tuple(int(n) for n in class_rows))
 
 
 def write_tree(
-    root: str | os.PathLike[str],
+    root: PathLike,
     *,
     scenes: Sequence[SceneId] = DEFAULT_SCENES,
     patches_per_scene: int = 3,

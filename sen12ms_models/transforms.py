@@ -60,13 +60,9 @@ def check_pair(s2: ArrayLike, s1: ArrayLike) -> None:
         )
 
 
-def check_array(array: object, name: str, band_names: Sequence[str]) -> None:
-    """Check that ``array`` is a numeric ``(C, H, W)``/``(N, C, H, W)`` array of ``len(band_names)`` bands.
-
-    Raises:
-        TypeError: not a numeric numpy array or tensor.
-        ValueError: missing, wrong rank, band count or empty (naming ``name``, showing the shape).
-    """
+def check_array(array: object, name: str, band_names: Sequence[str]) -> ArrayLike:
+    """``array``, refused (``TypeError``, ``ValueError`` naming ``name``) unless a real ``(C, H, W)`` or
+    ``(N, C, H, W)`` array or tensor of ``len(band_names)`` bands."""
     if array is None:
         raise ValueError(f"{name} is required: this model reads its bands {list(band_names)}")
     if isinstance(array, np.ndarray):
@@ -89,14 +85,15 @@ def check_array(array: object, name: str, band_names: Sequence[str]) -> None:
         )
     if 0 in shape:
         raise ValueError(f"{name} is empty (shape {shape})")
+    return array
 
 
 def as_float_tensor(array: ArrayLike | None, name: str, band_names: Sequence[str]) -> torch.Tensor:
     """``array`` checked with ``check_array``, as float32 on its own device (numpy: the CPU)."""
-    check_array(array, name, band_names)
+    array = check_array(array, name, band_names)
     if isinstance(array, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    return array.to(torch.float32)  # type: ignore[union-attr]
+    return array.to(torch.float32)
 
 
 @dataclass(frozen=True)
@@ -201,10 +198,8 @@ class Sen12msTransform:
             if invalid is None:
                 invalid = s2_invalid(values, self.s2_offset) if sensor == "s2" else s1_invalid(values)
             values = values - self.s2_offset if sensor == "s2" else values.clamp(*S1_CLIP_DB)
-            mean, std = (
-                torch.tensor([stat[self.bands.index(b)] for b in used], device=values.device)[:, None, None]
-                for stat in (self.mean, self.std)
-            )
+            index = [self.bands.index(b) for b in used]
+            mean, std = (torch.tensor(stat, device=values.device)[index, None, None] for stat in (self.mean, self.std))
             parts.append(((values - mean) / std).masked_fill(invalid.to(values.device).unsqueeze(-3), 0.0))
             order += used
         if len(raw) == 2:

@@ -1,9 +1,8 @@
 """The weights of the SEN12MS baselines: one enum member per model, in torchvision's shape.
 
-A model's name, ``<arch>-<modality>-<label type>``, fixes everything the code knows about it;
-what only a publication can say (Hub repository, pinned commit, sha256, size, source, licence,
-measured metrics) lives in the top-level ``weights_manifest.json`` (shipped in the wheel) and
-nowhere else. Locally converted or trained files are recorded in a registry folder holding a
+A model's name, ``<arch>-<modality>-<label type>``, fixes all the code knows about it; what only a publication
+can say (Hub repository, pinned commit, sha256, size, source, licence, metrics) lives in ``weights_manifest.json``
+(shipped in the wheel) and nowhere else. Locally converted or trained files are recorded in a registry folder's
 manifest of the same format. This module loads neither torch nor the Hub client.
 
 >>> ResNet50_Weights.DEFAULT.value
@@ -60,23 +59,13 @@ def known_models() -> tuple[str, ...]:
 
 
 def parse_model_name(name: str, modality: str | None = None, label_type: str | None = None) -> str:
-    """The full name of a model given as ``"resnet50-s1s2-multi"``, ``"resnet50-s1s2"`` (multi-label)
-    or ``("resnet50", "s1s2"[, "single"])``.
-
-    Raises:
-        ManifestError: no such model (the message lists the known ones and the grammar).
-        ValueError: the name and ``label_type`` disagree.
-    """
-    if modality is not None:
-        full = model_name(name, modality, label_type or "multi")
-    else:
-        parts = name.split("-")
-        if len(parts) == 2:
-            parts.append(label_type or "multi")
-        elif len(parts) == 3 and label_type is not None and parts[2] != label_type:
-            raise ValueError(f"model {name!r} is {parts[2]}-label, but label_type={label_type!r} was given")
-        full = "-".join(parts)
-    if full not in known_models():
+    """The full name of ``"resnet50-s1s2-multi"``, ``"resnet50-s1s2"`` (multi) or ``"resnet50", "s1s2"[, "single"]``."""
+    parts = name.split("-") if modality is None else [name, modality]
+    if len(parts) == 2:
+        parts.append(label_type or "multi")
+    elif len(parts) == 3 and label_type not in (None, parts[2]):
+        raise ValueError(f"model {name!r} is {parts[2]}-label, but label_type={label_type!r} was given")
+    if (full := "-".join(parts)) not in known_models():
         raise ManifestError(
             f"unknown model {name if modality is None else full!r}; known: {', '.join(known_models())} "
             f"(or arch, modality[, label_type] with arch one of {list(ARCHITECTURES)}, modality one of "
@@ -87,11 +76,8 @@ def parse_model_name(name: str, modality: str | None = None, label_type: str | N
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One weight file as published: where it lives, what it hashes to, where it came from.
-
-    ``revision`` is a 40-hex Hub commit (``None`` until published, and for local files);
-    ``sha256``/``size`` are set together; ``metrics`` are the file's own measured test scores.
-    """
+    """One weight file as published: ``revision`` is a 40-hex Hub commit (``None`` until published, and
+    for local files), ``sha256``/``size`` are set together, ``metrics`` the file's own test scores."""
 
     name: str
     repo_id: str
@@ -130,8 +116,7 @@ class ManifestEntry:
 
 
 def manifest_path() -> Path:
-    """The manifest in use: ``$SEN12MS_MODELS_MANIFEST`` (a mirror's), else the one the wheel
-    carries, else (a source checkout) the repository's top-level ``weights_manifest.json``."""
+    """``$SEN12MS_MODELS_MANIFEST``, else the wheel's manifest, else (a source checkout) the repository's."""
     if override := os.environ.get(MANIFEST_ENV):
         return Path(override)
     shipped = Path(str(resources.files(__package__) / MANIFEST_FILE))
@@ -139,11 +124,7 @@ def manifest_path() -> Path:
 
 
 def read_manifest(path: str | os.PathLike[str] | None = None) -> dict[str, ManifestEntry]:
-    """Read and validate a manifest (default: ``manifest_path()``) into ``{name: ManifestEntry}``.
-
-    Raises:
-        ManifestError: unreadable JSON, a missing or unknown field, or an invalid value.
-    """
+    """A manifest (default: ``manifest_path()``) as ``{name: ManifestEntry}``; ``ManifestError`` if invalid."""
     path = Path(path) if path is not None else manifest_path()
     try:
         text = path.read_text(encoding="utf-8")
@@ -171,12 +152,7 @@ def _parse(path: str, text: str) -> dict[str, ManifestEntry]:
 
 
 def write_manifest_entry(entry: ManifestEntry, path: str | os.PathLike[str]) -> Path:
-    """Validate ``entry`` and write it into the manifest at ``path`` (created if absent), keeping
-    its other entries.
-
-    Raises:
-        ManifestError: the entry is invalid.
-    """
+    """Validate ``entry`` and write it into the manifest at ``path`` (created if absent), keeping the others."""
     path = Path(path)
     if problems := entry.problems():
         raise ManifestError(f"refusing to write entry {entry.name!r}: " + "; ".join(problems))
@@ -209,8 +185,7 @@ def read_registry() -> dict[str, ManifestEntry]:
 
 
 def register_weights(entry: ManifestEntry, data: bytes) -> Path:
-    """Store ``data`` in the registry as ``<name>.safetensors`` under ``entry`` (its hash and size
-    recomputed, no Hub revision), replacing an earlier registration; returns the file."""
+    """Store ``data`` in the registry as ``entry`` (hash and size recomputed, no revision); returns the file."""
     folder = registry_dir()
     folder.mkdir(parents=True, exist_ok=True)
     file = folder / f"{entry.name}.safetensors"
@@ -221,8 +196,7 @@ def register_weights(entry: ManifestEntry, data: bytes) -> Path:
 
 
 class Sen12msWeights(enum.Enum):
-    """The weights of one model; the member's value is the model's name, from which all but
-    ``entry`` (the manifest's record) derive.
+    """The weights of one model; the member's value is the model's name, from which all but ``entry`` derive.
 
     Attributes:
         arch, modality, label_type: the three parts of the name.
@@ -269,7 +243,7 @@ class Sen12msWeights(enum.Enum):
             "classes": list(self.classes),
             "threshold": DECISION_THRESHOLD if self.label_type == "multi" else None,
             "filename": self.filename,
-            "published": entry is not None and entry.published,
+            "published": self.published,
             **(entry.to_json() if entry else {}),
             "paper_metrics": paper_metrics(str(self.value)),
         }
@@ -320,8 +294,7 @@ WEIGHTS: dict[str, type[Sen12msWeights]] = {"resnet50": ResNet50_Weights, "dense
 def get_weights(
     name: str | Sen12msWeights, modality: str | None = None, label_type: str | None = None
 ) -> Sen12msWeights:
-    """The weights of one model: ``get_weights("densenet121-s2-single")``, ``get_weights("densenet121",
-    "s2", "single")`` or a member itself.
+    """The weights of one model: ``get_weights("densenet121-s2-single")``, ``get_weights("densenet121", "s2")``.
 
     Args:
         name: a model name, an architecture (with ``modality``), or a weights enum member.
@@ -343,8 +316,8 @@ def list_models(published_only: bool = False) -> list[str]:
     """Names of the known models, e.g. ``resnet50-s1s2-multi``.
 
     Args:
-        published_only: only those with a verified file to load: published on the Hub or
-            registered locally (``convert``, ``export --register``).
+        published_only: only those with a verified file to load: published on the Hub or registered
+            locally (``convert``, ``export --register``).
 
     Returns:
         The names, sorted.

@@ -10,7 +10,7 @@ import rasterio
 
 from sen12ms_models.bands import S2_BANDS, canonical_band
 from sen12ms_models.errors import InputUnitsError, PatchFileError
-from sen12ms_models.inputs.checks import prepare
+from sen12ms_models.inputs.checks import inspect
 from sen12ms_models.inputs.files import read_patch
 from sen12ms_models.inputs.options import S2_REFLECTANCE_MAX, InputOptions
 from sen12ms_models.transforms import Sen12msTransform
@@ -77,9 +77,9 @@ def test_declared_scalings_reach_dn_and_keep_fill(tmp_path: Path) -> None:
 def _prepare(s2: np.ndarray | None = None, s1: np.ndarray | None = None, **options: object) -> object:
     transform = Sen12msTransform.for_modality("s1s2" if s1 is not None else "s2")
     names = [f"x[{i}]" for i in range(len(s2 if s2 is not None else s1))]  # type: ignore[arg-type]
-    return prepare(
+    return inspect(
         transform,
-        InputOptions(clouds=False, **options),
+        InputOptions(clouds=False, skip_invalid=True, **options),  # the unit checks alone
         s1=s1,
         s2=s2,
         s2_bands=S2_BANDS,
@@ -116,7 +116,7 @@ def test_an_s1_order_is_the_arrays_own() -> None:
     s1 = np.stack([np.full((4, 4), -12.0), np.full((4, 4), -18.0)])[None].astype(np.float32)
     swapped = s1[:, ::-1].copy()
     said = _prepare(s2, swapped, s1_bands=("VH", "VV"))  # the arrays' order: reordered once
-    read = prepare(  # files are read in VV, VH order whatever options.s1_bands said: their bands decide
+    read = inspect(  # files are read in VV, VH order whatever options.s1_bands said: their bands decide
         Sen12msTransform.for_modality("s1s2"),
         InputOptions(clouds=False, s1_bands=("VH", "VV")),
         s1=s1,

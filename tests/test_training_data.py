@@ -21,7 +21,6 @@ from sen12ms_models.errors import PatchFileError
 from sen12ms_models.labels import multi_label, single_label
 from sen12ms_models.synthetic import DEFAULT_SCENES, draw_class_rows, write_tree, write_triplet
 from sen12ms_models.training.config import TrainConfig
-from sen12ms_models.training.evaluation import ShardSampler
 from sen12ms_models.training.loop import ResumableSampler
 from sen12ms_models.transforms import Sen12msTransform
 
@@ -71,7 +70,7 @@ def test_worker_processes_deliver_the_same_batches(sen12ms_tree) -> None:
     dataset = Sen12msDataset(index, make_split(index, "paper").validation, "s1s2", "multi")
     batches = {}
     for workers in (0, 2):
-        loader = make_loader(dataset, ShardSampler(len(dataset)), 4, workers, torch.device("cpu"))
+        loader = make_loader(dataset, range(len(dataset)), 4, workers, torch.device("cpu"))
         batches[workers] = list(loader)
     for a, b in zip(batches[0], batches[2], strict=True):
         for key in ("s1", "s2", "target", "index"):
@@ -109,7 +108,7 @@ def test_sampler_semantics(length: int, world_size: int, batch: int) -> None:
     assert list(again) == orders[0][batch:] and len(again) == len(orders[0]) - batch
     again.start_epoch(6)
     assert list(again) != orders[0]  # a new order each epoch
-    shards = [list(ShardSampler(length, rank, world_size)) for rank in range(world_size)]
+    shards = [list(range(rank, length, world_size)) for rank in range(world_size)]  # evaluation_loader's
     assert sorted(i for shard in shards for i in shard) == list(data)  # evaluation: every sample exactly once
 
 

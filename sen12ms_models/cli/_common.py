@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import dataclasses
 
 from sen12ms_models import bands
 from sen12ms_models.bands import MODALITIES
@@ -46,12 +46,13 @@ def band_list(text: str) -> tuple[str, ...]:
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, *, skip_invalid: bool) -> None:
-    """How to read real Sentinel data: the fields of ``InputOptions`` (``--skip-invalid`` if asked)."""
-    group = parser.add_argument_group("real Sentinel data (see docs/reliability.md)")
+    """How to read real Sentinel data: the ``InputOptions`` fields (``--skip-invalid`` if asked), unset unless given."""
+    group = parser.add_argument_group(
+        "real Sentinel data (see docs/reliability.md)", argument_default=argparse.SUPPRESS
+    )
     group.add_argument(
         "--s2-offset",
         type=float,
-        default=0.0,
         metavar="DN",
         help="subtract DN from S2: 1000 for processing baseline >= 04.00 (products since 25 Jan 2022) "
         "when the file does not declare the offset itself",
@@ -76,7 +77,6 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, skip_invalid: bool) 
     group.add_argument(
         "--min-valid",
         type=float,
-        default=MIN_VALID,
         metavar="FRACTION",
         help=f"smallest share of valid (not fill, not cloud) pixels to label a patch from (default {MIN_VALID})",
     )
@@ -87,10 +87,9 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, skip_invalid: bool) 
 
 
 def input_options(args: argparse.Namespace) -> InputOptions:
-    """The ``InputOptions`` of ``add_input_arguments``'s arguments."""
-    names = ("s2_bands", "s1_bands", "s2_offset", "check_units", "clouds", "min_valid", "skip_invalid")
-    values: dict[str, Any] = {name: getattr(args, name) for name in names if hasattr(args, name)}
-    return InputOptions(**values)
+    """The ``InputOptions`` of the ``add_input_arguments`` given, its defaults for the others."""
+    fields = {field.name for field in dataclasses.fields(InputOptions)}
+    return InputOptions(**{name: value for name, value in vars(args).items() if name in fields})
 
 
 def add_device_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:

@@ -1,11 +1,8 @@
 """The ``sen12ms-models`` parser and entry point.
 
-Every subcommand is an argparse parser whose ``func`` takes the parsed namespace and returns an
-exit code, so ``docs/cli.md`` can be generated from these definitions. Parsing imports no torch:
-each command imports what it needs when it runs, so ``--help``, ``--version``, ``list`` and
-``info`` answer at once. Errors the library raises on purpose, file and network errors end in
-one line on stderr and exit code 2; warnings are one line; the library's progress lines (when
-stderr is not a terminal) are printed as they come.
+Parsing imports no torch: each command imports what it needs when it runs. Errors the library
+raises on purpose, file and network errors end in one line on stderr and exit code 2; warnings
+are one line too.
 """
 
 from __future__ import annotations
@@ -38,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sen12ms-models`` script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler = logging.StreamHandler()  # the default format: the message alone
     logger = logging.getLogger("sen12ms_models")
     logger.addHandler(handler)
     level, logger.level = logger.level, logging.INFO
@@ -63,6 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.level = level
 
 
-def _one_line(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
+def _one_line(message: Warning | str, *_: object, **__: object) -> str:
     """A warning as one line, without the Python source line behind it."""
     return f"sen12ms-models: warning: {message}\n"

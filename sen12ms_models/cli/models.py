@@ -53,13 +53,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def describe(name: str) -> dict[str, Any]:
-    """A model's description; ``license``, ``source`` and ``sha256`` are those of the file that
-    loads: the Hub's when published, else the local registry's (under ``weights``)."""
+    """A model's ``meta``; ``license``, ``source`` and ``sha256`` are those of the file that loads:
+    the Hub's when published, else the local registry's (``weights`` says which)."""
     weights = get_weights(name)
-    meta = weights.meta
-    registered = read_registry().get(weights.value)
-    meta["weights"] = "hub" if weights.published else "registered" if registered else None
-    if registered is not None and not weights.published:
+    registered = None if weights.published else read_registry().get(weights.value)
+    meta = weights.meta | {"weights": "hub" if weights.published else "registered" if registered else None}
+    if registered is not None:
         meta |= {k: v for k, v in registered.to_json().items() if k != "revision"}
     return meta
 
@@ -93,18 +92,17 @@ def _download(args: argparse.Namespace) -> int:
     from sen12ms_models.weights import registry_dir
 
     weights = get_weights(args.model)
-    if weights.published:
-        assert weights.entry is not None
-        path = fetch(weights, cache_dir=args.cache_dir, force_download=args.force)
-        read_verified(path, weights.entry)
-        print(f"{weights.value}: {path} (sha256 verified)")
-        return 0
-    entry = read_registry().get(weights.value)
+    entry = weights.entry if weights.published else read_registry().get(weights.value)
     if entry is None:
         raise not_published_error(weights)
-    path = registry_dir() / weights.filename
-    read_verified(path, entry)
-    print(f"{weights.value}: {path} (registered locally, {entry.source}; sha256 verified; nothing to download)")
+    if weights.published:
+        path = fetch(weights, cache_dir=args.cache_dir, force_download=args.force)
+        read_verified(path, entry)
+        print(f"{weights.value}: {path} (sha256 verified)")
+    else:
+        path = registry_dir() / weights.filename
+        read_verified(path, entry)
+        print(f"{weights.value}: {path} (registered locally, {entry.source}; sha256 verified; nothing to download)")
     return 0
 
 

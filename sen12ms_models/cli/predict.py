@@ -71,10 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     mapping.add_argument("--class-map", type=Path, metavar="PATH", help="also write the argmax class map (uint8)")
     mapping.add_argument("--cloud-map", type=Path, metavar="PATH", help="also write each window's cloud share")
     mapping.add_argument(
-        "--stride",
-        type=int,
-        default=PATCH_SIZE,
-        help=f"window step = output pixel size, in pixels (default: {PATCH_SIZE})",
+        "--stride", type=int, default=PATCH_SIZE, help="window step = output pixel size in pixels (default %(default)s)"
     )
     mapping.add_argument("--batch-size", type=int, default=16, help="windows per model call")
     mapping.add_argument(
@@ -157,19 +154,6 @@ def _map(args: argparse.Namespace) -> int:
     model = _model(args)
     from sen12ms_models.mapping import map_scene
 
-    result = map_scene(
-        model,
-        s2=args.s2,
-        s1=args.s1,
-        out=args.out,
-        class_map=args.class_map,
-        cloud_map=args.cloud_map,
-        stride=args.stride,
-        batch_size=args.batch_size,
-        resolution=args.resolution,
-        dtype=args.dtype,
-        options=input_options(args),
-        precision=args.precision,
-    )
-    print(result)
+    names = ("s2", "s1", "out", "class_map", "cloud_map", "stride", "batch_size", "resolution", "dtype", "precision")
+    print(map_scene(model, **{name: getattr(args, name) for name in names}, options=input_options(args)))
     return 0

@@ -83,7 +83,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     reproduce = commands.add_parser(
         "reproduce",
         help="train, score and export a group of baselines (Table 4) on one pass over the data per epoch",
-        description="Print the plan (models, sizes, steps, measured rates and memory, estimated device-hours), train "
+        description="Print the plan (models, sizes, steps, measured rates, estimated device-hours), train "
         "the --models together (each batch read once; each model its own Adam state, best epoch and early stopping), "
         "score and export each to OUTPUT/export/<model>/, write OUTPUT/table4.json and table4.md beside the paper's "
         "values. Defaults: the paper's recipe in fp32.",

@@ -38,16 +38,9 @@ class ToolboxCheckpoint:
 
 
 def read_toolbox_checkpoint(path: PathLike) -> ToolboxCheckpoint:
-    """Load a toolbox ``*.pth`` with ``torch.load(weights_only=True)`` and infer arch, channels and classes.
-
-    Args:
-        path: a dict with a ``model_state_dict`` or ``state_dict`` entry, or a bare state dict.
-
-    Raises:
-        FileNotFoundError: no such file.
-        WeightsIntegrityError: not a PyTorch checkpoint; one that needs more than tensors, plain containers and
-            numpy scalars (refused, never unpickled); not a toolbox ResNet50 or DenseNet121.
-    """
+    """Load a toolbox ``*.pth`` (a dict with a ``model_state_dict`` or ``state_dict`` entry, or a bare state dict)
+    with ``torch.load(weights_only=True)`` and infer arch, channels and classes; ``WeightsIntegrityError`` for
+    anything else, or one that needs more than tensors, containers and numpy scalars (refused, never unpickled)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")

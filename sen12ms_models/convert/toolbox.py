@@ -70,11 +70,8 @@ def build_toolbox_model(arch: str, in_chans: int, num_classes: int = NUM_CLASSES
 
 
 def arch_of(state: Mapping[str, torch.Tensor], path: object, arch_entry: object = None) -> str:
-    """The arch (``resnet50`` or ``densenet121``) whose toolbox wrapper has ``state``'s stem and head.
-
-    Raises:
-        WeightsIntegrityError: neither, or the checkpoint's ``arch_entry`` says another; naming ``path`` and the keys.
-    """
+    """The arch whose toolbox wrapper has ``state``'s stem and head; ``WeightsIntegrityError`` (naming ``path`` and
+    the keys) for neither, or when the checkpoint's ``arch_entry`` says another."""
     found = [arch for arch, key in TOOLBOX_HEADS.items() if key in state and state[key].ndim == 2]
     if len(found) != 1 or "encoder.0.weight" not in state or state["encoder.0.weight"].ndim != 4:
         said = f" (its arch entry says {arch_entry!r})" if arch_entry is not None else ""
@@ -111,12 +108,9 @@ _RULES: dict[str, dict[str, str]] = {
 def to_package_state_dict(
     state: dict[str, torch.Tensor], arch: str, in_chans: int, num_classes: int, path: object
 ) -> dict[str, torch.Tensor]:
-    """Rename a toolbox ``state`` dict of ``arch`` to the keys of ``build_model(arch, in_chans, num_classes)``.
-
-    Raises:
-        WeightsIntegrityError: a key left over, missing or misshapen, or ResNet50's two copies of its first
-            convolution differ; naming the keys and ``path`` (the checkpoint).
-    """
+    """Rename a toolbox ``state`` dict of ``arch`` to the keys of ``build_model(arch, in_chans, num_classes)``;
+    ``WeightsIntegrityError`` (naming the keys and ``path``) for a key left over, missing or misshapen, or
+    ResNet50's two copies of its first convolution differing."""
     state = dict(state)
     with torch.device("meta"):  # shapes only: nothing allocated or initialized
         expected = build_model(arch, in_chans, num_classes).state_dict()
@@ -158,10 +152,8 @@ def _rename(key: str, rules: Mapping[str, str]) -> str:
 
 
 def logits_difference(original: Mapping[str, torch.Tensor], converted: Mapping[str, torch.Tensor], arch: str) -> float:
-    """Max |logit difference| (NaN if any is) of the toolbox network with ``original`` and ours with ``converted``.
-
-    Both run in eval mode on the same seeded N(0, 1) batch (standardized inputs look like that).
-    """
+    """Max |logit difference| (NaN if any is) of the toolbox network with ``original`` and ours with ``converted``,
+    both in eval mode on the same seeded N(0, 1) batch (standardized inputs look like that)."""
     in_chans, num_classes = original["encoder.0.weight"].shape[1], original[TOOLBOX_HEADS[arch]].shape[0]
     with torch.device("meta"):  # weights that load_state_dict replaces: neither allocated nor initialized
         reference, ours = build_toolbox_model(arch, in_chans, num_classes), build_model(arch, in_chans, num_classes)

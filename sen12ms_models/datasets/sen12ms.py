@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from sen12ms_models.bands import S1_BANDS, S2_BANDS, S2_SURFACE_BANDS
 from sen12ms_models.datasets.tree import Sen12msIndex
@@ -34,9 +34,10 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
     """The triplets ``patches`` of ``index`` (built with a root) for ``modality`` and ``label_type``.
 
     An item is a dict: ``s2`` (the modality's S2 bands, uint16 DN) and/or ``s1`` (VV, VH, float32
-    dB, NaN kept), ``target`` (multi: float32 0/1 ``(10,)``; single: int64 class index) and
-    ``index`` (position in ``patches``), read with ``read_checked``: a file's units are checked on
-    its first read and whenever it changes (inode, size, mtime; recorded across loader workers).
+    dB, NaN kept), ``target`` (multi: float32 0/1 ``(10,)``; single: int64 class index), ``shares``
+    (the float64 class shares ``(10,)`` both targets follow) and ``index`` (position in ``patches``),
+    read with ``read_checked``: a file's units are checked on its first read and whenever it changes
+    (inode, size, mtime; recorded across loader workers).
 
     Raises:
         ValueError: an unknown label type, or an index without a root.
@@ -56,7 +57,7 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
         self._sensors = tuple(sensor for sensor, used in wanted.items() if used)
         #: Standardizes a (collated) item's ``s1``/``s2`` into the model's input channels.
         self.transform = published.replace(s2_bands=published.s2_bands_used)
-        #: Each position's file version (``_version``) whose units passed; shared memory, so workers share it.
+        #: Each position's file version whose units passed, in shared memory for the loader's workers.
         self._checked = torch.full((len(self.patches),), -1, dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
@@ -68,7 +69,7 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
         check = version == -1 or version != int(self._checked[position])
         arrays, shares = read_checked(self.index, patch, self._sensors, check=check)
         self._checked[position] = version
-        item: dict[str, Any] = {"index": position, "target": label_target(shares, self.label_type)}
+        item = {"index": position, "target": label_target(shares, self.label_type), "shares": shares}
         if "s2" in arrays:
             item["s2"] = arrays["s2"][self._s2_rows]
         if "s1" in arrays:
@@ -84,7 +85,7 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
 
 
 def _version(paths: Iterable[Path]) -> int:
-    """A number that changes when a file of ``paths`` is rewritten (inode, size, mtime); -1: one is missing."""
+    """Changes when a file of ``paths`` is rewritten (inode, size, mtime); -1: one is missing."""
     try:
         return hash(tuple((s.st_ino, s.st_size, s.st_mtime_ns) for s in map(os.stat, paths)))
     except OSError:
@@ -127,7 +128,7 @@ def read_checked(
 
 
 def make_loader(
-    dataset: Sen12msDataset, sampler: Sampler[int], batch_size: int, workers: int, device: torch.device
+    dataset: Sen12msDataset, sampler: Iterable[int], batch_size: int, workers: int, device: torch.device
 ) -> DataLoader:
     """Batches of ``dataset`` in ``sampler``'s order, read by ``workers`` processes.
 
@@ -151,9 +152,8 @@ def _collate(dataset: Sen12msDataset, items: list[dict[str, Any]]) -> dict[str, 
     try:
         return default_collate(items)
     except RuntimeError:
-        sizes: dict[tuple[int, ...], Path] = {}
+        sensor, sizes = dataset._sensors[0], dict[tuple[int, ...], Path]()
         for item in items:
-            sensor: Sensor = "s2" if "s2" in item else "s1"
             sizes.setdefault(tuple(item[sensor].shape[-2:]), dataset.index.path(dataset.patches[item["index"]], sensor))
         if len(sizes) < 2:
             raise

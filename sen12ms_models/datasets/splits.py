@@ -1,8 +1,5 @@
-"""Train/validation/test splits of SEN12MS by scene (docs/data.md), each a named and documented choice.
-
-The two scene lists ship in ``sen12ms_models/datasets/lists`` as published; the known broken
-triplet (``tree.BROKEN_PATCHES``) is left out of every split.
-"""
+"""Train/validation/test splits of SEN12MS by scene (docs/data.md), from the two published scene lists
+(``sen12ms_models/datasets/lists``); the known broken triplet (``tree.BROKEN_PATCHES``) is in none."""
 
 from __future__ import annotations
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
 
 from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
@@ -103,9 +102,8 @@ def prepare_store(
 ) -> PreparedStore:
     """Pack ``patches`` (default: all) of ``index`` into a store at ``output`` and open it.
 
-    Each patch is read with ``read_checked``, written, flushed, read back through a fresh memory
-    map and compared bit for bit, then flagged in ``written.npy``: rerun after a kill, it
-    continues where it stopped.
+    Each patch is read with ``read_checked``, written, flushed, read back and compared bit for bit,
+    then flagged in ``written.npy``: rerun after a kill, it continues where it stopped.
 
     Args:
         workers: processes that read and write (0: this process).
@@ -188,8 +186,7 @@ def _pack_chunk(root: Path, output: Path, size: int, chunk: list[tuple[int, Patc
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
-    file = path / MANIFEST
-    if not file.is_file():
+    if not (file := path / MANIFEST).is_file():
         return None
     manifest = json.loads(file.read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
@@ -205,36 +202,30 @@ def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
 
 
 class StoreDataset(Sen12msDataset):
-    """The items and ``transform`` of ``Sen12msDataset`` over the tree ``store`` was prepared from
-    (which need not exist any more), read from the store; ``ValueError`` names patches it lacks."""
+    """``Sen12msDataset``'s items and ``transform`` over the tree ``store`` was prepared from (which
+    need not exist any more), read from the store; ``ValueError`` names the patches it lacks."""
 
     def __init__(
         self, store: PreparedStore, patches: Sequence[PatchId], modality: str, label_type: str = "multi"
     ) -> None:
         super().__init__(store.index(store.source), patches, modality, label_type)
-        self.store = store
-        #: Store row of each position.
-        self.rows = store.rows(self.patches)
+        self.store, self.rows = store, store.rows(self.patches)  # the store row of each position
         used = self.transform.s2_bands
         if used != S2_SURFACE_BANDS[: len(used)]:
             raise ValueError(f"modality {modality}: its S2 bands {used} do not lead the store's {S2_SURFACE_BANDS}")
         #: The stored S2 rows this modality reads (a slice: one contiguous copy per patch).
         self.s2_slice = slice(0, len(used)) if used else None
-        self.shares = store.probabilities[self.rows]  # each position's class shares
-        self.targets = label_target(self.shares, label_type)
-        #: More targets gathered into every batch, by batch key (a training group's other label type).
-        self.extra_targets: dict[str, np.ndarray] = {}
+        shares = store.probabilities[self.rows]
+        #: Each position's labels, by item key.
+        self.labels = {"target": label_target(shares, label_type), "shares": shares}
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         row = self.rows[position]
-        item: dict[str, Any] = {"index": position}
+        item: dict[str, Any] = {"index": position} | {k: np.array(v[position]) for k, v in self.labels.items()}
         if self.s2_slice is not None:
             item["s2"] = np.array(self.store.s2[row, self.s2_slice])
         if self._reads_s1:
             item["s1"] = np.array(self.store.s1[row])
-        item["target"] = np.array(self.targets[position])
-        for key, targets in self.extra_targets.items():
-            item[key] = np.array(targets[position])
         return item
 
 
@@ -322,9 +313,9 @@ class StoreLoader:
         if data._reads_s1:
             batch["s1"] = self._empty((n, *store.s1.shape[1:]), torch.float32)
             sources.append((store.s1, batch["s1"].numpy()))
-        for key, targets in {"target": data.targets, **data.extra_targets}.items():
-            target = torch.from_numpy(targets[positions])
-            batch[key] = target.pin_memory() if self.pin else target
+        for key, labels in data.labels.items():
+            batch[key] = torch.from_numpy(labels[positions])
+            batch[key] = batch[key].pin_memory() if self.pin else batch[key]
         rows = data.rows[positions]
         pieces = np.array_split(np.arange(n), min(self.threads, n))
         return batch, [pool.submit(_gather, sources, rows, piece) for piece in pieces]
@@ -357,10 +348,10 @@ def _finish(batch: Batch, futures: list[Future[None]]) -> Batch:
 
 
 def make_batches(
-    dataset: Sen12msDataset, sampler: Sampler[int], batch_size: int, workers: int, device: torch.device
+    dataset: Sen12msDataset, sampler: Iterable[int], batch_size: int, workers: int, device: torch.device
 ) -> Iterable[Batch]:
-    """The loader for ``dataset``: ``StoreLoader`` with ``workers`` threads (at least one) for a
-    ``StoreDataset``, else ``make_loader``'s DataLoader with ``workers`` processes. Same batches."""
+    """``StoreLoader`` with ``workers`` threads (at least one) for a ``StoreDataset``, else ``make_loader``'s
+    DataLoader with ``workers`` processes: the same batches."""
     if isinstance(dataset, StoreDataset):
         return StoreLoader(dataset, sampler, batch_size, max(1, workers), device)
     return make_loader(dataset, sampler, batch_size, workers, device)

@@ -25,10 +25,8 @@ BROKEN_PATCHES: frozenset[PatchId] = frozenset({PatchId("ROIs1868_summer", 146, 
 
 @dataclass(frozen=True)
 class Sen12msIndex:
-    """The complete triplets of a SEN12MS tree (or of a list of file names), sorted.
-
-    ``incomplete`` lists the patches lacking one of their three files (not in ``patches``). The
-    known broken triplets stay in ``patches``: splits exclude them.
+    """The complete triplets of a SEN12MS tree (or of a list of file names), sorted; ``incomplete``: the
+    patches lacking one of their three files. The known broken triplets stay in ``patches``: splits exclude them.
     """
 
     patches: tuple[PatchId, ...]

@@ -26,20 +26,13 @@ CITATIONS = """\
 }"""
 
 
-def front_matter(weights: Sen12msWeights, license_lines: list[str]) -> list[str]:
-    """The card's YAML header lines, between ``---`` lines.
-
-    Args:
-        weights: the model the card describes.
-        license_lines: ``license: ...`` and, for "other", its name and link.
-
-    Returns:
-        Licence, library, task, tags (sensors from the input bands, task from the label type) and dataset.
-    """
+def model_card(weights: Sen12msWeights, license_lines: list[str], body: str) -> str:
+    """The ``README.md`` of ``weights``: the Hub's YAML header (``license_lines``, library, task, tags from the
+    bands and label type, dataset), ``# <name>``, ``body`` (markdown) and the citations."""
     sensors = [name for name, band in (("sentinel-1", "VV"), ("sentinel-2", "B2")) if band in weights.bands]
     task = f"{weights.label_type}-label-classification"
     tags = ["remote-sensing", "earth-observation", *sensors, "sen12ms", "land-cover", task, weights.arch, "safetensors"]
-    return [
+    header = [
         "---",
         *license_lines,
         "library_name: sen12ms-models",
@@ -50,3 +43,5 @@ def front_matter(weights: Sen12msWeights, license_lines: list[str]) -> list[str]
         "- sen12ms",
         "---",
     ]
+    citation = ["## Citation", "", "```bibtex", CITATIONS, "```", ""]
+    return "\n".join([*header, "", f"# {weights.value}", "", body.strip("\n"), "", *citation])

@@ -6,7 +6,6 @@ checked on the very bytes safetensors parses. Nothing is unpickled (docs/securit
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,14 +40,10 @@ def not_published_error(weights: Sen12msWeights) -> WeightsNotPublishedError:
 def fetch(
     weights: Sen12msWeights, *, cache_dir: str | os.PathLike[str] | None = None, force_download: bool = False
 ) -> Path:
-    """The local path of ``weights``' published file: from the cache, else downloaded (not yet verified).
+    """The local path of ``weights``' published file, from the cache or downloaded (not yet verified).
 
-    ``force_download`` fetches it anew, removing first the snapshot copy that a cache without
-    symlinks keeps and huggingface_hub would not replace.
-
-    Raises:
-        WeightsNotPublishedError: no file is pinned in the manifest.
-        WeightsDownloadError: neither the Hub nor the cache provides it (the message says why).
+    ``force_download`` first removes the snapshot copy that a cache without symlinks keeps and
+    huggingface_hub would not replace. Raises ``WeightsNotPublishedError`` or ``WeightsDownloadError``.
     """
     entry = weights.entry
     if entry is None or not entry.published:
@@ -87,11 +82,7 @@ def error_chain(error: BaseException) -> str:
 
 
 def read_verified(path: str | os.PathLike[str], entry: ManifestEntry) -> bytes:
-    """The bytes of ``path``, only if its size and sha256 are the ones ``entry`` records.
-
-    Raises:
-        WeightsIntegrityError: another size or hash (the file is NOT loaded, nor deleted).
-    """
+    """The bytes of ``path`` if its size and sha256 are ``entry``'s, else ``WeightsIntegrityError`` (file kept)."""
     data = Path(path).read_bytes()
     if entry.size is not None and len(data) != entry.size:
         raise WeightsIntegrityError(
@@ -115,11 +106,7 @@ STATE_DICT_REMEDY = (
 
 
 def refuse_pickle(data: bytes, source: str | os.PathLike[str]) -> None:
-    """Refuse the bytes of a pickle (a renamed ``torch.save`` file), naming ``source`` and the remedy.
-
-    Raises:
-        WeightsIntegrityError: ``data`` starts like a pickle or torch's zip container.
-    """
+    """``WeightsIntegrityError`` naming ``source`` and the remedy if ``data`` is a pickle or torch's zip."""
     # bytes 0-7 of a safetensors file are its header length (any value), byte 8 opens the JSON header
     if data.startswith(_PICKLE_MAGIC) and data[8:9] != b"{":
         raise WeightsIntegrityError(
@@ -129,19 +116,13 @@ def refuse_pickle(data: bytes, source: str | os.PathLike[str]) -> None:
         )
 
 
-def parse_safetensors(data: bytes, source: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors and header metadata of safetensors bytes; anything else is refused naming ``source``.
-
-    Raises:
-        WeightsIntegrityError: not a safetensors file (``refuse_pickle`` first).
-    """
+def parse_safetensors(data: bytes, source: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The tensors of safetensors bytes; anything else is a ``WeightsIntegrityError`` naming ``source``."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
     refuse_pickle(data, source)
     try:
-        tensors = load(data)
-        metadata = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__") or {}
+        return load(data)
     except (SafetensorError, ValueError, RuntimeError) as error:
         raise WeightsIntegrityError(f"{source}: not a valid safetensors file ({error})") from error
-    return tensors, metadata

@@ -1,9 +1,4 @@
-"""Upload an exported folder to the Hugging Face Hub and pin the commit in a ``weights_manifest.json``.
-
->>> plan = publish("export/r50-s1s2", dry_run=True)  # doctest: +SKIP
->>> [f["path"] for f in plan["files"]]  # doctest: +SKIP
-['README.md', 'metrics.json', 'resnet50-s1s2-multi.safetensors', 'training.json']
-"""
+"""Upload an exported folder to the Hugging Face Hub and pin the commit in a ``weights_manifest.json``."""
 
 from __future__ import annotations
 

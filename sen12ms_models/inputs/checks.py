@@ -1,9 +1,5 @@
-"""The checks of every batch ``(N, C, H, W)`` of raw S1 and/or S2, on its device, then the transform.
-
-``inspect``: units and band order (``InputOptions.check_units``), no data (the fill rule of
-``transforms``), clouds (``find_clouds``), Level-2A. ``prepare``: then standardize, no data set
-to the band means, with each patch's valid and cloud shares and what was corrected.
-"""
+"""The checks of every batch ``(N, C, H, W)`` of raw S1 and/or S2, on its device: units and band order
+(``InputOptions.check_units``), no data (the fill rule of ``transforms``), clouds, Level-2A."""
 
 from __future__ import annotations
 
@@ -21,20 +17,27 @@ from sen12ms_models.bands import L2A_BANDS, S1_FILL_BELOW_DB, S2_QUANTIFICATION
 from sen12ms_models.errors import InputLevelWarning, InputUnitsError, NoDataError
 from sen12ms_models.inputs import options as limits
 from sen12ms_models.inputs.options import InputOptions
-from sen12ms_models.transforms import (
-    ArrayLike,
-    Sen12msTransform,
-    as_float_tensor,
-    check_pair,
-    s1_invalid,
-    s2_invalid,
-)
+from sen12ms_models.transforms import ArrayLike, Sen12msTransform, as_float_tensor, check_pair, s1_invalid, s2_invalid
 
 logger = logging.getLogger(__name__)
 
 #: The bands s2cloudless reads, in its order (Sentinel Hub's model).
 S2CLOUDLESS_BANDS = ("B1", "B2", "B4", "B5", "B8", "B8A", "B9", "B10", "B11", "B12")
 _OPT_OUT = "if the values are right, pass InputOptions(check_units=False) (CLI: --no-unit-check)"
+
+
+#: Undeclared baseline-04 S2 is 1000 DN brighter everywhere: cloud detectors see cloud.
+_OFFSET_HINT = (
+    ". If the S2 comes from processing baseline >= 04.00 (products since 25 January 2022) and the file does "
+    "not declare its offset, everything looks brighter, like cloud: give InputOptions(s2_offset=1000) "
+    "(CLI: --s2-offset 1000)"
+)
+#: Without B10 and B11 (e.g. RGB input) the only cloud test is brightness in B2, B3, B4.
+_SNOW_HINT = (
+    ". The S2 bands given lack B10 and B11, so clouds were found as bright in B2, B3, B4, which snow, ice and "
+    "salt flats are too: if the patch is clear, skip the cloud test with InputOptions(clouds=False) (CLI: "
+    "--no-clouds), or give the 13 bands"
+)
 
 
 @dataclass(frozen=True)
@@ -47,55 +50,13 @@ class Inspected:
     valid_fraction: np.ndarray  # (N,) float32: pixels with data in every sensor read, not cloud
     cloud_fraction: np.ndarray | None  # (N,) float32, None when no S2 was checked for clouds
     corrections: tuple[tuple[str, ...], ...]  # per patch
-    names: tuple[str, ...]  # each patch's name for messages
     level_2a: str | None  # why the S2 input looks like Level-2A, if it does
-    snow_is_cloud: bool  # clouds were tested without B10 and B11, which alone tell them from snow
 
-    def refuse_invalid(self, min_valid: float) -> None:
-        """Raise ``NoDataError`` naming the patches whose valid share is below ``min_valid``."""
-        if bad := np.flatnonzero(self.valid_fraction < min_valid).tolist():
-            clouds = self.cloud_fraction
-            shown = [
-                f"{self.names[i]} ({self.valid_fraction[i]:.0%} valid"
-                + ("" if clouds is None else f", {clouds[i]:.0%} cloud")
-                + ")"
-                for i in bad
-            ]
-            raise NoDataError(
-                f"{_first_three(shown)}: less than {min_valid:.0%} of the pixels hold data (the rest is fill, NaN, "
-                "+-inf, saturated, negative or cloud), so a label would describe the fill, not the land. Drop such "
-                "patches (tile and swath edges, cloudy dates), label the rest with InputOptions(skip_invalid=True) "
-                "(CLI: --skip-invalid), or label them anyway with InputOptions(min_valid=0) (CLI: --min-valid 0)"
-                + (
-                    _OFFSET_HINT
-                    if clouds is not None and self.transform.s2_offset == 0 and max(clouds[bad]) > 0.9
-                    else ""
-                )
-                + (_SNOW_HINT if clouds is not None and self.snow_is_cloud and max(clouds[bad]) > 0 else "")
-            )
-
-
-#: Undeclared baseline-04 S2 is 1000 DN brighter everywhere: cloud detectors see cloud.
-_OFFSET_HINT = (
-    ". If the S2 comes from processing baseline >= 04.00 (products since 25 January 2022) and the file does "
-    "not declare its offset, everything looks brighter, like cloud: give InputOptions(s2_offset=1000) "
-    "(CLI: --s2-offset 1000)"
-)
-
-
-#: Without B10 and B11 (e.g. RGB input) the only cloud test is brightness in B2, B3, B4.
-_SNOW_HINT = (
-    ". The S2 bands given lack B10 and B11, so clouds were found as bright in B2, B3, B4, which snow, ice and "
-    "salt flats are too: if the patch is clear, skip the cloud test with InputOptions(clouds=False) (CLI: "
-    "--no-clouds), or give the 13 bands"
-)
-
-
-@dataclass(frozen=True)
-class PreparedBatch(Inspected):
-    """An ``Inspected`` batch and its standardized model input ``x`` ``(N, C, H, W)``."""
-
-    x: torch.Tensor
+    @property
+    def x(self) -> torch.Tensor:
+        """The standardized model input ``(N, C, H, W)``, no data and cloud set to the band means."""
+        masks = {f"{sensor}_invalid_pixels": mask for sensor, mask in self.invalid.items()}
+        return self.transform(**self.tensors, **masks)
 
 
 def inspect(
@@ -109,20 +70,9 @@ def inspect(
     s1_names: Sequence[str],
     s2_names: Sequence[str],
 ) -> Inspected:
-    """Refuse wrong units and band order, find the no-data and cloudy pixels, see Level-2A input.
-
-    Args:
-        transform: the model's preprocessing.
-        options: how to read the input.
-        s1, s2: ``(N, C, H, W)`` raw bands: ``s1_bands`` and ``s2_bands``, in the order of the arrays
-            (``s1_bands`` default: ``options.s1_bands``, else VV, VH). Files read by ``inputs.files`` are
-            already in SEN12MS order, whatever ``options`` said: pass their ``bands``.
-        s1_names, s2_names: one name per patch for messages (a file, or ``s2[3]``).
-
-    Raises:
-        InputUnitsError: wrong units or band order (see ``InputOptions.check_units``).
-        ValueError, TypeError: a missing input, wrong shape or dtype (``transforms.check_array``).
-    """
+    """Check raw ``(N, C, H, W)`` S1/S2 of the arrays' ``s1_bands`` (default ``options.s1_bands``, else VV,
+    VH) and ``s2_bands``, naming each patch by ``s1_names``/``s2_names``: refuse wrong units and band
+    order, and patches below ``options.min_valid`` unless ``options.skip_invalid``; find no data and clouds."""
     transform = transform.replace(
         s2_bands=tuple(s2_bands),
         s1_bands=tuple(s1_bands or options.s1_bands or transform.s1_bands),
@@ -130,8 +80,8 @@ def inspect(
     )
     tensors: dict[str, torch.Tensor] = {}
     invalid: dict[str, torch.Tensor] = {}
-    clouds = level_2a = None
-    snow_is_cloud = False
+    names: list[Sequence[str]] = []
+    clouds, level_2a, snow_is_cloud = None, None, False
     if transform.s2_bands_used:
         eight_bit = str(getattr(s2, "dtype", "")).removeprefix("torch.")
         if options.check_units and eight_bit in ("uint8", "int8"):
@@ -142,10 +92,9 @@ def inspect(
             )
         tensors["s2"] = raw = as_float_tensor(s2, "s2", transform.s2_bands)
         used = transform.select("s2", raw)
-        fill = s2_invalid(used)
         if options.check_units:
-            _check_s2_units(used, ~fill, s2_names, transform.s2_bands_used, options.s2_offset)
-        invalid["s2"] = s2_invalid(used, options.s2_offset) if options.s2_offset else fill
+            _check_s2_units(used, ~s2_invalid(used), s2_names, transform.s2_bands_used, options.s2_offset)
+        invalid["s2"] = s2_invalid(used, options.s2_offset)
         if set(transform.s2_bands) == set(L2A_BANDS):
             level_2a = "its bands lack B10 and are the 12 of Level-2A"
         elif options.level == "L2A":
@@ -154,12 +103,14 @@ def inspect(
             clouds = find_clouds(raw - options.s2_offset, transform.s2_bands, ~invalid["s2"], level_2a is not None)
             invalid["s2"] = invalid["s2"] | clouds
             snow_is_cloud = not {"B10", "B11"} & set(transform.s2_bands)
+        names.append(s2_names)
     if transform.s1_bands_used:
         tensors["s1"] = raw = as_float_tensor(s1, "s1", transform.s1_bands)
         used = transform.select("s1", raw)
         invalid["s1"] = s1_invalid(used)
         if options.check_units:
             _check_s1_units(used, ~invalid["s1"], s1_names, options.s1_bands is None)
+        names.append(s1_names)
     if len(tensors) == 2:
         check_pair(tensors["s2"], tensors["s1"])
     device = next(iter(invalid.values())).device
@@ -168,39 +119,29 @@ def inspect(
     valid, filled, cloud = (
         m.flatten(1).float().mean(dim=1).cpu().numpy() for m in (~no_data, no_data & ~cloudy, cloudy)
     )
+    if not options.skip_invalid and (bad := np.flatnonzero(valid < options.min_valid).tolist()):
+        most = 0.0 if clouds is None else float(cloud[bad].max())
+        shown = [
+            " + ".join(n[i] for n in names)
+            + f" ({valid[i]:.0%} valid"
+            + ("" if clouds is None else f", {cloud[i]:.0%} cloud")
+            + ")"
+            for i in bad
+        ]
+        raise NoDataError(
+            f"{_first_three(shown)}: less than {options.min_valid:.0%} of the pixels hold data (the rest is fill, "
+            "NaN, +-inf, saturated, negative or cloud), so a label would describe the fill, not the land. Drop "
+            "such patches (tile and swath edges, cloudy dates), label the rest with InputOptions(skip_invalid=True) "
+            "(CLI: --skip-invalid), or label them anyway with InputOptions(min_valid=0) (CLI: --min-valid 0)"
+            + _OFFSET_HINT * (options.s2_offset == 0 and most > 0.9)
+            + _SNOW_HINT * (snow_is_cloud and most > 0)
+        )
     notes = batch_notes(options) if "s2" in invalid else []
     corrections = tuple(
         (*notes, *_filled(f, "hold no data (fill, NaN, +-inf, saturated)"), *_filled(c, "are cloud"))
         for f, c in zip(filled, cloud, strict=True)
     )
-    if len(invalid) == 2:
-        names = [f"{a} + {b}" for a, b in zip(s2_names, s1_names, strict=True)]
-    else:
-        names = list(s2_names if "s2" in invalid else s1_names)
-    cloud_fraction = None if clouds is None else cloud
-    return Inspected(
-        transform, tensors, invalid, valid, cloud_fraction, corrections, tuple(names), level_2a, snow_is_cloud
-    )
-
-
-def prepare(
-    transform: Sen12msTransform,
-    options: InputOptions,
-    *,
-    s1: ArrayLike | None,
-    s2: ArrayLike | None,
-    s2_bands: Sequence[str],
-    s1_bands: Sequence[str] | None = None,
-    s1_names: Sequence[str],
-    s2_names: Sequence[str],
-) -> PreparedBatch:
-    """``inspect`` one batch (same arguments and errors), then standardize it."""
-    found = inspect(
-        transform, options, s1=s1, s2=s2, s2_bands=s2_bands, s1_bands=s1_bands, s1_names=s1_names, s2_names=s2_names
-    )
-    masks = found.invalid
-    x = found.transform(**found.tensors, s1_invalid_pixels=masks.get("s1"), s2_invalid_pixels=masks.get("s2"))
-    return PreparedBatch(**vars(found), x=x)
+    return Inspected(transform, tensors, invalid, valid, None if clouds is None else cloud, corrections, level_2a)
 
 
 def warn_level_2a(reason: str) -> None:
@@ -220,13 +161,8 @@ def batch_notes(options: InputOptions) -> list[str]:
 
 
 def find_clouds(s2: torch.Tensor, bands: Sequence[str], valid: torch.Tensor, level_2a: bool = False) -> torch.Tensor:
-    """``(N, H, W)`` bool: the cloudy ones of the ``valid`` pixels ``(N, H, W)`` of S2 DN ``(N, C, H, W)``.
-
-    Cloud is what the fallback test of ``options`` finds on the bands given (none without B2, B3
-    and B4) or, for Level-1C input holding its ten bands, s2cloudless (the ``clouds`` extra), so
-    thick cloud is found where s2cloudless's bands are missing (NaN or 0). s2cloudless reads
-    ``options.CLOUD_CELLS`` cells a side at most, each band the mean of its valid values.
-    """
+    """``(N, H, W)`` bool: the ``valid`` pixels of S2 DN ``(N, C, H, W)`` that the fallback test (needs B2,
+    B3, B4) or, for Level-1C holding its ten bands, s2cloudless on ``CLOUD_CELLS`` cells a side finds cloudy."""
     height, width = s2.shape[-2:]
     reflectance = s2 / S2_QUANTIFICATION
     cloud = torch.zeros_like(valid)
@@ -273,8 +209,7 @@ def _s2cloudless() -> Any:
 def _check_s2_units(
     s2: torch.Tensor, valid: torch.Tensor, names: Sequence[str], bands: Sequence[str], offset: float
 ) -> None:
-    """Refuse reflectance S2, a band 0 in every valid pixel (missing, zero-filled) and an ``offset``
-    the data does not carry."""
+    """Refuse reflectance, a band 0 in every valid pixel (zero-filled) and an ``offset`` the data lacks."""
     peak = s2.amax(dim=-3).masked_fill(~valid, -torch.inf).flatten(1).amax(dim=1)
     if bad := (valid.flatten(1).any(dim=1) & (peak <= limits.S2_REFLECTANCE_MAX)).nonzero().flatten().tolist():
         raise InputUnitsError(
@@ -303,8 +238,8 @@ def _check_s2_units(
 
 
 def _check_s1_units(s1: torch.Tensor, valid: torch.Tensor, names: Sequence[str], check_order: bool) -> None:
-    """Refuse S1 that is not dB (linear, or scaled dB: most pixels below ``S1_FILL_BELOW_DB`` and
-    varying, which fill never does), or (``check_order``) whose VH is brighter than VV over most pixels."""
+    """Refuse linear or scaled S1 (most pixels below ``S1_FILL_BELOW_DB`` and varying, which fill never
+    does) and (``check_order``) VH brighter than VV over most pixels."""
     low = s1.amin(dim=-3).flatten(1)
     for i in (((low < S1_FILL_BELOW_DB) & low.isfinite()).float().mean(dim=1) > 0.5).nonzero().flatten().tolist():
         if (below := low[i][(low[i] < S1_FILL_BELOW_DB) & low[i].isfinite()]).std() > 1:

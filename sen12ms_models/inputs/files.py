@@ -1,9 +1,6 @@
-"""Sentinel-1/2 GeoTIFFs (paths, URLs, GDAL paths) read with rasterio in SEN12MS units and band order.
-
-Band descriptions naming every band decide which band is which, a declared scale/offset brings S2
-to DN and S1 to dB, a declared ``nodata`` becomes the sensor's fill; each is reported in
-``corrections``. SEN12MS file names say which S1 and S2 files belong together.
-"""
+"""Sentinel-1/2 GeoTIFFs (paths, URLs, GDAL paths) read with rasterio in SEN12MS units and band order:
+band descriptions naming every band decide which band is which, a declared scale/offset brings S2 to
+DN and S1 to dB, a declared ``nodata`` becomes the sensor's fill, each reported in ``corrections``."""
 
 from __future__ import annotations
 
@@ -32,8 +29,6 @@ from sen12ms_models.errors import PatchFileError
 Sensor = Literal["s1", "s2", "lc"]
 SENSORS: tuple[Sensor, ...] = ("s1", "s2", "lc")
 
-#: The numpy dtype of each sensor's SEN12MS GeoTIFF (S1 and S2 may come as any real numbers).
-SENSOR_DTYPES = {"s1": np.dtype("float32"), "s2": np.dtype("uint16"), "lc": np.dtype("uint16")}
 #: Largest raster ``read_patch`` reads whole (a tiny file can declare a huge one); scenes: ``map_scene``.
 MAX_PATCH_PIXELS = 4096 * 4096
 #: SEN12MS file names (Schmitt et al., 2019): ``<season>_<sensor>_<scene>_p<patch>.tif``.
@@ -79,7 +74,7 @@ class PatchId:
 
     @classmethod
     def from_path(cls, path: PathLike) -> PatchId:
-        """Parse a SEN12MS file name (any sensor), e.g. ``ROIs1158_spring_s2_63_p100.tif``."""
+        """The patch of a SEN12MS file name (any sensor), e.g. ``ROIs1158_spring_s2_63_p100.tif``."""
         return parse_file_name(path)[0]
 
     def file_name(self, sensor: Sensor) -> str:
@@ -103,8 +98,8 @@ def parse_file_name(path: PathLike) -> tuple[PatchId, Sensor]:
 
 
 def sibling_path(path: PathLike, sensor: Sensor) -> PathLike:
-    """The ``sensor`` file of the same triplet: in the tree (``.../s2_63/`` -> ``.../s1_63/``) when
-    ``path`` sits in its sensor's scene folder, else beside ``path`` (URLs and GDAL paths as written)."""
+    """The ``sensor`` file of the same triplet: in the tree (``.../s2_63/`` -> ``.../s1_63/``), else
+    beside ``path`` (URLs and GDAL paths as written)."""
     patch, own = parse_file_name(path)
     if _is_remote(text := os.fspath(path)):
         return text[: text.rindex("/") + 1] + patch.file_name(sensor)
@@ -115,13 +110,8 @@ def sibling_path(path: PathLike, sensor: Sensor) -> PathLike:
 
 
 def patch_files(paths: Sequence[PathLike], sensor: str | None = None) -> list[PathLike]:
-    """SEN12MS files from files, URLs (kept as written) and folders (searched recursively), one per
-    patch (the ``sensor`` file when given), in patch order (season, scene, patch number).
-
-    Raises:
-        PatchFileError: a file without a SEN12MS name.
-        FileNotFoundError: no such file found.
-    """
+    """SEN12MS files (the ``sensor`` ones when given) from files, URLs and folders (searched recursively),
+    one per patch, in patch order; ``FileNotFoundError`` when there are none."""
     found: dict[PatchId, PathLike] = {}
     for path in paths:
         for file in sorted(Path(path).rglob("*.tif")) if os.path.isdir(path) else [path]:
@@ -131,11 +121,6 @@ def patch_files(paths: Sequence[PathLike], sensor: str | None = None) -> list[Pa
     if not found:
         raise FileNotFoundError(f"no SEN12MS {sensor or ''} .tif file in {', '.join(os.fspath(p) for p in paths)}")
     return [found[key] for key in sorted(found)]
-
-
-def _is_remote(name: str) -> bool:
-    """A URL or GDAL virtual path: rasterio reads it, ``pathlib`` would mangle it."""
-    return "://" in name or name.startswith("/vsi")
 
 
 @dataclass(frozen=True)
@@ -152,8 +137,7 @@ class Patch:
 
 
 class SensorFile:
-    """An open S1, S2 or LC GeoTIFF whose bands, units and fill are resolved once for every read;
-    ``bands`` as for ``read_patch``. Raises ``PatchFileError`` as ``read_patch`` does."""
+    """An open S1, S2 or LC GeoTIFF whose bands (``bands`` as for ``read_patch``), units and fill are resolved once."""
 
     def __init__(self, path: PathLike, sensor: Sensor, bands: Sequence[str] | None = None) -> None:
         self.name, self.sensor = os.fspath(path), sensor
@@ -174,10 +158,10 @@ class SensorFile:
         self.crs, self.transform, self.bounds = file.crs, file.transform, file.bounds
         self.height, self.width, self.nodata = file.height, file.width, file.nodata
         known = {"s1": S1_BANDS, "s2": S2_BANDS, "lc": LC_BANDS}[sensor]
-        dtype = np.dtype(file.dtypes[0])
-        if (sensor != "lc" and dtype.kind not in "iuf") or (sensor == "lc" and dtype != SENSOR_DTYPES[sensor]):
+        dtype = np.dtype(file.dtypes[0])  # S1 and S2 may come as any real numbers
+        if (sensor != "lc" and dtype.kind not in "iuf") or (sensor == "lc" and dtype != np.uint16):
             raise PatchFileError(
-                f"{self.name}: holds {dtype}, a SEN12MS {sensor} file holds {SENSOR_DTYPES[sensor]}"
+                f"{self.name}: holds {dtype}, a SEN12MS {sensor} file holds {'float32' if sensor == 's1' else 'uint16'}"
                 + ("" if sensor == "lc" else "; convert it to real numbers (S1: backscatter in dB, not complex SLC)")
             )
         numbered = [f"BAND {i}" for i in range(1, file.count + 1)]  # positions, not band names
@@ -242,8 +226,7 @@ class SensorFile:
         return scale[:, None, None], offset[:, None, None]
 
     def _tag_offset(self, index: int) -> float:
-        """The DN offset of band ``index`` that a Sentinel-2 product tag declares (baseline 04.00:
-        -1000), from the band's tags, else the file's; 0 where none does."""
+        """The DN offset (baseline 04.00: -1000) a product tag of band ``index``, else of the file, declares."""
         for tags in (self._file.tags(index), self._file.tags()):
             values = {float(v) for k, v in tags.items() if _OFFSET_TAG.search(k)}
             if len(values) == 1:
@@ -251,8 +234,7 @@ class SensorFile:
         return 0.0
 
     def read(self, window: Window | None = None) -> np.ndarray:
-        """The bands ``(len(bands), H, W)`` of ``window`` (default: all) in DN / dB, fill marked; S2
-        keeps its dtype unless a scale/offset applies (then float32)."""
+        """``(len(bands), H, W)`` of ``window`` (default: all) in DN / dB, fill marked (S1 NaN, S2 0)."""
         try:
             raw = self._dataset.read(self.indexes, window=window)
         except RasterioError as error:
@@ -331,23 +313,19 @@ def read_patch(path: PathLike, sensor: Sensor | None = None, *, bands: Sequence[
 def check_same_ground(s1: Patch, s2: Patch) -> None:
     """Raise ``PatchFileError`` for S1 and S2 patches of other SEN12MS names or (georeferenced) grids."""
     ids = [_patch_id(p.path) for p in (s1, s2)]
-    shapes = [p.array.shape[-2:] for p in (s1, s2)]
     if None not in ids and ids[0] != ids[1]:
         differs = f"their SEN12MS names are different patches ({ids[0]} and {ids[1]})"
     elif s1.crs is None or s2.crs is None:
         return  # not georeferenced: nothing to compare
-    elif s1.crs == s2.crs and s1.transform.almost_equals(s2.transform) and shapes[0] == shapes[1]:
+    elif s1.crs == s2.crs and s1.transform.almost_equals(s2.transform) and s1.array.shape[-2:] == s2.array.shape[-2:]:
         return
     else:
-        differs = (
-            "they lie on different grids ("
-            + "; ".join(
-                f"{name}: {p.crs}, origin {p.transform.c:.1f}, {p.transform.f:.1f}, pixel size {p.transform.a:g} x "
-                f"{-p.transform.e:g}, {shape} pixels"
-                for name, p, shape in (("S1", s1, shapes[0]), ("S2", s2, shapes[1]))
-            )
-            + ")"
+        grids = "; ".join(
+            f"{name}: {p.crs}, origin {p.transform.c:.1f}, {p.transform.f:.1f}, pixel size {p.transform.a:g} x "
+            f"{-p.transform.e:g}, {p.array.shape[-2:]} pixels"
+            for name, p in (("S1", s1), ("S2", s2))
         )
+        differs = f"they lie on different grids ({grids})"
     raise PatchFileError(
         f"s1={s1.path} and s2={s2.path} do not cover the same ground: {differs}; pair each S2 file with its own S1 file"
     )
@@ -360,6 +338,11 @@ def pair_by_name(s1: Sequence[PathLike], s2: Sequence[PathLike]) -> list[PathLik
         return list(s1)
     by_id = dict(zip(ids1, s1, strict=True))
     return [by_id[i] for i in ids2]
+
+
+def _is_remote(name: str) -> bool:
+    """A URL or GDAL virtual path: rasterio reads it, ``pathlib`` would mangle it."""
+    return "://" in name or name.startswith("/vsi")
 
 
 def _patch_id(path: PathLike) -> PatchId | None:

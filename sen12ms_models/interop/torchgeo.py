@@ -1,16 +1,11 @@
 """torchgeo's ``SEN12MS`` dataset as input for these models: a transform for its samples.
 
-torchgeo returns ``{"image": (C, H, W), "mask": (H, W)}`` with ``image`` holding the chosen
-``bands`` of S1 FIRST (VV, VH in dB) then S2 (``B01``..``B12`` in DN, zero-padded names), and
-``mask`` the IGBP layer of the LC patch. Our models read S2 first in their own band order, so
-feeding ``image`` straight in would swap channels silently. ``FromTorchGeoSen12ms`` picks each
-band the model needs by name, standardizes it as the model was trained (``spec.transforms``),
-and turns ``mask`` into the model's scene label (multi: classes covering >= 10 %; single: the
-dominant class), so torchgeo's loaders can train and evaluate these models::
+torchgeo's ``image`` holds its ``bands`` S1 first (dB) then S2 (DN), and ``mask`` the IGBP layer;
+our models read S2 first in their own order, so ``image`` fed straight in would swap channels
+silently. ``FromTorchGeoSen12ms`` picks and standardizes each band the model reads by name and
+turns ``mask`` into the model's scene label::
 
     from torchgeo.datasets import SEN12MS
-    from sen12ms_models.interop.torchgeo import FromTorchGeoSen12ms
-
     data = SEN12MS("/data/SEN12MS", split="train", transforms=FromTorchGeoSen12ms("resnet50-s1s2-multi"))
     sample = data[0]  # sample["image"]: (12, 256, 256) standardized; sample["label"]: (10,) float 0/1
 """
@@ -57,14 +52,9 @@ class FromTorchGeoSen12ms:
         )
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
-        image, reads = sample["image"], self._transform
-        parts = {sensor: image[..., rows, :, :] if rows else None for sensor, rows in self._rows.items()}
-        out = {
-            **sample,
-            "image": reads(
-                s1=parts["s1"] if reads.s1_bands_used else None, s2=parts["s2"] if reads.s2_bands_used else None
-            ),
-        }
+        used = {"s1": self._transform.s1_bands_used, "s2": self._transform.s2_bands_used}
+        parts = {sensor: sample["image"][..., rows, :, :] for sensor, rows in self._rows.items() if used[sensor]}
+        out = {**sample, "image": self._transform(**parts)}
         if "mask" in sample:
             shares = class_probabilities(np.asarray(sample["mask"]), name="mask")
             out["label"] = torch.from_numpy(label_target(shares, self.weights.label_type))

@@ -41,20 +41,13 @@ MODEL_CLASSES: dict[str, type[Sen12msResNet50 | Sen12msDenseNet121]] = {
 }
 #: The trainer's checkpoints (``best.pt``, ``last.pt``), read only with ``weights_only=True``.
 CHECKPOINT_SUFFIX, CHECKPOINT_FORMAT, CHECKPOINT_VERSION = ".pt", "sen12ms-models/training-checkpoint", 1
-#: DenseNet121's feature channels: a head of this many inputs reads the pooled map (``global_pool="avg"``).
-_DENSENET_POOLED_FEATURES = 1024
 #: ``predict``'s precisions: strict fp32, TF32 tensor cores (CUDA), bf16 autocast.
 INFERENCE_PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
 
 
 def resolve_device(device: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
-    """The device to compute on: ``auto`` (or ``None``) is this rank's GPU if CUDA is available,
-    else the CPU; ``cuda`` is this rank's GPU.
-
-    Raises:
-        ValueError: a device torch does not know (``"gpu"``), or one it cannot use here (``cuda``
-            without CUDA, ``mps``, ``xpu``, ``meta``...).
-    """
+    """``auto`` (or ``None``): this rank's GPU if CUDA is available, else the CPU; ``cuda``: this rank's GPU.
+    ``ValueError`` for a device torch does not know (``gpu``) or cannot use here (``mps``, ``meta``...)."""
     if device is None or device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -107,15 +100,15 @@ def load_model(
     """A baseline with verified weights, in eval mode: ``load_model("resnet50-s1s2-multi")``.
 
     Args:
-        model: a name from ``list_models()`` (``"resnet50-s1s2"`` is multi-label), an architecture
-            with ``modality`` and ``label_type``, a weights enum member, or a ``save_pretrained``
-            folder or ``.safetensors`` file.
-        modality, label_type: with an architecture as ``model``: ``rgb``, ``s2``, ``s1s2``, ``s1``
-            or ``s1rgb``; ``multi`` (default) or ``single``.
+        model: a name from ``list_models()`` (``"resnet50-s1s2"`` is multi-label), an architecture with
+            ``modality`` and ``label_type``, a weights enum member, or a ``save_pretrained`` folder or
+            ``.safetensors`` file.
+        modality, label_type: with an architecture: ``rgb``, ``s2``, ``s1s2``, ``s1`` or ``s1rgb``;
+            ``multi`` (default) or ``single``.
         pretrained: ``False`` builds it randomly initialized, fetching nothing.
-        weights: a local ``.safetensors`` file, a ``save_pretrained`` or ``export`` folder, or a
-            training checkpoint (``RUN/best.pt``) of the named model; a file of a named model that
-            no manifest knows loads with an ``UnverifiedWeightsWarning``.
+        weights: a local ``.safetensors`` file, ``save_pretrained`` or ``export`` folder, or training
+            checkpoint (``RUN/best.pt``) of the named model; one no manifest knows loads with an
+            ``UnverifiedWeightsWarning``.
         num_classes: a fresh head of this many outputs (a file whose head has them loads as is).
         in_chans: with ``adapt_first_conv=True``, adapt the first convolution to this many channels
             (``pretrained=False`` builds it so; a file whose stem has them loads as is).
@@ -134,27 +127,26 @@ def load_model(
         WeightsDownloadError: neither the Hub nor the cache provides the file.
         WeightsIntegrityError: a file whose hash, size or tensors are wrong.
     """
-    local = _local_model(model) if modality is None and not isinstance(model, Sen12msWeights) else None
-    member = None if local else get_weights(str(getattr(model, "value", model)), modality, label_type)
-    source = local or (None if weights is None else _local_model(weights) or Path(weights))
+    path = None if modality is not None or isinstance(model, Sen12msWeights) else Path(model)
     state: dict[str, torch.Tensor] | None = None
-    if source is not None:
-        said = isinstance(model, Sen12msWeights) or label_type is not None or str(model).count("-") == 2
-        asked = _parts(member, label_type=said) if member else {}  # what the caller named
-        state, spec = _read_local(source, asked, num_classes, in_chans)
+    file: Path | None = None  # a local weights file
+    if path and (path.is_dir() or path.suffix in (".safetensors", CHECKPOINT_SUFFIX) or len(path.parts) > 1):
+        state, spec = _read_local(file := _local_file(path), None, False, num_classes, in_chans)
     else:
-        assert member is not None
-        spec = ModelSpec.of(member)
-        if pretrained:
-            state = _read_published(member, cache_dir, force_download)
+        member = get_weights(str(getattr(model, "value", model)), modality, label_type)
+        if weights is not None:
+            said = isinstance(model, Sen12msWeights) or label_type is not None or str(model).count("-") == 2
+            state, spec = _read_local(file := _local_file(Path(weights)), member, said, num_classes, in_chans)
+        elif pretrained:
+            spec, state = ModelSpec.of(member), _read_published(member, cache_dir, force_download)
         else:  # random weights: no origin, and the stem built for the channels asked
-            spec = dataclasses.replace(spec, weights=None)
+            spec = dataclasses.replace(ModelSpec.of(member), weights=None)
             if in_chans is not None and in_chans != spec.in_chans:
                 spec = dataclasses.replace(spec, in_chans=in_chans, bands=None)
     pool = {"global_pool": spec.global_pool} if spec.arch == "densenet121" else {}
     network = build_model(spec.arch, spec.in_chans, spec.num_classes, **pool)
     if state is not None:
-        _load_state(network, state, str(source or spec.weights))
+        _load_state(network, state, str(file or spec.weights))
     network.spec = spec
     if in_chans is not None and in_chans != network.in_chans:
         if not adapt_first_conv:
@@ -168,14 +160,8 @@ def load_model(
     return network.to(resolve_device(device)).eval()
 
 
-def _local_model(model: str | PathLike) -> Path | None:
-    """``model`` as a local model's file, if it is one: a ``.safetensors`` file or checkpoint, or a
-    folder's ``model.safetensors`` (``save_pretrained``) or only ``.safetensors`` file (``export``).
-
-    Raises:
-        FileNotFoundError: a folder without one such file, or a file path that does not exist.
-    """
-    path = Path(model)
+def _local_file(path: Path) -> Path:
+    """A weights file: ``path``, or a folder's ``model.safetensors`` (``save_pretrained``) or only ``.safetensors``."""
     if path.is_dir():
         found = [path / WEIGHTS_FILE] if (path / WEIGHTS_FILE).is_file() else sorted(path.glob("*.safetensors"))
         if len(found) != 1:
@@ -184,11 +170,9 @@ def _local_model(model: str | PathLike) -> Path | None:
                 "with save_pretrained, or give the file"
             )
         return found[0]
-    if path.suffix in (".safetensors", CHECKPOINT_SUFFIX) or len(path.parts) > 1:
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file {path} does not exist")
-        return path
-    return None
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    return path
 
 
 def _read_published(member: Sen12msWeights, cache_dir: PathLike | None, force: bool) -> dict[str, torch.Tensor]:
@@ -198,44 +182,37 @@ def _read_published(member: Sen12msWeights, cache_dir: PathLike | None, force: b
     else:  # fetch raises WeightsNotPublishedError for a file neither published nor registered
         entry, path = member.entry, fetch(member, cache_dir=cache_dir, force_download=force)
     assert entry is not None
-    return parse_safetensors(read_verified(path, entry), path)[0]
+    return parse_safetensors(read_verified(path, entry), path)
 
 
 def _read_local(
-    path: Path, asked: dict[str, str], num_classes: int | None, in_chans: int | None
+    path: Path, member: Sen12msWeights | None, said: bool, num_classes: int | None, in_chans: int | None
 ) -> tuple[dict[str, torch.Tensor], ModelSpec]:
-    """The tensors and spec of a local file, verified when ``asked`` names a model a manifest knows.
-
-    A file that records its model must be the one ``asked`` (the parts of a name the caller gave);
-    a bare state dict is taken as that model, its head and stem as ``num_classes``, ``in_chans`` ask.
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
+    """The tensors and spec of a local file, which must be the model named (``member``, its label type ``said``
+    or not), verified when a manifest knows it. A bare state dict is ``member`` with the file's head and stem."""
     if path.suffix == CHECKPOINT_SUFFIX:
         config = (checkpoint := load_checkpoint(path))["config"]
-        trained = "-".join(str(config.get(key)) for key in ("arch", "modality", "label_type"))
-        return dict(checkpoint["model"]), _check_asked(path, ModelSpec.of(get_weights(trained)), asked)
+        trained = get_weights("-".join(str(config.get(key)) for key in ("arch", "modality", "label_type")))
+        return dict(checkpoint["model"]), _check_asked(path, ModelSpec.of(trained), member, said)
     data = path.read_bytes()
     refuse_pickle(data, path)
     if (recorded := _recorded_spec(data)) is not None:
-        recorded = _check_asked(path, recorded, asked)
-        named = asked and recorded.name in known_models()  # verified as the model it is
-        asked = _parts(recorded) if named else {}
-    state = parse_safetensors(_verify_local(path, data, get_weights(*asked.values())) if asked else data, path)[0]
+        recorded = _check_asked(path, recorded, member, said)
+        member = get_weights(recorded.name) if member and recorded.name in known_models() else None
+    state = parse_safetensors(_verify_local(path, data, member) if member else data, path)
     if recorded is not None:
         return state, recorded
-    if not asked:
+    if member is None:
         raise WeightsIntegrityError(
             f"{path} does not say which model it holds (no {SPEC_KEY!r} in its header, as save_pretrained writes); "
             "name it: load_model(NAME, weights=PATH)"
         )
-    spec = ModelSpec.of(get_weights(*asked.values()))
-    network = MODEL_CLASSES[spec.arch]
+    spec, network = ModelSpec.of(member), MODEL_CLASSES[member.arch]
     head, stem = state.get(f"{network.classifier_name}.weight"), state.get(f"{network.first_conv_name}.weight")
-    if spec.arch == "densenet121" and head is not None and head.shape[1] == _DENSENET_POOLED_FEATURES:
-        spec = dataclasses.replace(spec, global_pool="avg")  # a head fine-tuned on pooled features
+    if head is not None and (norm := state.get("features.norm5.weight")) is not None and head.shape[1] == len(norm):
+        spec = dataclasses.replace(spec, global_pool="avg")  # a DenseNet121 head fine-tuned on pooled features
     if head is not None and head.shape[0] == num_classes != spec.num_classes:
-        label_type = asked.get("label_type")  # the rule the caller said, if any
+        label_type = member.label_type if said else None
         spec = dataclasses.replace(spec, classes=tuple(map(str, range(num_classes))), label_type=label_type)
     if stem is not None and stem.shape[1] == in_chans != spec.in_chans:
         spec = dataclasses.replace(spec, in_chans=in_chans, bands=None)
@@ -250,25 +227,20 @@ def _recorded_spec(data: bytes) -> ModelSpec | None:
     return None
 
 
-def _parts(model: Sen12msWeights | ModelSpec, label_type: bool = True) -> dict[str, str]:
-    """A named model's arch, modality and (if ``label_type``) label type."""
-    return {key: str(getattr(model, key)) for key in ("arch", "modality", "label_type")[: 3 if label_type else 2]}
-
-
-def _check_asked(path: Path, spec: ModelSpec, asked: dict[str, str]) -> ModelSpec:
-    """``spec``, recorded in ``path``, if it is the model ``asked`` (its rule filled in when the file
-    has none); else ``ValueError`` naming both and the remedy."""
-    held = {"arch": spec.arch, "modality": spec.modality, "label_type": spec.label_type}
-    if spec.label_type is None and "label_type" in asked:
-        held["label_type"] = asked["label_type"]
-    if any(held[key] != value for key, value in asked.items()):
-        what = ", ".join(f"{key}={value or 'none'}" for key, value in held.items())
+def _check_asked(path: Path, spec: ModelSpec, member: Sen12msWeights | None, said: bool) -> ModelSpec:
+    """``spec``, read from ``path``, if it is the model named (its rule filled in if the file has none)."""
+    if member is None:
+        return spec
+    held = (spec.arch, spec.modality, spec.label_type or (member.label_type if said else None))
+    asked = (member.arch, member.modality, member.label_type)[: 3 if said else 2]
+    if held[: len(asked)] != asked:
+        what = f"arch={held[0]}, modality={held[1] or 'none'}, label_type={held[2] or 'none'}"
         raise ValueError(
-            f"{path} holds {spec.name} ({what}, {spec.num_classes} classes), but {'-'.join(asked.values())} "
-            f"was asked for: load it without a name, load_model({str(path)!r}) (CLI: --weights without --model), "
+            f"{path} holds {spec.name} ({what}, {spec.num_classes} classes), but {'-'.join(asked)} was asked "
+            f"for: load it without a name, load_model({str(path)!r}) (CLI: --weights without --model), "
             "or name the model it holds"
         )
-    return dataclasses.replace(spec, label_type=held["label_type"])
+    return dataclasses.replace(spec, label_type=held[2])
 
 
 def _verify_local(path: Path, data: bytes, member: Sen12msWeights) -> bytes:
@@ -319,12 +291,7 @@ def _load_state(model: Sen12msClassifier, state: dict[str, torch.Tensor], source
 
 
 def load_checkpoint(path: PathLike) -> dict[str, Any]:
-    """A training checkpoint (``best.pt``, ``last.pt``), read with ``torch.load(weights_only=True)``.
-
-    Raises:
-        FileNotFoundError: no such file.
-        WeightsIntegrityError: not loadable that way, or not a sen12ms-models training checkpoint.
-    """
+    """A training checkpoint (``best.pt``, ``last.pt``), read with ``torch.load(weights_only=True)``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -363,8 +330,8 @@ def resnet50(*, weights: Sen12msWeights | str | None = None, progress: bool = Tr
     """The ResNet50 baseline as torchvision builds its models.
 
     Args:
-        weights: a ``ResNet50_Weights`` member or model name, or ``None`` for random weights
-            (default ``in_chans``: the ``DEFAULT`` weights', S1 + S2).
+        weights: a ``ResNet50_Weights`` member or model name, or ``None`` for random weights (default
+            ``in_chans``: the ``DEFAULT`` weights', S1 + S2).
         progress: accepted as torchvision's builders accept it (the Hub client shows progress).
         **kwargs: to ``load_model`` (``num_classes``, ``in_chans``...) or ``build_model``.
     """
@@ -393,8 +360,8 @@ def optimize_for_inference(model: Sen12msClassifier) -> Sen12msClassifier:
         model: a network in any mode; it is not changed.
 
     Returns:
-        The copy, in eval mode: the same outputs up to float rounding, about 1.3x faster on CPU
-        for ResNet50 (``benchmarks/inference.py``); not for training (its BNs are gone).
+        The copy, in eval mode: the same outputs up to float rounding, about 1.3x faster on CPU for
+        ResNet50 (``benchmarks/inference.py``); not for training (its BNs are gone).
     """
     fused = copy.deepcopy(model).eval()
     for parent, conv_name, bn_name in fused.conv_bn_pairs():
@@ -406,14 +373,8 @@ def optimize_for_inference(model: Sen12msClassifier) -> Sen12msClassifier:
 
 @contextlib.contextmanager
 def inference_precision(precision: str, device: torch.device) -> Iterator[None]:
-    """Run the enclosed forward passes in ``precision`` (``INFERENCE_PRECISIONS``) on ``device``.
-
-    ``fp32`` turns TF32 off in cuBLAS and cuDNN (torch lets cuDNN use TF32 by default), ``tf32``
-    turns it on in both; both restore the previous flags. ``bf16`` autocasts.
-
-    Raises:
-        ValueError: an unknown precision.
-    """
+    """Run the enclosed forward passes in ``precision`` on ``device``: ``fp32`` turns TF32 off in cuBLAS
+    and cuDNN (torch lets cuDNN use it by default), ``tf32`` on; both restore the flags. ``bf16`` autocasts."""
     if precision not in INFERENCE_PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got {precision!r}")
     flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32

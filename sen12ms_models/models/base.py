@@ -1,6 +1,5 @@
-"""What both SEN12MS baselines share: the replaced first convolution, Kaiming init, timm's interface
-(``forward_feature_map``, ``forward_features``, ``forward_head``, ``get_classifier``...) and the
-``ModelSpec`` each model carries and saves with its weights."""
+"""What both baselines share: the first convolution, Kaiming init, timm's interface (``forward_features``,
+``forward_head``, ``get_classifier``...) and the ``ModelSpec`` each model carries and saves with its weights."""
 
 from __future__ import annotations
 
@@ -37,11 +36,10 @@ class ModelSpec:
     Attributes:
         arch: ``resnet50`` or ``densenet121``.
         in_chans: input channels.
-        bands: the SEN12MS band of each input channel; ``None`` after ``adapt_in_chans`` without
-            names (then ``predict`` cannot preprocess).
+        bands: the SEN12MS band of each input channel; ``None`` after ``adapt_in_chans`` without names.
         classes: the name of each output.
-        label_type: ``multi`` (sigmoid >= ``decision_threshold``), ``single`` (argmax), or ``None``
-            for a new head whose rule was not said (``predict`` then asks for ``set_labels``).
+        label_type: ``multi`` (sigmoid >= ``decision_threshold``), ``single`` (argmax), or ``None`` for a
+            new head whose rule was not said (``predict`` then asks for ``set_labels``).
         global_pool: DenseNet121's head: ``flatten`` (published, 256x256 only) or ``avg``.
         weights: the SEN12MS model the weights started from, if any.
         decision_threshold: the multi-label rule's threshold on sigmoid outputs (``set_labels``).
@@ -82,7 +80,7 @@ class ModelSpec:
         """The preprocessing of the input bands: ``spec.transforms(s1=..., s2=...)``.
 
         Raises:
-            ValueError: the channels have no band names (``adapt_in_chans`` without ``bands``).
+            ValueError: the channels have no band names.
         """
         from sen12ms_models.transforms import Sen12msTransform
 
@@ -169,13 +167,11 @@ class Sen12msClassifier(nn.Module):
     def reset_classifier(
         self, num_classes: int, *, label_type: str | None = None, classes: Sequence[str] | None = None
     ) -> None:
-        """Replace the head by a freshly (Kaiming) initialized one; ``set_labels`` describes a head
-        without touching it.
+        """Replace the head by a freshly (Kaiming) initialized one (``set_labels`` describes a head).
 
         Args:
             num_classes: outputs of the new head.
-            label_type: its decision rule, ``multi`` or ``single``; kept when the number of outputs
-                is unchanged, else unknown unless given.
+            label_type: ``multi`` or ``single``; kept if the number of outputs is, else unknown unless given.
             classes: its output names (default: kept, or ``"0"``, ``"1"``...).
         """
         if num_classes < 1:
@@ -198,12 +194,12 @@ class Sen12msClassifier(nn.Module):
         Args:
             label_type: ``multi`` (sigmoid >= threshold) or ``single`` (argmax).
             classes: a name per output (default: unchanged).
-            threshold: the multi-label decision threshold, saved with the model and used by
-                ``predict`` unless it is given one (default: unchanged, at first 0.5).
+            threshold: the multi-label decision threshold, saved with the model and used by ``predict``
+                unless it is given one (default: unchanged, at first 0.5).
 
         Raises:
-            ValueError: an unknown label type, another number of names than outputs, or a
-                threshold outside [0, 1] or for a single-label head.
+            ValueError: an unknown label type, another number of names than outputs, or a threshold
+                outside [0, 1] or for a single-label head.
         """
         names = self.spec.classes if classes is None else tuple(classes)
         if len(names) != self.num_classes:
@@ -219,9 +215,8 @@ class Sen12msClassifier(nn.Module):
     def adapt_in_chans(self, in_chans: int, bands: Sequence[str] | None = None) -> None:
         """Make the first convolution read ``in_chans`` channels, keeping what it learned.
 
-        Each new channel's kernel is the mean of the pretrained ones over their input channels,
-        scaled by ``old_in_chans / in_chans``, so standardized inputs give activations of the same
-        expected magnitude (as timm adapts). Fine-tune afterwards.
+        Each new channel's kernel is the mean of the pretrained ones over their input channels, scaled by
+        ``old_in_chans / in_chans`` so activations keep their expected magnitude (as timm adapts). Fine-tune after.
 
         Args:
             in_chans: the new number of input channels.
@@ -243,11 +238,8 @@ class Sen12msClassifier(nn.Module):
         self.spec = dataclasses.replace(self.spec, in_chans=in_chans, bands=None if bands is None else tuple(bands))
 
     def save_pretrained(self, folder: str | os.PathLike[str]) -> Path:
-        """Save the weights and the spec into ``folder``, to load back with ``load_model(folder)``.
-
-        Writes ``model.safetensors`` (the spec in its header, so the file alone loads too) and
-        ``config.json`` (``config_json``). Returns the weights file.
-        """
+        """Save ``model.safetensors`` (the spec in its header, so the file alone loads too) and timm's
+        ``config.json`` into ``folder``, to load back with ``load_model(folder)``. Returns the weights file."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / WEIGHTS_FILE
@@ -275,16 +267,14 @@ class Sen12msClassifier(nn.Module):
 
 
 def save_weights(state: dict[str, torch.Tensor], spec: ModelSpec, path: Path) -> None:
-    """Write ``state`` as safetensors with ``spec`` in its header, with the umask's mode. One header
-    key, as safetensors writes several in a random order and the file's sha256 must not change."""
+    """``state`` as safetensors, ``spec`` its one header key (several come in random order: another sha256)."""
     tensors = {key: tensor.contiguous() for key, tensor in state.items()}
     path.write_bytes(save(tensors, metadata={SPEC_KEY: json.dumps(spec.to_json())}))
 
 
 def config_json(spec: ModelSpec, filename: str) -> dict[str, Any]:
-    """``config.json`` beside a weights file: the spec, and for ResNet50 the fields with which
-    ``timm.create_model("hf-hub:<repo>", pretrained=True)`` loads it (DenseNet121's flattening
-    head has no timm equivalent)."""
+    """``config.json``: the spec, and for ResNet50 what ``timm.create_model("hf-hub:<repo>", pretrained=True)``
+    reads (DenseNet121's flattening head has no timm equivalent)."""
     config: dict[str, Any] = {"sen12ms": spec.to_json()}
     if spec.arch == "resnet50" and spec.bands is not None:
         transform = spec.transforms

@@ -1,6 +1,5 @@
-"""The trainer's files, ``last.pt`` (all a resume needs) and ``best.pt`` (weights), read only by
-``models.api.load_checkpoint`` with ``weights_only=True``: they hold tensors, numbers, strings,
-lists and dicts only (RNG states included). Written atomically; ``export`` publishes safetensors."""
+"""The trainer's ``last.pt`` (all a resume needs) and ``best.pt`` (weights), written atomically and read by
+``models.api.load_checkpoint`` with ``weights_only=True``: tensors, numbers, strings, lists and dicts only."""
 
 from __future__ import annotations
 

@@ -76,12 +76,10 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         modality_bands(self.modality)  # names the valid modalities when this one is not
-        for name, least in (("epochs", 1), ("batch_size", 1), ("patience", 1)):
-            if (value := getattr(self, name)) is not None and value < least:
-                raise ValueError(f"{name} must be >= {least}, got {value}")
-        for name in ("workers", "log_every", "checkpoint_every"):
-            if (value := getattr(self, name)) is not None and value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+        least = {"epochs": 1, "batch_size": 1, "patience": 1, "workers": 0, "log_every": 0, "checkpoint_every": 0}
+        for name, bound in least.items():
+            if (value := getattr(self, name)) is not None and value < bound:
+                raise ValueError(f"{name} must be >= {bound}, got {value}")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}")
 
@@ -101,8 +99,7 @@ class TrainConfig:
 
 
 def default_workers(world_size: int, workers: int | None = None) -> int:
-    """Loader workers per process: ``workers`` if given, else the CPUs this process may use, shared
-    between the ranks, less one."""
+    """``workers`` if given, else the CPUs this process may use shared between the ranks, less one (1 to 16)."""
     if workers is not None:
         return workers
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

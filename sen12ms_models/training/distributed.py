@@ -46,9 +46,9 @@ class Process:
 
 @contextlib.contextmanager
 def session(device: str = "auto", deterministic: bool = False) -> Iterator[Process]:
-    """This process, in the ``torchrun`` process group if there is one, on its device, with
-    ``configure_backends``; on exit, torch's determinism setting is restored and the group left
-    (without a barrier: a rank that failed must not hang the others)."""
+    """This process, in the ``torchrun`` process group if any, on its device, with ``configure_backends``;
+    on exit, torch's determinism setting is restored and the group left (no barrier: a failed rank must
+    not hang the others)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     process = Process(rank, local_rank, world_size, resolve_device(device, local_rank))
@@ -83,8 +83,7 @@ def broadcast_object(value: T, process: Process) -> T:
 
 
 def broadcast_buffers(model: nn.Module, process: Process) -> None:
-    """Rank 0's buffers (BatchNorm statistics) on every rank, so that all score the saved model: the
-    last training pass updated each rank's copy with its own batch."""
+    """Rank 0's buffers (BatchNorm statistics, which each rank's training updated) on every rank."""
     if process.distributed:
         for buffer in model.buffers():
             dist.broadcast(buffer, src=0)
@@ -92,8 +91,8 @@ def broadcast_buffers(model: nn.Module, process: Process) -> None:
 
 @dataclass(frozen=True)
 class Performance:
-    """How this process runs a model: on ``device``, under bf16 autocast or not, in which memory format.
-    Losses and metrics are always float32."""
+    """How this process runs a model: on ``device``, under bf16 autocast or not, in which memory format
+    (losses and metrics are float32)."""
 
     device: torch.device
     bf16: bool
@@ -101,8 +100,7 @@ class Performance:
 
     @classmethod
     def choose(cls, device: torch.device, precision: str = "auto", channels_last: bool | None = None) -> Performance:
-        """Resolve ``precision`` (``PRECISIONS``) and ``channels_last`` for ``device``: ``auto`` and
-        ``None`` turn bf16 and channels-last on for CUDA only (channels-last trains slower on CPUs)."""
+        """``auto`` and ``None`` turn bf16 and channels-last on for CUDA only (channels-last trains slower on CPUs)."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         cuda = device.type == "cuda"
@@ -115,11 +113,9 @@ class Performance:
 
     @property
     def precision(self) -> str:
-        """What the forward passes compute in: ``bf16`` (autocast) or ``fp32``."""
         return "bf16" if self.bf16 else "fp32"
 
     def autocast(self) -> torch.autocast:
-        """bf16 autocast on this device when enabled, else a no-op context."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
 

@@ -6,11 +6,10 @@ so a distributed evaluation equals a single-process one exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterable, Sequence, Sized
 from typing import cast
 
 import torch
-from torch.utils.data import Sampler
 
 from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
@@ -19,52 +18,40 @@ from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import Split, SplitName, make_split
 from sen12ms_models.datasets.store import Batch, make_batches
 from sen12ms_models.datasets.tree import Sen12msIndex
-from sen12ms_models.labels import decide, output_probabilities
+from sen12ms_models.labels import decide, label_target, output_probabilities
 from sen12ms_models.models.api import load_model, resolve_device
 from sen12ms_models.training.distributed import Performance, Process, all_reduce_sum
 from sen12ms_models.training.metrics import MetricCounts, Scores
 
-#: A network, the dataset whose ``to_input`` and ``label_type`` apply to it, and its part of a batch.
-Scored = tuple[torch.nn.Module, Sen12msDataset, Callable[[Batch], Batch]]
-
-
-class ShardSampler(Sampler[int]):
-    """Samples ``rank, rank + world_size, ...`` of ``length``, in order, each exactly once."""
-
-    def __init__(self, length: int, rank: int = 0, world_size: int = 1) -> None:
-        self.indices = range(rank, length, world_size)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
 
 def evaluation_loader(dataset: Sen12msDataset, batch_size: int, workers: int, process: Process) -> Iterable[Batch]:
-    """This rank's shard of ``dataset``, in order, in batches of ``batch_size``."""
-    sampler = ShardSampler(len(dataset), process.rank, process.world_size)
-    return make_batches(dataset, sampler, batch_size, workers, process.device)
+    """This rank's shard of ``dataset`` (samples ``rank, rank + world_size, ...``) in batches of ``batch_size``."""
+    shard = range(process.rank, len(dataset), process.world_size)
+    return make_batches(dataset, shard, batch_size, workers, process.device)
 
 
 @torch.inference_mode()
 def score_models(
-    models: Sequence[Scored], loader: Iterable[Batch], process: Process, performance: Performance, progress: bool | None
+    models: Sequence[tuple[torch.nn.Module, Sen12msDataset]],
+    loader: Iterable[Batch],
+    process: Process,
+    performance: Performance,
+    progress: bool | None,
 ) -> list[Scores]:
-    """Each model's scores (in eval mode) over every rank's samples, reading ``loader`` once for all."""
-    counts = [MetricCounts(dataset.label_type, device=process.device) for _, dataset, _ in models]
-    for model, _, _ in models:
+    """Each (model, dataset whose ``to_input`` and ``label_type`` apply to it)'s scores, in eval mode, over
+    every rank's samples, reading ``loader`` once for all."""
+    counts = [MetricCounts(dataset.label_type, device=process.device) for _, dataset in models]
+    for model, _ in models:
         model.eval()
     with Progress(len(cast(Sized, loader)), "evaluate", "batch", enabled=process.progress(progress)) as shown:
         for batch in loader:
-            for (model, dataset, select), count in zip(models, counts, strict=True):
-                part = select(batch)
-                x = dataset.to_input(part, process.device, performance.memory_format)
+            shares = batch["shares"].to(process.device, non_blocking=True)
+            for (model, dataset), count in zip(models, counts, strict=True):
+                x = dataset.to_input(batch, process.device, performance.memory_format)
                 with performance.autocast():
                     logits = model(x)
-                target = part["target"].to(process.device, non_blocking=True)
                 predicted = decide(output_probabilities(logits.float(), dataset.label_type), dataset.label_type)
-                count.update(predicted, target)
+                count.update(predicted, label_target(shares, dataset.label_type))
             shown.update()
     for count in counts:
         all_reduce_sum(count.tensor, process)
@@ -98,7 +85,7 @@ def evaluate(
     performance = performance or Performance.choose(process.device)
     model.to(process.device).to(memory_format=performance.memory_format)
     loader = evaluation_loader(dataset, batch_size, workers, process)
-    return score_models([(model, dataset, lambda batch: batch)], loader, process, performance, progress)[0]
+    return score_models([(model, dataset)], loader, process, performance, progress)[0]
 
 
 def evaluate_split(

@@ -1,8 +1,4 @@
-"""A run's best checkpoint as a publishable folder, and scores as the paper's Table 4 shows them.
-
-``table4`` prints per-class F1 of the classes present, "Average F1" (macro over them) and "Overall
-F1" (micro), in percent; manifest ``metrics`` use the keys of ``paper.paper_metrics``.
-"""
+"""A run's best checkpoint as a publishable folder, and scores as the paper's Table 4 shows them."""
 
 from __future__ import annotations
 
@@ -14,7 +10,7 @@ from typing import Any
 
 from sen12ms_models._types import PathLike
 from sen12ms_models.errors import UnverifiedWeightsWarning
-from sen12ms_models.hub.card import CITATIONS, front_matter
+from sen12ms_models.hub import card
 from sen12ms_models.labels import MULTI_LABEL_THRESHOLD
 from sen12ms_models.models.api import build_model, load_checkpoint, resolve_device
 from sen12ms_models.models.base import CONFIG_FILE, ModelSpec, config_json, save_weights
@@ -139,19 +135,14 @@ def export_run(
 
 
 def model_card(weights: Sen12msWeights, entry: ManifestEntry, scores: Scores, training: dict[str, Any]) -> str:
-    """The model card (``README.md``) of retrained weights: the Hub's header, usage, test scores beside
-    the paper's, training (``training``: ``export_run``'s record), licences and citations."""
+    """The model card of retrained weights: usage, test scores beside the paper's, training (``export_run``'s
+    ``training.json``), licences."""
     config, split = training["config"], training["split"]
     multi = f"multi-label (classes covering >= {100 * MULTI_LABEL_THRESHOLD:g} % of the patch)"
     label = multi if weights.label_type == "multi" else "single-label"
     table = table4(scores, f"Test set ({scores.num_samples} patches), F1 in %", paper_metrics(weights.value))
     in_train = "inside" if split["validation_in_train"] else "outside"
-    header = "\n".join(front_matter(weights, [f"license: {entry.license.lower()}"]))
-    return f"""{header}
-
-# {weights.value}
-
-{weights.arch} trained from scratch on SEN12MS for {label} scene classification into the 10
+    body = f"""{weights.arch} trained from scratch on SEN12MS for {label} scene classification into the 10
 simplified-IGBP classes, from the `{weights.modality}` bands ({", ".join(weights.bands)}), as in Schmitt
 & Wu, ISPRS Annals V-2-2021, with `sen12ms-models train` (source: `{entry.source}`).
 
@@ -191,14 +182,8 @@ paper's Table 4, whose values are in the last column where it has this model).
 
 Derived from SEN12MS (Schmitt et al., 2019; CC-BY 4.0: modified Copernicus Sentinel data and MODIS
 land cover), published under {entry.license}: credit the SEN12MS authors. The training code is
-sen12ms-models' own (MIT), not the SEN12MS toolbox's (non-commercial licence).
-
-## Citation
-
-```bibtex
-{CITATIONS}
-```
-"""
+sen12ms-models' own (MIT), not the SEN12MS toolbox's (non-commercial licence)."""
+    return card.model_card(weights, [f"license: {entry.license.lower()}"], body)
 
 
 def percent(value: float) -> float:
@@ -207,7 +192,8 @@ def percent(value: float) -> float:
 
 
 def table4(scores: Scores, title: str, paper: dict[str, Any] | None = None) -> str:
-    """Scores as the paper's Table 4, in percent, then a few lines of the other scores.
+    """Scores as the paper's Table 4 in percent (per-class F1 of the classes present, "Average F1": macro over
+    them, "Overall F1": micro), then a few lines of the other scores.
 
     Args:
         scores: the scores to show.
@@ -230,8 +216,9 @@ def table4(scores: Scores, title: str, paper: dict[str, Any] | None = None) -> s
     p = percent
     lines += [
         "",
-        f"samples {scores.num_samples}; sample F1 {p(scores.f1_samples)}; F2 micro/macro/samples "
-        f"{p(scores.f2_micro)}/{p(scores.f2_macro)}/{p(scores.f2_samples)}",
+        f"samples {scores.num_samples}; sample F1 {p(scores.f1_samples)}; macro F1 over all classes (the "
+        f"toolbox's macroF1) {p(scores.f1_macro_all_classes)}",
+        f"F2 micro/macro/samples {p(scores.f2_micro)}/{p(scores.f2_macro)}/{p(scores.f2_samples)}",
         f"precision micro/macro/samples {p(scores.precision_micro)}/{p(scores.precision_macro)}/"
         f"{p(scores.precision_samples)}; recall {p(scores.recall_micro)}/{p(scores.recall_macro)}/"
         f"{p(scores.recall_samples)}",

@@ -1,9 +1,8 @@
 """Training a group of models on one pass over the data (``train``: a group of one), resumable, DDP.
 
-Each batch is read once (``group_dataset``); each member steps on its own channels of it with its
-own Adam state, best epoch and early stopping, and writes ``run.json``, ``metrics.jsonl`` and
-``best.pt`` into its ``output_dir`` (rank 0). The group's ``last.pt`` lets a killed run resume to
-the uninterrupted run's weights (bitwise on CPU with ``deterministic``); see docs/training.md.
+Each member steps on its own bands and target of every batch with its own Adam state and early stopping,
+and writes ``run.json``, ``metrics.jsonl`` and ``best.pt`` (rank 0). The group's ``last.pt`` resumes a killed
+run to the uninterrupted run's weights (bitwise on CPU with ``deterministic``); see docs/training.md.
 """
 
 from __future__ import annotations
@@ -32,8 +31,7 @@ from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import Split, make_split
 from sen12ms_models.datasets.store import Batch, PreparedStore, StoreDataset, make_batches, open_store
 from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
-from sen12ms_models.inputs.files import read_patch
-from sen12ms_models.labels import class_probabilities, label_target
+from sen12ms_models.labels import label_target
 from sen12ms_models.models.api import build_model, load_checkpoint
 from sen12ms_models.training.checkpoint import BEST, LAST, rng_state, save_checkpoint, set_rng_state
 from sen12ms_models.training.config import TrainConfig, default_workers
@@ -77,24 +75,6 @@ def covering_modality(modalities: Sequence[str]) -> str:
     return min((m for m in MODALITIES if needed <= set(modality_bands(m))), key=lambda m: len(modality_bands(m)))
 
 
-class GroupDataset(Sen12msDataset):
-    """GeoTIFF items with a ``target_<t>`` for each label type ``t`` of ``others`` (from the LC patch, read again)."""
-
-    def __init__(
-        self, index: Sen12msIndex, patches: Sequence[PatchId], modality: str, label_type: str, others: Sequence[str]
-    ) -> None:
-        super().__init__(index, patches, modality, label_type)
-        self.others = tuple(others)
-
-    def __getitem__(self, position: int) -> Batch:
-        item = super().__getitem__(position)
-        if self.others:
-            path = self.index.path(self.patches[position], "lc")
-            shares = class_probabilities(read_patch(path, "lc").array[0], name=str(path))
-            item |= {f"target_{t}": label_target(shares, t) for t in self.others}
-        return item
-
-
 def group_dataset(
     index: Sen12msIndex,
     patches: Sequence[PatchId],
@@ -102,15 +82,10 @@ def group_dataset(
     label_types: Sequence[str],
     store: PreparedStore | None = None,
 ) -> Sen12msDataset:
-    """Items of ``covering_modality(modalities)``, ``target`` of ``label_types[0]`` and ``target_<t>`` of
-    each other label type, from ``store`` if given, else the GeoTIFFs."""
-    modality, first = covering_modality(modalities), label_types[0]
-    others = sorted(set(label_types) - {first})
-    if store is None:
-        return GroupDataset(index, patches, modality, first, others)
-    data = StoreDataset(store, patches, modality, first)
-    data.extra_targets = {f"target_{t}": label_target(data.shares, t) for t in others}
-    return data
+    """Items of ``covering_modality(modalities)`` from ``store`` if given, else the GeoTIFFs; their
+    ``shares`` give each member its target (``Member.part``)."""
+    args = (patches, covering_modality(modalities), label_types[0])
+    return Sen12msDataset(index, *args) if store is None else StoreDataset(store, *args)
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
@@ -226,7 +201,6 @@ class Member:
         # never read: its to_input takes this model's bands out of the group's batches
         self.dataset = Sen12msDataset(data.index, data.patches, config.modality, config.label_type)
         self.dataset.transform = self.dataset.transform.replace(s2_bands=data.transform.s2_bands)
-        self.target = "target" if config.label_type == data.label_type else f"target_{config.label_type}"
         torch.manual_seed(config.seed)
         self.model = build_model(config.arch, get_weights(config.name).in_chans)
         self.model.to(performance.device).to(memory_format=performance.memory_format)
@@ -244,17 +218,15 @@ class Member:
             self.stepped = cast(nn.Module, torch.compile(self.stepped))
 
     def part(self, batch: Batch) -> Batch:
-        """This model's part of a group batch: the raw bands, its own targets."""
-        return {**batch, "target": batch[self.target]}
+        """A group batch with this model's ``target`` (from the batch's ``shares``)."""
+        return {**batch, "target": label_target(batch["shares"], self.config.label_type)}
 
     def active(self) -> bool:
-        """Epochs left and patience not exhausted."""
         patience, progress = self.config.patience, self.progress
         stopped = patience is not None and progress.epochs_without_improvement >= patience
         return progress.epochs_done < self.config.epochs and not stopped
 
     def step(self, batch: Batch, performance: Performance) -> None:
-        """One optimizer step on this model's part of a group batch."""
         part = self.part(batch)
         loss = train_step(self.stepped, self.optimizer, self.criterion, self.dataset, part, performance)
         self.loss_sum[0] += loss.double() * len(part["target"])
@@ -303,8 +275,7 @@ class Member:
             self.loss_sum = state["partial_loss"].to(self.loss_sum.device)
 
     def write(self, best: bool) -> None:
-        """Rewrite ``metrics.jsonl`` (an epoch redone after a kill appears once) and, if the last
-        epoch is the ``best``, ``best.pt``."""
+        """Rewrite ``metrics.jsonl`` (an epoch redone after a kill appears once) and, if ``best``, ``best.pt``."""
         if best:
             state = {"config": self.config.to_json(), "epoch": self.progress.epochs_done}
             state |= {"model": self.model.state_dict(), "validation": self.history[-1]["validation"]}
@@ -332,20 +303,10 @@ def train(config: TrainConfig) -> TrainResult:
 def train_group(
     configs: Sequence[TrainConfig], state_path: Path, process: Process | None = None, *, announce: bool = True
 ) -> list[TrainResult]:
-    """Train the models of ``configs`` together, on one pass over the data per epoch.
-
-    Args:
-        configs: one per model, each named once; they may differ only in ``MEMBER_FIELDS``.
-        state_path: the group's ``last.pt``.
-        process: a ``session`` the caller holds (default: one of its own).
-        announce: log the plan (``plan_lines``) first.
-
-    Returns:
-        Each model's ``TrainResult``, in order.
-
-    Raises:
-        ValueError: configs that name a model twice or differ otherwise, and ``train``'s errors.
-    """
+    """Train the models of ``configs`` (each named once, differing only in ``MEMBER_FIELDS``) together, one
+    pass over the data per epoch, resumable from ``state_path`` (the group's ``last.pt``), in ``process``
+    (default: a ``session`` of its own); ``announce`` logs the plan first. Returns each model's ``TrainResult``;
+    raises ``train``'s errors, and ``ValueError`` for configs that name a model twice or differ otherwise."""
     with contextlib.nullcontext(process) if process else session(configs[0].device, configs[0].deterministic) as held:
         return _GroupRun(configs, state_path, held).run(announce)
 
@@ -472,7 +433,7 @@ class _GroupRun:
         losses = [all_reduce_sum(m.loss_sum, process).cpu() for m in active]
         for member in active:
             broadcast_buffers(member.model, process)
-        scored = [(m.model, m.dataset, m.part) for m in active]
+        scored = [(m.model, m.dataset) for m in active]
         scores = score_models(scored, self.val_loader, process, self.performance, config.progress)
         done, seconds = position.batches_done, time.perf_counter() - started
         position.epochs_done, position.batches_done = position.epochs_done + 1, 0
@@ -483,9 +444,9 @@ class _GroupRun:
             self._save_last()
             for m in active:
                 r = m.history[-1]
-                loss, f1 = f"train loss {r['train_loss']:.4f}", f"validation micro F1 {r['validation']['f1_micro']:.4f}"
                 logger.info(
-                    f"{m.name} epoch {r['epoch']}: {loss}, {f1} (best epoch {r['best_epoch']}), {r['seconds']:.1f}s"
+                    f"{m.name} epoch {r['epoch']}: train loss {r['train_loss']:.4f}, validation micro F1 "
+                    f"{r['validation']['f1_micro']:.4f} (best epoch {r['best_epoch']}), {r['seconds']:.1f}s"
                 )
 
     def _checkpoint_mid_epoch(self, active: list[Member]) -> None:

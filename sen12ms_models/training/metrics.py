@@ -94,15 +94,11 @@ class MetricCounts:
         self.tensor = torch.zeros(sum(self._sizes.values()), dtype=torch.float64, device=device)
 
     def _parts(self, tensor: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Named views into a flat counts tensor."""
         return dict(zip(self._sizes, torch.split(tensor, list(self._sizes.values())), strict=True))
 
     def update(self, predicted: torch.Tensor, target: torch.Tensor) -> None:
-        """Add a batch: boolean ``(N, K)`` masks (multi-label) or class indices ``(N,)`` (single).
-
-        Raises:
-            ValueError: other shapes.
-        """
+        """Add a batch: boolean ``(N, K)`` masks (multi-label) or class indices ``(N,)`` (single); ``ValueError``
+        for other shapes."""
         parts, k = self._parts(self.tensor), NUM_CLASSES
         shapes = f"got {tuple(predicted.shape)} and {tuple(target.shape)}"
         if self.label_type == "single":
@@ -123,11 +119,7 @@ class MetricCounts:
             parts[name].add_(values.sum())
 
     def compute(self) -> Scores:
-        """The scores of everything added so far.
-
-        Raises:
-            ValueError: nothing was added.
-        """
+        """The scores of everything added so far; ``ValueError`` when nothing was."""
         parts, k = self._parts(self.tensor.detach().cpu()), NUM_CLASSES
         n = int(parts["samples"].item())
         if n == 0:
