@@ -20,6 +20,8 @@ a CPU (``--quick``) everything runs at toy sizes, to prove the script, not to me
    the bf16 and TF32 label sets with fp32's.
 4. ``map_scene`` windows/s, resnet50-s2 (random weights), stride 128, against ``predict`` on
    windows of the same scene already in memory (the cost of reading and writing the scene).
+5. (printed after part 1) ``reproduce --models table4`` in GPU-hours for the full dataset, from
+   part 1's step rates and the store loader's rate (see ``reproduce_estimate``).
 """
 
 from __future__ import annotations
@@ -43,10 +45,17 @@ from sen12ms_models.datasets.store import PreparedStore, StoreDataset, StoreLoad
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.labels import decide
 from sen12ms_models.models.api import INFERENCE_PRECISIONS
+from sen12ms_models.paper import TABLE4
 from sen12ms_models.training import loop
 from sen12ms_models.training.config import TrainConfig
 from sen12ms_models.training.distributed import Performance, configure_backends
-from sen12ms_models.training.evaluation import ShardSampler
+from sen12ms_models.weights import get_weights
+
+#: The paper split's patch counts on the full dataset: ``make_split(index, "paper")`` on the published
+#: scene lists (docs/data.md; tests/test_splits.py checks the validation and test counts).
+FULL_SPLIT = {"train": 162_555, "validation": 18_550, "test": 18_106}
+#: Cost of an evaluation step (forward only) relative to a training step, for the estimate.
+EVALUATION_SHARE = 1 / 3
 
 #: (name, bf16, channels-last, fused Adam, compile mode)
 VARIANTS = (
@@ -102,6 +111,35 @@ def print_steps(args: argparse.Namespace, rates: dict) -> None:
         ("arch", "variant", "images/s", "vs fp32"),
         rows,
     )
+
+
+def reproduce_estimate(rates: dict, loader_rate: float, device: torch.device) -> dict:
+    """GPU-hours of ``reproduce --models table4`` (the paper's six models trained in one pass, every one of
+    ``TrainConfig.epochs`` epochs run: early stopping only shortens it, then each model scored on the test
+    split) on ``FULL_SPLIT``, from ``rates`` (part 1, every modality at the s1s2 rate: only the stem differs)
+    and ``loader_rate`` (patches/s of the store loader; a step waits for it when it is slower)."""
+    archs = [get_weights(name).arch for name in TABLE4]
+    epochs, sizes, estimate, rows = TrainConfig.epochs, FULL_SPLIT, {}, []
+    unit = "GPU-hours" if device.type == "cuda" else f"{device.type.upper()}-hours"
+    for variant in [v for v in ("fp32 NCHW", "bf16 + channels-last (trainer auto)") if v in rates["resnet50"]]:
+        per_image = [1 / rates[arch][variant] for arch in archs]  # seconds per image of each model's step
+
+        def seconds(patches: int, compute: float) -> float:
+            return patches * max(compute, 1 / loader_rate)
+
+        group = sum(per_image)
+        epoch = seconds(sizes["train"], group) + seconds(sizes["validation"], EVALUATION_SHARE * group)
+        test = sum(seconds(sizes["test"], EVALUATION_SHARE * s) for s in per_image)
+        estimate[variant] = {"training_hours": epochs * epoch / 3600, "test_hours": test / 3600}
+        rows.append((variant, epochs * epoch / 3600, test / 3600, (epochs * epoch + test) / 3600))
+    print_table(
+        f"reproduce --models table4 on the full paper split ({sizes['train']:,} train, {sizes['validation']:,} "
+        f"validation, {sizes['test']:,} test patches), {epochs} epochs, loader {loader_rate:.4g} patches/s, "
+        f"evaluation at {EVALUATION_SHARE:.2g} of a step ({unit}, one {device.type} device)",
+        ("precision", "training h", "test scoring h", unit),
+        rows,
+    )
+    return {"sizes": sizes, "epochs": epochs, "loader_patches_per_s": loader_rate, "hours": estimate}
 
 
 def end_to_end_part(args: argparse.Namespace, store: PreparedStore, folder: Path, step_rate: float) -> dict:
@@ -241,10 +279,14 @@ def main() -> None:
             Sen12msIndex.scan(args.tree), folder / "store", workers=min(8, args.threads), progress=False
         )
         data = StoreDataset(store, store.patches, "s1s2", "multi")
-        batches = list(StoreLoader(data, ShardSampler(len(data)), args.batch_size, args.threads, device))
+        started = time.perf_counter()
+        batches = list(StoreLoader(data, range(len(data)), args.batch_size, args.threads, device))
+        sync()
+        loader_rate = len(data) / (time.perf_counter() - started)
         batches = [b for b in batches if len(b["index"]) == args.batch_size]
         rates = step_rates(args, data, batches[0], plain)
         figures["step_rates"] = rates
+        figures["reproduce_estimate"] = reproduce_estimate(rates, loader_rate, device)
         save_json(args.json, figures)
         trainer = rates["resnet50"][plain[1 if cuda else 0][0]]  # the trainer's auto: bf16 + CL on CUDA, fp32 on CPU
         figures["end_to_end"] = end_to_end_part(args, store, folder, trainer)

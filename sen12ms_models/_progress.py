@@ -61,12 +61,9 @@ class Progress:
             logger.info(f"{self.desc} {self.unit} {self.done}/{self.total}{shown}, {rate:.1f} {self.rate_unit}/s")
             self.since, self.steps = now, 0
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        if self.bar is not None:
+            self.bar.close()

@@ -1,8 +1,5 @@
-"""The exceptions and warnings sen12ms-models raises, one family per failure kind.
-
-Each error derives from a built-in (``ValueError``, ``OSError``, ``LookupError``) as well, so code
-written against the built-ins keeps working.
-"""
+"""The exceptions and warnings sen12ms-models raises, one per failure kind; each error also derives from a
+built-in (``ValueError``, ``OSError``, ``LookupError``), so code written against the built-ins keeps working."""
 
 from __future__ import annotations
 

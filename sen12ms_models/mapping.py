@@ -11,7 +11,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +49,7 @@ _CHUNK_BYTES = 8 * 2**20
 
 @dataclass(frozen=True)
 class WindowGrid:
-    """The windows of a ``height x width`` scene mapped with ``stride`` (1..256 pixels).
+    """The windows of a ``height x width`` scene (at least one window each way) mapped with ``stride`` (1..256).
 
     >>> grid = WindowGrid(height=10980, width=10980, stride=256)
     >>> grid.rows, grid.cols, grid.window(0, 42).col_off   # the last window ends at the scene edge
@@ -63,8 +63,6 @@ class WindowGrid:
     def __post_init__(self) -> None:
         if not 1 <= self.stride <= PATCH_SIZE:
             raise ValueError(f"stride must be between 1 and {PATCH_SIZE} pixels, got {self.stride}")
-        if self.height < PATCH_SIZE or self.width < PATCH_SIZE:
-            raise ValueError(f"a {self.height}x{self.width} scene is smaller than one {PATCH_SIZE}x{PATCH_SIZE} window")
 
     @property
     def rows(self) -> int:
@@ -187,10 +185,20 @@ def map_scene(
             "SEN12MS_PIXEL": f"the {stride}x{stride} block of the source grid it covers, predicted from the "
             f"{PATCH_SIZE}x{PATCH_SIZE} window centred on it (shifted inward at the scene border)",
         }
-        written = [
-            None if path is None else stack.enter_context(_output(path, kind, dtype, profile, tags, spec.classes))
-            for path, kind in zip(outputs, ("probabilities", "classes", "clouds"), strict=True)
+        igbp = spec.classes == CLASSES
+        kinds = (  # per output: its bands' descriptions, dtype and no-data value
+            (spec.classes, dtype, np.nan if dtype == "float32" else None),  # uint8: an internal mask
+            (["simplified IGBP " * igbp + "class: " + ", ".join(spec.classes)], "uint8", CLASS_NODATA),
+            (["share of the window's pixels found cloudy"], "float32", np.nan),
+        )
+        written: list[Any] = [
+            None if path is None else stack.enter_context(_output(path, profile, tags, *kind))
+            for path, kind in zip(outputs, kinds, strict=True)
         ]
+        if dtype == "uint8":
+            written[0].scales = (1 / 255,) * len(spec.classes)
+        if igbp and written[1] is not None:
+            written[1].write_colormap(1, {c.index: (*c.rgb, 255) for c in SIMPLIFIED_IGBP})
         bar = stack.enter_context(Progress(grid.rows * grid.cols, f"map {spec.name}", "window", enabled=progress))
         skipped, level_2a, count = 0, None, len(spec.classes)
         row = np.full((count + 1, grid.cols), np.nan, dtype=np.float32)  # + the cloud share
@@ -272,23 +280,21 @@ def _prefetch(
 ) -> Iterator[tuple[list[tuple[int, int]], dict[str, SensorBatch]]]:
     """Batches of windows (row-major), each read by a second thread while the one before is predicted."""
     cells = grid.cells()
-    batches = [cells[i : i + batch_size] for i in range(0, len(cells), batch_size)]
 
-    def read(batch: list[tuple[int, int]]) -> dict[str, SensorBatch]:
+    def read(batch: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], dict[str, SensorBatch]]:
         at = [grid.window(*cell) for cell in batch]
         names = [f"window ({w.row_off}, {w.col_off})" for w in at]
-        return {
+        return batch, {
             s: SensorBatch(np.stack([f.read(w) for w in at]), f.bands, [f"{s} {n}" for n in names])
             for s, f in files.items()
         }
 
     with ThreadPoolExecutor(1, thread_name_prefix="sen12ms-map-reader") as pool:
-        ahead = pool.submit(read, batches[0])
-        for batch, following in zip(batches, [*batches[1:], None], strict=True):
-            done = ahead.result()
-            if following:
-                ahead = pool.submit(read, following)
-            yield batch, done
+        ahead = pool.submit(read, cells[:batch_size])
+        for start in range(batch_size, len(cells), batch_size):
+            done, ahead = ahead.result(), pool.submit(read, cells[start : start + batch_size])
+            yield done
+        yield ahead.result()
 
 
 def _check_outputs(outputs: list[Path | None], inputs: list[PathLike | None]) -> None:
@@ -305,28 +311,14 @@ def _check_outputs(outputs: list[Path | None], inputs: list[PathLike | None]) ->
 
 @contextlib.contextmanager
 def _output(
-    path: Path, kind: str, dtype: OutputDtype, profile: dict[str, Any], tags: dict[str, Any], classes: tuple[str, ...]
+    path: Path, profile: dict[str, Any], tags: dict[str, Any], descriptions: Sequence[str], dtype: str, nodata: Any
 ) -> Iterator[Any]:
-    """The ``kind`` GeoTIFF, written as ``.<name>.partial``: renamed to ``path`` once complete, else removed."""
+    """A GeoTIFF written as ``.<name>.partial``: renamed to ``path`` once complete, else removed."""
     partial = path.with_name(f".{path.name}.partial")
-    count, file_dtype, nodata = {
-        "probabilities": (len(classes), dtype, np.nan if dtype == "float32" else None),
-        "classes": (1, "uint8", CLASS_NODATA),
-        "clouds": (1, "float32", np.nan),
-    }[kind]
     try:
-        with rasterio.open(partial, "w", count=count, dtype=file_dtype, nodata=nodata, **profile) as file:
+        with rasterio.open(partial, "w", count=len(descriptions), dtype=dtype, nodata=nodata, **profile) as file:
             file.update_tags(**tags)
-            if kind == "probabilities":
-                file.descriptions = classes
-                if dtype == "uint8":
-                    file.scales = (1 / 255,) * len(classes)
-            elif kind == "classes":
-                if igbp := classes == CLASSES:
-                    file.write_colormap(1, {c.index: (*c.rgb, 255) for c in SIMPLIFIED_IGBP})
-                file.set_band_description(1, "simplified IGBP " * igbp + "class: " + ", ".join(classes))
-            else:
-                file.set_band_description(1, "share of the window's pixels found cloudy")
+            file.descriptions = tuple(descriptions)
             yield file
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -336,22 +328,19 @@ def _output(
 
 def _write_row(files: list[Any], values: np.ndarray, top: int, bottom: int, repeat: int, width: int) -> None:
     """Write rows ``top:bottom`` from a ``(classes + 1, cols)`` row of probabilities and cloud shares."""
-    probabilities, clouds = values[:-1], values[-1:]
-    valid = ~np.isnan(probabilities[0])
+    probabilities, valid = values[:-1], ~np.isnan(values[0])
     uint8 = files[0].dtypes[0] == "uint8"
-    layers = [
-        np.round(np.nan_to_num(probabilities) * 255).astype(np.uint8) if uint8 else probabilities,
-        np.where(valid, np.nan_to_num(probabilities).argmax(axis=0), CLASS_NODATA)[None].astype(np.uint8),
-        clouds,
+    classes = np.where(valid, np.nan_to_num(probabilities).argmax(axis=0), CLASS_NODATA)[None].astype(np.uint8)
+    layers = [  # (how to write it, or None, and a (bands, cols) or (cols,) layer)
+        (files[0].write, np.round(np.nan_to_num(probabilities) * 255).astype(np.uint8) if uint8 else probabilities),
+        (files[0].write_mask if uint8 else None, valid * np.uint8(255)),
+        (files[1] and files[1].write, classes),
+        (files[2] and files[2].write, values[-1:]),
     ]
-    layers = [np.repeat(layer, repeat, axis=-1)[:, :width] for layer in layers]
-    mask = np.repeat(valid * np.uint8(255), repeat)[:width]
     step = max(1, _CHUNK_BYTES // (len(probabilities) * width * 4))
-    for y in range(top, bottom, step):
-        window = Window(0, y, width, min(step, bottom - y))
-        for file, layer in zip(files, layers, strict=True):
-            if file is not None:
-                block = np.broadcast_to(layer[:, None], (len(layer), window.height, width))
-                file.write(np.ascontiguousarray(block), window=window)
-        if uint8:  # an internal mask: uint8 has no room for a no-data value
-            files[0].write_mask(np.ascontiguousarray(np.broadcast_to(mask, (window.height, width))), window=window)
+    for write, layer in layers:
+        layer = np.repeat(layer, repeat, axis=-1)[..., :width]
+        for y in range(top, bottom, step) if write else ():
+            height = min(step, bottom - y)
+            block = np.broadcast_to(layer[..., None, :], (*layer.shape[:-1], height, width))
+            write(np.ascontiguousarray(block), window=Window(0, y, width, height))

@@ -1,16 +1,12 @@
-"""Figures people would rather look at: patch previews, predictions, per-class F1 (``plot`` extra).
+"""Figures: patch previews, predictions, per-class F1 (``plot`` extra); matplotlib is imported when one is drawn.
 
-Labels are coloured chips that wrap onto as many lines as their panel's width needs; the figure
-is sized (in points, before anything is drawn) so that every chip lies under its image and inside
-the figure, whatever the number or length of the class names. Each function returns a
-``matplotlib.figure.Figure`` (``fig.savefig("out.png")``); matplotlib is imported only then.
+Labels are coloured chips, one per line under their image; the figure is sized in points from the number of lines.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from functools import cache
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,15 +28,14 @@ _OTHER_COLOUR = "#dddddd"  # a class name of a fine-tuned head, not one of the S
 # Layout, in points (1/72 inch): independent of the figure size and of the dpi it is saved at.
 _FONT = 8.0
 _PAD = 0.2 * _FONT  # the chip's box around its text
-_GAP = 4.5  # between two chips of a line
-_LINE = _FONT * 1.2 + 2 * _PAD + 2.5  # one line of chips, box and spacing
+_LINE = _FONT * 1.2 + 2 * _PAD + 2.5  # one chip, its box and the space to the next
+_CHAR = 0.75 * _FONT  # at least the mean width of a bold character: cut names to the panel's width / _CHAR
 _IMAGE = 180.0  # the side of one image panel
 _SPACE = 14.0  # between panels, and around the figure's edge
 _TITLE = 16.0  # room above an image for its title
 
 _Panel = tuple[str, np.ndarray, str | None]  # title, image in [0, 1], colour map
 _Group = tuple[str, Sequence[str], str | None]  # heading, class names, main class (bold)
-_Chip = tuple[float, int, str, dict[str, Any]]  # x in points, line, text, fig.text style
 
 
 def _new_figure(**kwargs: Any) -> Figure:
@@ -80,44 +75,20 @@ def sar_grey(s1: np.ndarray) -> np.ndarray:
     return (vv - S1_CLIP_DB[0]) / (S1_CLIP_DB[1] - S1_CLIP_DB[0])
 
 
-@cache
-def _width(text: str, bold: bool) -> float:
-    """Width of ``text`` at the caption's font size, in points (Agg at 72 dpi: a pixel is a point)."""
-    from matplotlib.backends.backend_agg import RendererAgg
-    from matplotlib.font_manager import FontProperties
-
-    font = FontProperties(size=_FONT, weight="bold" if bold else "normal")
-    return float(RendererAgg(1, 1, 72).get_text_width_height_descent(text, font, ismath=False)[0])
-
-
-def _caption(groups: Sequence[_Group], width: float) -> list[_Chip]:
-    """The chips of ``groups`` wrapping within ``width`` points, each group on a new line after its heading.
-
-    A name wider than ``width`` alone is cut short with an ellipsis.
-    """
+def _caption(groups: Sequence[_Group], width: float) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The lines under panels ``width`` points wide: each heading, then one chip per class name."""
     from matplotlib.colors import to_rgb
 
-    chips: list[_Chip] = []
-    line = -1
+    fits = int((width - 2 * _PAD) / _CHAR)
     for heading, names, main in groups:
-        line += 1
-        title = f"{heading}:" if names else f"{heading}: (no class)"
-        chips.append((0.0, line, title, {}))
-        x = _width(title, False) + _GAP
+        yield (f"{heading}:" if names else f"{heading}: (no class)", {})
         for name in names:
-            bold, text = name == main, name
-            while len(text) > 2 and _width(text, bold) > width - 2 * _PAD:
-                text = text.removesuffix("…")[:-1] + "…"
-            size = _width(text, bold) + 2 * _PAD
-            if x + size > width:
-                line, x = line + 1, 0.0
             colour = _COLOURS.get(name, _OTHER_COLOUR)
             dark = np.dot(to_rgb(colour), (0.299, 0.587, 0.114)) < 0.5
             box = {"boxstyle": f"round,pad={_PAD / _FONT}", "fc": colour, "ec": "none"}
-            style = {"bbox": box, "color": "white" if dark else "black", "fontweight": "bold" if bold else "normal"}
-            chips.append((x + _PAD, line, text, style))
-            x += size + _GAP
-    return chips
+            weight = "bold" if name == main else "normal"
+            text = name if len(name) <= fits else name[: fits - 1] + "…"
+            yield text, {"bbox": box, "color": "white" if dark else "black", "fontweight": weight}
 
 
 def _figure(cells: Sequence[tuple[Sequence[_Panel], Sequence[_Group]]], columns: int) -> Figure:
@@ -125,12 +96,12 @@ def _figure(cells: Sequence[tuple[Sequence[_Panel], Sequence[_Group]]], columns:
     images = len(cells[0][0])
     span = images * _IMAGE + (images - 1) * _SPACE
     title = _TITLE if any(name for name, _, _ in cells[0][0]) else 0.0
-    captions = [_caption(groups, span) for _, groups in cells]
-    lines = [1 + max((chip[1] for chip in chips), default=-1) for chips in captions]
-    heights = [title + _IMAGE + max(lines[i : i + columns]) * _LINE + _SPACE for i in range(0, len(cells), columns)]
+    captions = [list(_caption(groups, span)) for _, groups in cells]
+    lines = [max(map(len, captions[i : i + columns])) for i in range(0, len(cells), columns)]
+    heights = [title + _IMAGE + n * _LINE + _SPACE for n in lines]
     width, height = columns * (span + _SPACE) + _SPACE, _SPACE + sum(heights)
     fig = _new_figure(figsize=(width / 72, height / 72))
-    for i, ((panels, _), chips) in enumerate(zip(cells, captions, strict=True)):
+    for i, ((panels, _), caption) in enumerate(zip(cells, captions, strict=True)):
         left = _SPACE + i % columns * (span + _SPACE)
         bottom = height - _SPACE - sum(heights[: i // columns]) - title - _IMAGE
         for j, (name, image, cmap) in enumerate(panels):
@@ -139,9 +110,9 @@ def _figure(cells: Sequence[tuple[Sequence[_Panel], Sequence[_Group]]], columns:
             ax.imshow(image, cmap=cmap, vmin=0, vmax=1)
             ax.set_title(name, fontsize=_FONT + 1)
             ax.set_axis_off()
-        for x, line, text, style in chips:
-            y = bottom - _GAP - _PAD - line * _LINE
-            fig.text((left + x) / width, y / height, text, fontsize=_FONT, va="top", **style)
+        for line, (text, style) in enumerate(caption):
+            y = (bottom - (line + 0.5) * _LINE) / height
+            fig.text((left + _PAD) / width, y, text, fontsize=_FONT, va="top", **style)
     return fig
 
 
@@ -220,8 +191,7 @@ def plot_per_class_f1(result: Mapping[str, Any] | PathLike) -> Figure:
     if "per_class_f1" not in record:
         raise KeyError(f"no 'per_class_f1' in the evaluation result (keys: {sorted(record)})")
     scores = {k: v for k, v in record["per_class_f1"].items() if v is not None}
-    unknown = sorted(set(scores) - set(CLASSES))
-    if unknown:
+    if unknown := sorted(set(scores) - set(CLASSES)):
         raise ValueError(f"unknown class names in per_class_f1: {unknown}")
     names = [c for c in CLASSES if c in scores]
     values = [float(scores[c]) for c in names]

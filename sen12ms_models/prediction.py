@@ -1,13 +1,5 @@
-"""``predict``: raw patches (arrays, tensors, GeoTIFFs, URLs) in, named land-cover labels out.
-
-Batch by batch: files read (``inputs.files``), checked (``inputs.checks.inspect``), standardized and
-predicted under ``torch.inference_mode`` on the model's device.
-
->>> import sen12ms_models as sm
->>> pred = sm.predict(model, s1="..._s1_63_p100.tif", s2="..._s2_63_p100.tif")  # doctest: +SKIP
->>> pred.labels                                                                 # doctest: +SKIP
-[['Grassland', 'Croplands']]
-"""
+"""``predict``: raw patches (arrays, tensors, GeoTIFFs, URLs) in, named land-cover labels out, batch by batch:
+files read (``inputs.files``), checked (``inputs.checks.inspect``), predicted on the model's device."""
 
 from __future__ import annotations
 
@@ -23,7 +15,6 @@ import torch
 
 from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
-from sen12ms_models.bands import S1_BANDS, S2_BANDS
 from sen12ms_models.inputs.checks import Inspected, inspect, warn_level_2a
 from sen12ms_models.inputs.files import Patch, check_same_ground, pair_by_name, patch_files, read_patch
 from sen12ms_models.inputs.options import InputOptions
@@ -35,7 +26,6 @@ from sen12ms_models.transforms import ArrayLike, check_array
 #: What ``predict`` takes for ``s1``/``s2``: an array or tensor ``(C, H, W)``/``(N, C, H, W)``, a
 #: list of ``(C, H, W)`` arrays, a GeoTIFF path or URL, a folder, or a list of paths.
 PatchInput = ArrayLike | PathLike | Sequence[ArrayLike] | Sequence[PathLike]
-_DEFAULT_BANDS = {"s2": S2_BANDS, "s1": S1_BANDS}
 
 
 @dataclass(frozen=True)
@@ -69,19 +59,16 @@ class Prediction:
     @property
     def label_mask(self) -> np.ndarray:
         """Boolean ``(N, num_classes)``: the classes each patch is labelled with (none if skipped)."""
-        probabilities = self.probabilities
+        p, skipped = self.probabilities, np.isnan(self.probabilities).any(axis=1, keepdims=True)
         if self.label_type == "multi":
-            mask = decide(probabilities, "multi", DECISION_THRESHOLD if self.threshold is None else self.threshold)
-        else:
-            mask = np.arange(probabilities.shape[1]) == decide(np.nan_to_num(probabilities), "single")[:, None]
-        return mask & ~np.isnan(probabilities).any(axis=1, keepdims=True)
+            return decide(p, "multi", DECISION_THRESHOLD if self.threshold is None else self.threshold) & ~skipped
+        return (np.arange(p.shape[1]) == decide(np.nan_to_num(p), "single")[:, None]) & ~skipped
 
     @property
     def labels(self) -> list[list[str]]:
         """Class names per patch (multi: above the threshold, most probable first; single: the argmax)."""
-        order = np.argsort(-self.probabilities, axis=1, kind="stable")
-        mask = self.label_mask
-        return [[self.class_names[j] for j in order[i] if mask[i, j]] for i in range(len(self))]
+        order, mask = np.argsort(-self.probabilities, axis=1, kind="stable"), self.label_mask
+        return [[self.class_names[j] for j in row if keep[j]] for row, keep in zip(order, mask, strict=True)]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the decision rule and, per patch, its source, labels, shares and probabilities."""
@@ -164,10 +151,11 @@ def predict(
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    reads = spec.transforms  # its s2_bands, s1_bands: SEN12MS's
     sources = {
-        sensor: _source(value, sensor, getattr(options, f"{sensor}_bands") or _DEFAULT_BANDS[sensor])
+        sensor: _source(value, sensor, getattr(options, f"{sensor}_bands") or getattr(reads, f"{sensor}_bands"))
         for sensor, value in (("s2", s2), ("s1", s1))
-        if getattr(spec.transforms, f"{sensor}_bands_used")
+        if getattr(reads, f"{sensor}_bands_used")
     }
     files = {sensor: source for sensor, source in sources.items() if isinstance(source, list)}
     if len(files) == 2:
@@ -176,19 +164,18 @@ def predict(
     if len(set(counts.values())) > 1:
         raise ValueError(f"s1 and s2 must hold the same patches: s1 holds {counts['s1']}, s2 {counts['s2']}")
     count = max(counts.values())
-    chunks, batches, corrections, level_2a = [], [], [], None
+    chunks, batches, corrections = [], [], []
     with predicting(model, precision) as parameter, Progress(count, "predict", "patch", enabled=progress) as bar:
         for start in range(0, count, batch_size):
             part = slice(start, start + batch_size)
             read = {sensor: _read(source, part, sensor, options) for sensor, source in sources.items()}
             probabilities, batch = predict_batch(model, read, options, parameter, start)
-            level_2a = level_2a or batch.level_2a
             chunks.append(probabilities)
             batches.append(batch)
             for i, notes in enumerate(batch.corrections):
                 corrections.append((*(n for r in read.values() if r.patches for n in r.patches[i].corrections), *notes))
             bar.update(len(probabilities))
-    if level_2a:
+    if level_2a := next((b.level_2a for b in batches if b.level_2a), None):
         warn_level_2a(level_2a)
     clouds = [b.cloud_fraction for b in batches if b.cloud_fraction is not None]
     return Prediction(
@@ -278,13 +265,11 @@ def _source(value: PatchInput | None, name: str, bands: Sequence[str]) -> Sensor
         if kind is None:
             kinds = sorted({type(i).__name__ for i in items})
             raise TypeError(f"{name} must be arrays, tensors or paths (not a mix), got {kinds}")
-        first: dict[tuple[int, ...], int] = {}  # the first item of each shape
-        for i, item in enumerate(items):
-            first.setdefault(tuple(item.shape), i)  # type: ignore[union-attr]
-        if len(first) > 1:
-            shown = ", ".join(f"{name}[{i}] {shape}" for shape, i in list(first.items())[:3])
+        shapes = [tuple(item.shape) for item in items]  # type: ignore[union-attr]
+        if len(distinct := list(dict.fromkeys(shapes))) > 1:
+            shown = ", ".join(f"{name}[{shapes.index(shape)}] {shape}" for shape in distinct[:3])
             raise ValueError(
-                f"{name}: a list of arrays of {len(first)} shapes ({shown}); predict the patches of each size "
+                f"{name}: a list of arrays of {len(distinct)} shapes ({shown}); predict the patches of each size "
                 "in their own call, or crop them to one size"
             )
         value = np.stack(items) if kind is np.ndarray else torch.stack(items)  # type: ignore[arg-type]

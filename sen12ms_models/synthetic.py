@@ -1,10 +1,7 @@
-"""Synthetic SEN12MS trees in the exact real format, for tests and demos: S1 float32 dB (VV, VH), S2
-uint16 DN (13 bands), LC uint16 (IGBP in band 1), UTM at 10 m, official folder and file names.
-Land cover is a known class mixture (whole rows per class) and S1/S2 pixels follow class spectra
-plus noise, so the labels are known exactly and a model can learn them. Nothing here is real imagery.
-
->>> from sen12ms_models.synthetic import write_tree
->>> patches = write_tree("/tmp/SEN12MS", patches_per_scene=2)   # doctest: +SKIP
+"""Synthetic SEN12MS trees in the exact real format, for tests and demos: S1 float32 dB (VV, VH), S2 uint16 DN
+(13 bands), LC uint16 (IGBP in band 1), UTM at 10 m, official folder and file names. Land cover is a known class
+mixture (whole rows per class) and S1/S2 pixels follow class spectra plus noise, so the labels are known exactly and
+a model can learn them. Nothing here is real imagery: ``write_tree("/tmp/SEN12MS", patches_per_scene=2)``.
 """
 
 from __future__ import annotations
@@ -73,7 +70,7 @@ def draw_class_rows(rng: np.random.Generator, size: int, max_classes: int = 3) -
     candidates = [c.index for c in SIMPLIFIED_IGBP if c.name != "Snow/Ice"]
     chosen = rng.choice(candidates, size=rng.integers(1, max_classes + 1), replace=False)
     cuts = np.sort(rng.choice(np.arange(1, size), size=len(chosen) - 1, replace=False))
-    rows = np.diff(np.concatenate([[0], cuts, [size]]))
+    rows = np.diff(cuts, prepend=0, append=size)
     return tuple(int(n) for n in np.bincount(chosen, weights=rows, minlength=NUM_CLASSES))
 
 

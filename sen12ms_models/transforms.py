@@ -187,8 +187,8 @@ class Sen12msTransform:
             ValueError, TypeError: a missing input, wrong band count, dtype or shape, or S1 and
                 S2 of different patches (the message names the argument).
         """
-        order: list[str] = []
-        parts, raw = [], {}
+        channels: dict[str, torch.Tensor] = {}
+        raw = {}
         for sensor, array, invalid in (("s2", s2, s2_invalid_pixels), ("s1", s1, s1_invalid_pixels)):
             given, used = self._bands(sensor)
             if not used:
@@ -200,11 +200,8 @@ class Sen12msTransform:
             values = values - self.s2_offset if sensor == "s2" else values.clamp(*S1_CLIP_DB)
             index = [self.bands.index(b) for b in used]
             mean, std = (torch.tensor(stat, device=values.device)[index, None, None] for stat in (self.mean, self.std))
-            parts.append(((values - mean) / std).masked_fill(invalid.to(values.device).unsqueeze(-3), 0.0))
-            order += used
+            x = ((values - mean) / std).masked_fill(invalid.to(values.device).unsqueeze(-3), 0.0)
+            channels.update(zip(used, x.unbind(-3), strict=True))
         if len(raw) == 2:
             check_pair(raw["s2"], raw["s1"])
-        x = torch.cat(parts, dim=-3)
-        if tuple(order) != self.bands:
-            x = x[..., [order.index(b) for b in self.bands], :, :]
-        return x.contiguous()
+        return torch.stack([channels[b] for b in self.bands], dim=-3)

@@ -76,8 +76,8 @@ def parse_model_name(name: str, modality: str | None = None, label_type: str | N
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One weight file as published: ``revision`` is a 40-hex Hub commit (``None`` until published, and
-    for local files), ``sha256``/``size`` are set together, ``metrics`` the file's own test scores."""
+    """One weight file as published: ``revision`` is a 40-hex Hub commit (``None`` until published, and for local
+    files), ``sha256``/``size`` are set together, ``metrics`` the file's own test scores; else ``ManifestError``."""
 
     name: str
     repo_id: str
@@ -97,8 +97,7 @@ class ManifestEntry:
         """The entry as stored (without ``name``, which is its key)."""
         return {key: getattr(self, key) for key in _ENTRY_FIELDS}
 
-    def problems(self) -> list[str]:
-        """Everything wrong with the entry's values (empty when it is valid)."""
+    def __post_init__(self) -> None:
         found = []
         if self.name not in known_models():
             found.append("it names no model this package builds")
@@ -112,7 +111,8 @@ class ManifestEntry:
             found.append(f"sha256 {self.sha256!r} must be 64 lowercase hex digits")
         if self.size is not None and (not isinstance(self.size, int) or self.size <= 0):
             found.append(f"size {self.size!r} must be a positive integer")
-        return found
+        if found:
+            raise ManifestError(f"entry {self.name!r}: " + "; ".join(found))
 
 
 def manifest_path() -> Path:
@@ -139,29 +139,19 @@ def _parse(path: str, text: str) -> dict[str, ManifestEntry]:
         document = json.loads(text)
         if document["format_version"] != FORMAT_VERSION:
             raise ValueError(f"format_version {document['format_version']!r}")
-        entries = {name: ManifestEntry(name=name, **fields) for name, fields in document["models"].items()}
+        return {name: ManifestEntry(name=name, **fields) for name, fields in document["models"].items()}
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ManifestError(
             f"{path}: not a weights manifest of format_version {FORMAT_VERSION} ({type(error).__name__}: {error}); "
             f"each entry of its 'models' holds {', '.join(_ENTRY_FIELDS)} (the code derives the rest from the name)"
         ) from error
-    for entry in entries.values():
-        if problems := entry.problems():
-            raise ManifestError(f"{path}: entry {entry.name!r}: " + "; ".join(problems))
-    return entries
 
 
 def write_manifest_entry(entry: ManifestEntry, path: str | os.PathLike[str]) -> Path:
-    """Validate ``entry`` and write it into the manifest at ``path`` (created if absent), keeping the others."""
+    """Write ``entry`` into the manifest at ``path`` (created if absent), keeping the others."""
     path = Path(path)
-    if problems := entry.problems():
-        raise ManifestError(f"refusing to write entry {entry.name!r}: " + "; ".join(problems))
-    document: dict[str, Any] = (
-        json.loads(path.read_text(encoding="utf-8"))
-        if path.exists()
-        else {"format_version": FORMAT_VERSION, "models": {}}
-    )
-    document["models"] = dict(sorted({**document["models"], entry.name: entry.to_json()}.items()))
+    entries = {**(read_manifest(path) if path.exists() else {}), entry.name: entry}
+    document = {"format_version": FORMAT_VERSION, "models": {name: entries[name].to_json() for name in sorted(entries)}}
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path
 
@@ -232,7 +222,6 @@ class Sen12msWeights(enum.Enum):
     @property
     def meta(self) -> dict[str, Any]:
         """What the model is and where its file comes from, JSON-ready (torchvision's ``meta``)."""
-        entry = self.entry
         return {
             "name": self.value,
             "arch": self.arch,
@@ -244,7 +233,7 @@ class Sen12msWeights(enum.Enum):
             "threshold": DECISION_THRESHOLD if self.label_type == "multi" else None,
             "filename": self.filename,
             "published": self.published,
-            **(entry.to_json() if entry else {}),
+            **(self.entry.to_json() if self.entry else {}),
             "paper_metrics": paper_metrics(str(self.value)),
         }
 

@@ -23,7 +23,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_wheel_ships_the_manifest_lists_and_types_and_no_test_tools(dist: Path) -> None:
+def test_wheel_ships_the_manifest_lists_types_and_card_templates_and_no_test_tools(dist: Path) -> None:
     (wheel,) = dist.glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
@@ -32,6 +32,9 @@ def test_wheel_ships_the_manifest_lists_and_types_and_no_test_tools(dist: Path) 
             "sen12ms_models/datasets/lists/holdout_scenes.txt",
             "sen12ms_models/datasets/lists/val_scenes.txt",
             "sen12ms_models/py.typed",
+            "sen12ms_models/convert/TOOLBOX_LICENSE.txt",
+            *(f"sen12ms_models/hub/{card}" for card in ("retrained.md", "converted.md", "paper_scores.md")),
+            "sen12ms_models/hub/citations.bib",
         ):
             assert expected in names, expected
         # the one manifest: the repository's top-level file, byte for byte

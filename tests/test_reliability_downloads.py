@@ -166,9 +166,12 @@ def _other_weights(data: bytes) -> bytes:
 
 
 TAMPERINGS = [
-    (_flip_one_byte, r"sha256 [0-9a-f]{64} does not match the manifest's"),
-    (lambda data: data[: len(data) // 3], r"bytes, but the manifest says densenet121-rgb-multi is \d+ bytes"),
-    (_other_weights, r"sha256 [0-9a-f]{64} does not match the manifest's"),
+    (_flip_one_byte, r"sha256 [0-9a-f]{64} \(\d+ bytes\) does not match the manifest's"),
+    (
+        lambda data: data[: len(data) // 3],
+        r"\(\d+ bytes\) does not match the manifest's [0-9a-f]{64} \(\d+ bytes\) for densenet121-rgb-multi",
+    ),
+    (_other_weights, r"sha256 [0-9a-f]{64} \(\d+ bytes\) does not match the manifest's"),
 ]
 
 

@@ -25,7 +25,7 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 def _args(data_dir: Path, output: Path) -> list[str]:
     return [
         "reproduce", "--data-dir", str(data_dir), "--output-dir", str(output), "--models", MODELS, "--epochs", "2",
-        "--batch-size", "16", "--workers", "0", "--deterministic", "--no-progress", "--timed-steps", "1",
+        "--batch-size", "16", "--workers", "0", "--deterministic", "--no-progress",
     ]  # fmt: skip
 
 

@@ -150,7 +150,7 @@ def test_publish_dry_run_lists_the_upload_and_the_manifest_entry(run_dir, tmp_pa
 
     (folder / f"{NAME}.safetensors").write_bytes(b"tampered")
     assert main(["publish", str(folder), "--dry-run"]) == 2
-    assert "the manifest says" in capsys.readouterr().err  # refused before anything is sent
+    assert "does not match the manifest's" in capsys.readouterr().err  # refused before anything is sent
 
 
 def test_export_names_the_data_dir_it_tried_and_suggests_data_dir(run_dir, data_dir, tmp_path, capsys) -> None:

@@ -9,7 +9,7 @@ from sen12ms_models import bands
 from sen12ms_models.bands import MODALITIES
 from sen12ms_models.inputs.options import MIN_VALID, InputOptions
 from sen12ms_models.labels import LABEL_TYPES
-from sen12ms_models.weights import ARCHITECTURES, parse_model_name
+from sen12ms_models.weights import ARCHITECTURES, ManifestEntry, get_weights, parse_model_name, read_registry
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,12 +37,22 @@ def model_from(args: argparse.Namespace) -> str:
     raise ValueError("name the model: --model NAME (see `sen12ms-models list`), or --arch ARCH --modality MODALITY")
 
 
+def weights_entry(name: str) -> ManifestEntry:
+    """The entry of ``name``'s published file, else of its registered one; ``WeightsNotPublishedError`` if none."""
+    from sen12ms_models.hub.download import not_published_error
+
+    weights = get_weights(name)
+    entry = weights.entry if weights.published else read_registry().get(weights.value)
+    if entry is None:
+        raise not_published_error(weights)
+    return entry
+
+
 def band_list(text: str) -> tuple[str, ...]:
     """``B1,B2,...`` or the name of a ready-made list in ``sen12ms_models.bands`` (``L2A_BANDS``)."""
-    named = getattr(bands, text.strip().upper(), None)
-    if text.strip().upper().endswith("_BANDS") and isinstance(named, tuple):
-        return named
-    return tuple(b.strip() for b in text.split(",") if b.strip())
+    name = text.strip().upper()
+    named = getattr(bands, name, None) if name.endswith("_BANDS") else None
+    return named if isinstance(named, tuple) else tuple(b.strip() for b in text.split(",") if b.strip())
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, *, skip_invalid: bool) -> None:

@@ -1,9 +1,5 @@
-"""The ``sen12ms-models`` parser and entry point.
-
-Parsing imports no torch: each command imports what it needs when it runs. Errors the library
-raises on purpose, file and network errors end in one line on stderr and exit code 2; warnings
-are one line too.
-"""
+"""The ``sen12ms-models`` parser and entry point. Parsing imports no torch (each command imports what it needs);
+errors the library raises on purpose, file and network errors end in one line on stderr and exit code 2."""
 
 from __future__ import annotations
 

@@ -7,15 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sen12ms_models.cli._common import add_model_arguments, model_from
+from sen12ms_models.cli._common import add_model_arguments, model_from, weights_entry
 from sen12ms_models.weights import CONVERTED, MANIFEST_FILE, REGISTRY_ENV, get_weights, list_models, read_registry
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("list", help="list the models, published or registered ones marked")
-    listing.add_argument(
-        "--published", action="store_true", help="only models with weights to load (on the Hub or registered)"
-    )
+    listing.add_argument("--published", action="store_true", help="only models with weights to load (Hub or registry)")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=_list)
 
@@ -74,11 +72,7 @@ def _list(args: argparse.Namespace) -> int:
         overall = paper["overall_f1"] if isinstance(paper, dict) else "-"
         print(f"{row['name']:<28} {row['in_chans']:>8} {row['weights'] or '-':>10} {overall:>16}")
     if args.published and not rows:
-        print(
-            "(none: no weights are published on the Hub or registered here yet; get them with "
-            "`sen12ms-models convert CHECKPOINT.pth --model NAME -o DIR` from the SEN12MS toolbox's release, or "
-            "`sen12ms-models train` then `sen12ms-models export RUN --output-dir DIR --register`)"
-        )
+        print("(none: no weights are published or registered yet; `download NAME` says how to get them)")
     return 0
 
 
@@ -88,21 +82,17 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from sen12ms_models.hub.download import fetch, not_published_error, read_verified
+    from sen12ms_models.hub.download import fetch, read_verified
     from sen12ms_models.weights import registry_dir
 
-    weights = get_weights(args.model)
-    entry = weights.entry if weights.published else read_registry().get(weights.value)
-    if entry is None:
-        raise not_published_error(weights)
+    weights, entry = get_weights(args.model), weights_entry(args.model)
     if weights.published:
-        path = fetch(weights, cache_dir=args.cache_dir, force_download=args.force)
-        read_verified(path, entry)
-        print(f"{weights.value}: {path} (sha256 verified)")
+        path, said = fetch(weights, cache_dir=args.cache_dir, force_download=args.force), "sha256 verified"
     else:
         path = registry_dir() / weights.filename
-        read_verified(path, entry)
-        print(f"{weights.value}: {path} (registered locally, {entry.source}; sha256 verified; nothing to download)")
+        said = f"registered locally, {entry.source}; sha256 verified; nothing to download"
+    read_verified(path, entry)
+    print(f"{weights.value}: {path} ({said})")
     return 0
 
 

@@ -15,13 +15,12 @@ from sen12ms_models.cli._common import (
     add_model_arguments,
     input_options,
     named_model,
+    weights_entry,
 )
 from sen12ms_models.labels import DECISION_THRESHOLD
 
 if TYPE_CHECKING:
     from sen12ms_models.models.base import Sen12msClassifier
-
-PRECISION_HELP = "fp32 (default: the published scores' arithmetic), tf32 (CUDA) or bf16 (autocast; CPUs with bf16 too)"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -36,21 +35,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="*", help="SEN12MS patch files (any of s1/s2/lc) or folders of them")
     parser.add_argument("--s1", action="append", metavar="FILE", help="a Sentinel-1 GeoTIFF (VV, VH in dB); repeatable")
     parser.add_argument("--s2", action="append", metavar="FILE", help="a Sentinel-2 GeoTIFF (L1C DN); repeatable")
-    add_model_arguments(parser)
-    parser.add_argument(
-        "--weights",
-        type=Path,
-        help="a local .safetensors file, training checkpoint or save_pretrained folder; one that records its model "
-        "(save_pretrained, best.pt) needs no --model",
-    )
-    parser.add_argument(
-        "--threshold", type=float, help=f"multi-label decision threshold (default {DECISION_THRESHOLD})"
-    )
+    parser.add_argument("--threshold", type=float, help=f"multi-label threshold (default {DECISION_THRESHOLD})")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--precision", default="fp32", help=PRECISION_HELP)
-    add_input_arguments(parser, skip_invalid=True)
-    add_device_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _add_model_and_input_arguments(parser, skip_invalid=True)
     parser.set_defaults(func=_predict)
 
     mapping = commands.add_parser(
@@ -60,10 +48,6 @@ def register(commands: argparse._SubParsersAction) -> None:
         "probabilities: one pixel per STRIDE x STRIDE block of the S2 grid, predicted from the 256x256 window "
         "centred on it. Windows at the scene border are shifted inward (no padding); windows with less than "
         "MIN_VALID valid pixels (fill, cloud) are written as no-data.",
-    )
-    add_model_arguments(mapping)
-    mapping.add_argument(
-        "--weights", type=Path, metavar="PATH", help="a local .safetensors file or model folder (as predict's)"
     )
     mapping.add_argument("--s2", metavar="PATH", help="Sentinel-2 GeoTIFF in DN (sets the output grid)")
     mapping.add_argument("--s1", metavar="PATH", help="Sentinel-1 GeoTIFF, VV and VH in dB (reprojected if needed)")
@@ -78,28 +62,39 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--resolution", default="window", help="window (one pixel per window, the default) or source (the S2 grid)"
     )
     mapping.add_argument("--dtype", default="float32", help="float32, or uint8 storing round(p * 255)")
-    mapping.add_argument("--precision", default="fp32", help=PRECISION_HELP)
-    add_input_arguments(mapping, skip_invalid=False)
-    add_device_argument(mapping)
+    _add_model_and_input_arguments(mapping, skip_invalid=False)
     mapping.set_defaults(func=_map)
 
 
-def _model(args: argparse.Namespace) -> Sen12msClassifier:
-    """The model the arguments name (or ``--weights`` alone, a file that records it), optimized for
-    inference; says at once, before torch is loaded, when no weights are published or registered for it."""
-    from sen12ms_models.hub.download import not_published_error
-    from sen12ms_models.weights import get_weights, read_registry
+def _add_model_and_input_arguments(parser: argparse.ArgumentParser, *, skip_invalid: bool) -> None:
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        metavar="PATH",
+        help="a local .safetensors file, training checkpoint or save_pretrained folder; one that records its model "
+        "(save_pretrained, best.pt) needs no --model",
+    )
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        help="fp32 (default: the published scores' arithmetic), tf32 (CUDA) or bf16 (autocast; CPUs with bf16 too)",
+    )
+    add_device_argument(parser)
+    add_model_arguments(parser)
+    add_input_arguments(parser, skip_invalid=skip_invalid)
 
-    named = named_model(args)
-    weights = get_weights(named) if named else None
-    if weights is not None and args.weights is None and not weights.published and weights.value not in read_registry():
-        raise not_published_error(weights)
+
+def _model(args: argparse.Namespace) -> Sen12msClassifier:
+    """The model the arguments name, or the one ``--weights`` records, optimized for inference; a name
+    without published or registered weights is refused before torch loads."""
+    if (named := named_model(args)) and args.weights is None:
+        weights_entry(named)
     from sen12ms_models.models.api import load_model, optimize_for_inference
 
     if not named:
         return optimize_for_inference(load_model(args.weights, device=args.device))
-    asked = (args.model, None, args.label_type) if args.model else (args.arch, args.modality, args.label_type)
-    return optimize_for_inference(load_model(*asked, weights=args.weights, device=args.device))
+    name, modality = (args.model, None) if args.model else (args.arch, args.modality)
+    return optimize_for_inference(load_model(name, modality, args.label_type, weights=args.weights, device=args.device))
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -107,14 +102,10 @@ def _predict(args: argparse.Namespace) -> int:
     model = _model(args)
     from sen12ms_models.prediction import predict
 
-    name, transform = model.spec.name, model.spec.transforms
-    for sensor, paths, needed in (("s1", s1_paths, transform.s1_bands_used), ("s2", s2_paths, transform.s2_bands_used)):
-        if needed and not paths:
-            raise ValueError(f"{name} reads {sensor} bands {list(needed)}: give --{sensor} FILE for every patch")
     result = predict(
         model,
-        s1_paths if transform.s1_bands_used else None,
-        s2_paths if transform.s2_bands_used else None,
+        s1_paths or None,
+        s2_paths or None,
         options=input_options(args),
         threshold=args.threshold,
         batch_size=args.batch_size,
@@ -122,9 +113,9 @@ def _predict(args: argparse.Namespace) -> int:
         progress=None,
     )
     if args.json:
-        print(json.dumps({"model": name, **result.to_dict()}, indent=2))
+        print(json.dumps({"model": model.spec.name, **result.to_dict()}, indent=2))
     else:
-        print(f"{name}:\n{result.summary()}")
+        print(f"{model.spec.name}:\n{result.summary()}")
     return 0
 
 
@@ -146,11 +137,9 @@ def _inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 
 
 def _map(args: argparse.Namespace) -> int:
-    if not (args.s1 or args.s2):
-        raise ValueError("give the scene: --s2 PATH, and --s1 PATH for a model that reads S1")
-    for path in (args.out, args.class_map, args.cloud_map):  # checked before the weights load
+    for path in (args.out, args.class_map, args.cloud_map):  # said before the weights load
         if path is not None and not path.parent.is_dir():
-            raise FileNotFoundError(f"output folder {path.parent} does not exist; create it first")
+            raise FileNotFoundError(f"output folder {path.parent} does not exist")
     model = _model(args)
     from sen12ms_models.mapping import map_scene
 

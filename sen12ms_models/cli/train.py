@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sen12ms_models.cli._common import add_device_argument, add_model_arguments, model_from, named_model
+from sen12ms_models.cli._common import add_device_argument, add_model_arguments, model_from, named_model, weights_entry
 from sen12ms_models.training.config import PRECISIONS, RECIPE_PRECISION, TrainConfig, default_workers
-from sen12ms_models.weights import get_weights, read_registry
+from sen12ms_models.weights import get_weights
 
 DATA_DIR, NO_PROGRESS = "SEN12MS root (holds ROIs*_<season>/)", "no progress bar or log lines"
 
@@ -83,7 +83,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     reproduce = commands.add_parser(
         "reproduce",
         help="train, score and export a group of baselines (Table 4) on one pass over the data per epoch",
-        description="Print the plan (models, sizes, steps, measured rates, estimated device-hours), train "
+        description="Print the plan (models, device and precision, processes, batch, split sizes, steps), train "
         "the --models together (each batch read once; each model its own Adam state, best epoch and early stopping), "
         "score and export each to OUTPUT/export/<model>/, write OUTPUT/table4.json and table4.md beside the paper's "
         "values. Defaults: the paper's recipe in fp32.",
@@ -95,10 +95,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_run_arguments(reproduce, "runs/last.pt", precision=RECIPE_PRECISION)
     score = "precision of the test scores (the recipe's: fp32)"
     reproduce.add_argument("--score-precision", choices=PRECISIONS, default=RECIPE_PRECISION, help=score)
-    reproduce.add_argument("--plan-only", action="store_true", help="print the plan and the estimate, then stop")
-    reproduce.add_argument(
-        "--timed-steps", type=int, default=3, metavar="STEPS", help="steps timed per model, for the estimate"
-    )
+    reproduce.add_argument("--plan-only", action="store_true", help="print the plan, then stop")
     reproduce.set_defaults(func=_reproduce)
 
 
@@ -173,14 +170,6 @@ def _scoring(args: argparse.Namespace) -> dict[str, Any]:
     return {"workers": default_workers(1, args.workers), **values}
 
 
-def _weights_origin(name: str) -> str:
-    """Where ``load_model(name)`` takes the weights from: the Hub at a commit, or the registry."""
-    entry, registered = get_weights(name).entry, read_registry().get(name)
-    if entry is not None and entry.published:
-        return f"published {name} at {str(entry.revision)[:7]}"
-    return f"registered {name} ({registered.source}, sha256 {str(registered.sha256)[:12]})" if registered else name
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     from sen12ms_models.paper import paper_metrics
     from sen12ms_models.training.evaluation import evaluate_split
@@ -190,10 +179,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         from sen12ms_models.models.api import load_model
 
         name = load_model(args.weights).spec.name
+    if args.weights:
+        source = str(args.weights)
+    elif (entry := weights_entry(name)).published:  # refuses a model with no weights before reading the data
+        source = f"published {name} at {str(entry.revision)[:7]}"
+    else:
+        source = f"registered {name} ({entry.source}, sha256 {str(entry.sha256)[:12]})"
     split = {k: getattr(args, k) for k in ("split", "split_seed", "num_validation_scenes")}
     split |= {"weights": args.weights, "subset": args.subset}
     scores, chosen = evaluate_split(args.data_dir, name, **split, **_scoring(args))
-    source = str(args.weights) if args.weights else _weights_origin(name)
     print(table4(scores, f"{name} ({source}) on the {args.subset} split, F1 in %", paper_metrics(name)))
     output = args.output or Path(f"{name}-{args.subset}.json")
     record = {"model": name, "weights": source, "subset": args.subset, "split": chosen.describe()}
@@ -245,7 +239,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from sen12ms_models.training.reproduce import reproduce, select_models
 
     names = select_models(args.models)
-    options = {k: getattr(args, k) for k in ("plan_only", "score_precision", "timed_steps")}
+    options = {k: getattr(args, k) for k in ("plan_only", "score_precision")}
     result = reproduce(config_from(args, names[0]), names, **options)
     for export in result.exports:
         f1 = f"test micro F1 {export.scores.f1_micro:.4f}, Average F1 {export.scores.f1_macro:.4f}"

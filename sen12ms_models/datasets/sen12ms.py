@@ -1,8 +1,5 @@
-"""SEN12MS triplets as a torch ``Dataset``: raw input bands and the scene label, read through ``inputs``.
-
-Items are not standardized: ``Sen12msDataset.to_input`` does that per batch on the training device,
-nearly free on a GPU, and raw uint16 S2 is half the bytes of float32 to pin and copy.
-"""
+"""SEN12MS triplets as a torch ``Dataset`` of raw bands (standardized per batch on the device by ``to_input``:
+nearly free on a GPU, and uint16 S2 is half the bytes of float32 to pin and copy) and the scene label."""
 
 from __future__ import annotations
 
@@ -52,9 +49,8 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
         self.index, self.patches, self.modality, self.label_type = index, tuple(patches), modality, label_type
         published = Sen12msTransform.for_modality(modality)
         self._s2_rows = [S2_BANDS.index(b) for b in published.s2_bands_used]
-        self._reads_s1 = bool(published.s1_bands_used)
-        wanted: dict[Sensor, bool] = {"s2": bool(self._s2_rows), "s1": self._reads_s1}
-        self._sensors = tuple(sensor for sensor, used in wanted.items() if used)
+        wanted: dict[Sensor, tuple[str, ...]] = {"s2": published.s2_bands_used, "s1": published.s1_bands_used}
+        self._sensors = tuple(sensor for sensor, bands in wanted.items() if bands)
         #: Standardizes a (collated) item's ``s1``/``s2`` into the model's input channels.
         self.transform = published.replace(s2_bands=published.s2_bands_used)
         #: Each position's file version whose units passed, in shared memory for the loader's workers.
@@ -69,12 +65,9 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
         check = version == -1 or version != int(self._checked[position])
         arrays, shares = read_checked(self.index, patch, self._sensors, check=check)
         self._checked[position] = version
-        item = {"index": position, "target": label_target(shares, self.label_type), "shares": shares}
         if "s2" in arrays:
-            item["s2"] = arrays["s2"][self._s2_rows]
-        if "s1" in arrays:
-            item["s1"] = arrays["s1"]
-        return item
+            arrays["s2"] = arrays["s2"][self._s2_rows]
+        return {"index": position, "target": label_target(shares, self.label_type), "shares": shares, **arrays}
 
     def to_input(
         self, batch: dict[str, Any], device: torch.device, memory_format: torch.memory_format = torch.contiguous_format
@@ -95,15 +88,9 @@ def _version(paths: Iterable[Path]) -> int:
 def read_checked(
     index: Sen12msIndex, patch: PatchId, sensors: Sequence[Sensor] = ("s2", "s1"), *, check: bool = True
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The ``sensors`` (``s2``: 13 bands DN, ``s1``: dB) of a triplet by name, and its IGBP class shares ``(10,)``.
-
-    Every file must have the LC patch's size, and S1 and S2 the same ground; with ``check``, units
-    and VV/VH order are checked as ``predict`` checks them (``inputs.checks.inspect``).
-
-    Raises:
-        PatchFileError: a missing or damaged file, or files of different grids (named).
-        InputUnitsError: wrong units (named).
-    """
+    """The ``sensors`` (``s2``: 13 bands DN, ``s1``: dB) of a triplet by name, and its IGBP class shares ``(10,)``;
+    ``PatchFileError`` for files of other grids than the LC patch, and with ``check`` units and VV/VH order
+    are checked as ``predict`` checks them."""
     read = {sensor: read_patch(index.path(patch, sensor), sensor) for sensor in sensors}
     lc = read_patch(index.path(patch, "lc"), "lc")
     for sensor, found in read.items():
@@ -130,11 +117,8 @@ def read_checked(
 def make_loader(
     dataset: Sen12msDataset, sampler: Iterable[int], batch_size: int, workers: int, device: torch.device
 ) -> DataLoader:
-    """Batches of ``dataset`` in ``sampler``'s order, read by ``workers`` processes.
-
-    Memory is pinned for CUDA, workers persist across epochs, and their seeds come from the
-    loader's own generator, so loading never advances the global RNG a checkpoint restores.
-    """
+    """Batches of ``dataset`` in ``sampler``'s order, read by ``workers`` persistent processes (pinned for CUDA;
+    their seeds come from the loader's own generator, so loading never advances torch's global RNG)."""
     return DataLoader(
         dataset,
         batch_size=batch_size,

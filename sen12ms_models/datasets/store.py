@@ -1,10 +1,5 @@
 """The prepared store: SEN12MS triplets packed once into memory-mapped ``.npy`` arrays (layout,
-sizes, rates and why ``.npy``: docs/data.md), and its threaded loader.
-
->>> store = prepare_store(Sen12msIndex.scan("/data/SEN12MS"), "/scratch/store", workers=15)  # doctest: +SKIP
->>> data = StoreDataset(open_store("/scratch/store"), split.train, "s1s2")                  # doctest: +SKIP
->>> for batch in StoreLoader(data, sampler, 64, threads=8, device=torch.device("cuda")): ...  # doctest: +SKIP
-"""
+sizes, rates and why ``.npy``: docs/data.md), and its threaded loader."""
 
 from __future__ import annotations
 
@@ -73,9 +68,9 @@ class PreparedStore:
             )
         return np.array([where[patch] for patch in patches], dtype=np.int64)
 
-    def index(self, root: PathLike | None = None) -> Sen12msIndex:
-        """A ``Sen12msIndex`` of the stored patches (GeoTIFF paths below ``root``, when given)."""
-        return Sen12msIndex(tuple(sorted(self.patches)), Path(root) if root is not None else None)
+    def index(self, root: PathLike) -> Sen12msIndex:
+        """A ``Sen12msIndex`` of the stored patches, with GeoTIFF paths below ``root``."""
+        return Sen12msIndex(tuple(sorted(self.patches)), Path(root))
 
 
 def open_store(path: PathLike) -> PreparedStore:
@@ -100,20 +95,9 @@ def prepare_store(
     workers: int = 0,
     progress: bool | None = None,
 ) -> PreparedStore:
-    """Pack ``patches`` (default: all) of ``index`` into a store at ``output`` and open it.
-
-    Each patch is read with ``read_checked``, written, flushed, read back and compared bit for bit,
-    then flagged in ``written.npy``: rerun after a kill, it continues where it stopped.
-
-    Args:
-        workers: processes that read and write (0: this process).
-        progress: a bar (None: on a terminal, else a log line every 30 s; False: silent).
-
-    Raises:
-        PatchFileError, InputUnitsError: a damaged file, a patch of another size than the first
-            one, or wrong units (named).
-        ValueError: no root, no patch, or a folder holding a store of other patches.
-    """
+    """Pack ``patches`` (default: all) of ``index`` into a store at ``output`` with ``workers`` processes (0: this
+    one), and open it. Each patch is read with ``read_checked``, written, flushed, read back, compared bit for bit
+    and flagged in ``written.npy``: rerun after a kill, it continues where it stopped."""
     if index.root is None:
         raise ValueError("prepare_store needs an index with a root folder (Sen12msIndex.scan(root))")
     chosen = tuple(index.patches if patches is None else patches)
@@ -162,10 +146,9 @@ def prepare_store(
 
 def _pack_chunk(root: Path, output: Path, size: int, chunk: list[tuple[int, PatchId]]) -> tuple[list[int], np.ndarray]:
     """Read, write, flush and verify (by bits, NaN included) one chunk; its rows and class shares."""
-    index = Sen12msIndex((), root)
-    shares = np.empty((len(chunk), NUM_CLASSES))
-    packed = []
-    for k, (row, patch) in enumerate(chunk):
+    index, rows = Sen12msIndex((), root), [row for row, _ in chunk]
+    shares, packed = np.empty((len(chunk), NUM_CLASSES)), dict[str, list[np.ndarray]](s2=[], s1=[])
+    for k, (_, patch) in enumerate(chunk):
         arrays, shares[k] = read_checked(index, patch)
         if arrays["s2"].shape[-2:] != (size, size):
             shape = "x".join(map(str, arrays["s2"].shape[-2:]))
@@ -173,16 +156,16 @@ def _pack_chunk(root: Path, output: Path, size: int, chunk: list[tuple[int, Patc
         s2 = arrays["s2"][S2_ROWS]
         if s2.dtype != np.uint16:  # a declared scale/offset was applied: DN as SEN12MS stores them, fill as 0
             s2 = np.nan_to_num(np.rint(s2)).clip(S2_NODATA, S2_SATURATED).astype(np.uint16)
-        packed.append((row, patch, {"s2": s2, "s1": arrays["s1"]}))
-    for name in ("s2", "s1"):
+        packed["s2"].append(s2)
+        packed["s1"].append(arrays["s1"])
+    for name, values in packed.items():
         out = np.load(output / f"{name}.npy", mmap_mode="r+")
-        for row, _, arrays in packed:
-            out[row] = arrays[name]
+        out[rows] = values
         out.flush()
-        back = np.load(output / f"{name}.npy", mmap_mode="r")
-        if bad := [patch for row, patch, arrays in packed if back[row].tobytes() != arrays[name].tobytes()]:
+        back = np.load(output / f"{name}.npy", mmap_mode="r")[rows]
+        if bad := [patch for (_, patch), a, b in zip(chunk, back, values, strict=True) if a.tobytes() != b.tobytes()]:
             raise OSError(f"{output}: patch {bad[0]} reads back differently from what was written (disk or filesystem)")
-    return [row for row, _ in chunk], shares
+    return rows, shares
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
@@ -213,31 +196,22 @@ class StoreDataset(Sen12msDataset):
         used = self.transform.s2_bands
         if used != S2_SURFACE_BANDS[: len(used)]:
             raise ValueError(f"modality {modality}: its S2 bands {used} do not lead the store's {S2_SURFACE_BANDS}")
-        #: The stored S2 rows this modality reads (a slice: one contiguous copy per patch).
-        self.s2_slice = slice(0, len(used)) if used else None
+        bands = {"s2": store.s2[:, : len(used)], "s1": store.s1}
+        #: The memory-mapped bands this modality reads by store row (S2: its leading rows, one copy), by item key.
+        self.bands: dict[str, np.ndarray] = {sensor: bands[sensor] for sensor in self._sensors}
         shares = store.probabilities[self.rows]
         #: Each position's labels, by item key.
         self.labels = {"target": label_target(shares, label_type), "shares": shares}
 
     def __getitem__(self, position: int) -> dict[str, Any]:
-        row = self.rows[position]
-        item: dict[str, Any] = {"index": position} | {k: np.array(v[position]) for k, v in self.labels.items()}
-        if self.s2_slice is not None:
-            item["s2"] = np.array(self.store.s2[row, self.s2_slice])
-        if self._reads_s1:
-            item["s1"] = np.array(self.store.s1[row])
-        return item
+        labels = {k: np.array(v[position]) for k, v in self.labels.items()}
+        return {"index": position, **labels} | {k: np.array(v[self.rows[position]]) for k, v in self.bands.items()}
 
 
 class StoreLoader:
-    """``make_loader``'s batches (iterable once per epoch), each gathered by ``threads`` threads
-    that copy patches from the memory maps straight into the batch tensor (pinned on CUDA).
-
-    Args:
-        prefetch: batches gathered ahead of the one being consumed.
-        device_copy: also copy each batch but its ``index`` to ``device`` one batch ahead on a
-            side stream, overlapping the step before (default: on CUDA; needs CUDA).
-    """
+    """``make_loader``'s batches, each gathered by ``threads`` threads from the memory maps straight into the
+    batch tensor (pinned on CUDA), ``prefetch`` batches ahead; ``device_copy`` (default: on CUDA) also copies
+    each batch but its ``index`` to ``device`` one batch ahead on a side stream, overlapping the step before."""
 
     def __init__(
         self,
@@ -249,10 +223,6 @@ class StoreLoader:
         prefetch: int = 2,
         device_copy: bool | None = None,
     ) -> None:
-        if batch_size < 1 or threads < 1 or prefetch < 0:
-            raise ValueError(
-                f"need batch_size >= 1, threads >= 1, prefetch >= 0; got {batch_size}, {threads}, {prefetch}"
-            )
         self.dataset, self.sampler, self.batch_size = dataset, sampler, batch_size
         self.threads, self.prefetch = threads, prefetch
         self.device, self.pin = device, device.type == "cuda"
@@ -304,15 +274,11 @@ class StoreLoader:
 
     def _submit(self, pool: ThreadPoolExecutor, positions: np.ndarray) -> tuple[Batch, list[Future[None]]]:
         """Allocate one batch and start its gather: ``threads`` pieces of consecutive patches."""
-        data, store, n = self.dataset, self.dataset.store, len(positions)
+        data, n = self.dataset, len(positions)
         batch: Batch = {"index": torch.from_numpy(positions)}
-        sources: list[tuple[np.ndarray, np.ndarray]] = []  # (memory-mapped source rows, batch array)
-        if data.s2_slice is not None:
-            batch["s2"] = self._empty((n, *store.s2[0, data.s2_slice].shape), torch.uint16)
-            sources.append((store.s2[:, data.s2_slice], batch["s2"].numpy()))
-        if data._reads_s1:
-            batch["s1"] = self._empty((n, *store.s1.shape[1:]), torch.float32)
-            sources.append((store.s1, batch["s1"].numpy()))
+        for key, source in data.bands.items():
+            batch[key] = self._empty((n, *source.shape[1:]), getattr(torch, source.dtype.name))
+        sources = [(source, batch[key].numpy()) for key, source in data.bands.items()]
         for key, labels in data.labels.items():
             batch[key] = torch.from_numpy(labels[positions])
             batch[key] = batch[key].pin_memory() if self.pin else batch[key]

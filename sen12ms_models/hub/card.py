@@ -1,47 +1,32 @@
-"""What every model card this package writes (``convert``'s, ``export``'s) shares: the Hub metadata and citations."""
+"""The model cards this package writes (``convert``'s, ``export``'s): the Markdown templates of this folder filled
+with ``string.Template``, under the Hub's metadata and above the citations (``citations.bib``)."""
 
 from __future__ import annotations
 
+from importlib import resources
+from string import Template
+from typing import Any
+
+from huggingface_hub import ModelCardData
+
 from sen12ms_models.weights import Sen12msWeights
 
-CITATIONS = """\
-@article{schmitt2021classification,
-  author  = {Schmitt, Michael and Wu, Yu-Lun},
-  title   = {Remote sensing image classification with the {SEN12MS} dataset},
-  journal = {ISPRS Annals of the Photogrammetry, Remote Sensing and Spatial Information Sciences},
-  volume  = {V-2-2021},
-  pages   = {101--106},
-  year    = {2021},
-  doi     = {10.5194/isprs-annals-V-2-2021-101-2021}
-}
-@article{schmitt2019sen12ms,
-  author  = {Schmitt, Michael and Hughes, Lloyd Haydn and Qiu, Chunping and Zhu, Xiao Xiang},
-  title   = {{SEN12MS} -- a curated dataset of georeferenced multi-spectral {Sentinel-1/2} imagery for deep
-             learning and data fusion},
-  journal = {ISPRS Annals of the Photogrammetry, Remote Sensing and Spatial Information Sciences},
-  volume  = {IV-2/W7},
-  pages   = {153--160},
-  year    = {2019},
-  doi     = {10.5194/isprs-annals-IV-2-W7-153-2019}
-}"""
+
+def template(name: str, **values: object) -> str:
+    """The template ``name`` (a file of this folder) filled with ``values``."""
+    return Template((resources.files(__package__) / name).read_text(encoding="utf-8")).substitute(values).strip("\n")
 
 
-def model_card(weights: Sen12msWeights, license_lines: list[str], body: str) -> str:
-    """The ``README.md`` of ``weights``: the Hub's YAML header (``license_lines``, library, task, tags from the
-    bands and label type, dataset), ``# <name>``, ``body`` (markdown) and the citations."""
+def model_card(weights: Sen12msWeights, body: str, **license: Any) -> str:
+    """The ``README.md`` of ``weights``: the Hub's YAML header (``license``'s fields, library, task, tags from the
+    bands and label type, dataset), ``# <name>``, ``body`` (Markdown) and the citations."""
     sensors = [name for name, band in (("sentinel-1", "VV"), ("sentinel-2", "B2")) if band in weights.bands]
     task = f"{weights.label_type}-label-classification"
     tags = ["remote-sensing", "earth-observation", *sensors, "sen12ms", "land-cover", task, weights.arch, "safetensors"]
-    header = [
-        "---",
-        *license_lines,
-        "library_name: sen12ms-models",
-        "pipeline_tag: image-classification",
-        "tags:",
-        *(f"- {tag}" for tag in tags),
-        "datasets:",
-        "- sen12ms",
-        "---",
-    ]
-    citation = ["## Citation", "", "```bibtex", CITATIONS, "```", ""]
-    return "\n".join([*header, "", f"# {weights.value}", "", body.strip("\n"), "", *citation])
+    metadata = ModelCardData(
+        library_name="sen12ms-models", pipeline_tag="image-classification", tags=tags, datasets=["sen12ms"], **license
+    )
+    citations = template("citations.bib")
+    return (
+        f"---\n{metadata.to_yaml()}\n---\n\n# {weights.value}\n\n{body}\n\n## Citation\n\n```bibtex\n{citations}\n```\n"
+    )

@@ -40,16 +40,12 @@ def not_published_error(weights: Sen12msWeights) -> WeightsNotPublishedError:
 def fetch(
     weights: Sen12msWeights, *, cache_dir: str | os.PathLike[str] | None = None, force_download: bool = False
 ) -> Path:
-    """The local path of ``weights``' published file, from the cache or downloaded (not yet verified).
-
-    ``force_download`` first removes the snapshot copy that a cache without symlinks keeps and
-    huggingface_hub would not replace. Raises ``WeightsNotPublishedError`` or ``WeightsDownloadError``.
-    """
+    """The local path of ``weights``' published file, from the cache or downloaded (not yet verified)."""
     entry = weights.entry
     if entry is None or not entry.published:
         raise not_published_error(weights)
     folder = None if cache_dir is None else Path(cache_dir)
-    if force_download:
+    if force_download:  # a cache without symlinks keeps a snapshot copy that huggingface_hub would not replace
         cached = try_to_load_from_cache(entry.repo_id, weights.filename, cache_dir=folder, revision=entry.revision)
         if isinstance(cached, str) and not os.path.islink(cached):
             os.remove(cached)
@@ -82,18 +78,14 @@ def error_chain(error: BaseException) -> str:
 
 
 def read_verified(path: str | os.PathLike[str], entry: ManifestEntry) -> bytes:
-    """The bytes of ``path`` if its size and sha256 are ``entry``'s, else ``WeightsIntegrityError`` (file kept)."""
+    """The bytes of ``path`` if their size and sha256 are ``entry``'s, else ``WeightsIntegrityError`` (file kept)."""
     data = Path(path).read_bytes()
-    if entry.size is not None and len(data) != entry.size:
+    if (len(data), actual := sha256_hex(data)) != (entry.size, entry.sha256):
         raise WeightsIntegrityError(
-            f"{path}: {len(data)} bytes, but the manifest says {entry.name} is {entry.size} bytes; the file was "
-            "NOT loaded. It is truncated or not the published file: delete it, or call again with "
-            "force_download=True (CLI: sen12ms-models download), to fetch it anew."
-        )
-    if (actual := sha256_hex(data)) != entry.sha256:
-        raise WeightsIntegrityError(
-            f"{path}: sha256 {actual} does not match the manifest's {entry.sha256} for {entry.name}; the file was "
-            "NOT loaded. Delete it, or call again with force_download=True, to fetch it anew."
+            f"{path}: sha256 {actual} ({len(data)} bytes) does not match the manifest's {entry.sha256} ({entry.size} "
+            f"bytes) for {entry.name}; the file was NOT loaded. It is truncated, corrupted or not the "
+            "published file: delete it, or call again with force_download=True (CLI: sen12ms-models download), "
+            "to fetch it anew."
         )
     return data
 

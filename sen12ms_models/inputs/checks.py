@@ -24,8 +24,6 @@ logger = logging.getLogger(__name__)
 #: The bands s2cloudless reads, in its order (Sentinel Hub's model).
 S2CLOUDLESS_BANDS = ("B1", "B2", "B4", "B5", "B8", "B8A", "B9", "B10", "B11", "B12")
 _OPT_OUT = "if the values are right, pass InputOptions(check_units=False) (CLI: --no-unit-check)"
-
-
 #: Undeclared baseline-04 S2 is 1000 DN brighter everywhere: cloud detectors see cloud.
 _OFFSET_HINT = (
     ". If the S2 comes from processing baseline >= 04.00 (products since 25 January 2022) and the file does "
@@ -80,7 +78,6 @@ def inspect(
     )
     tensors: dict[str, torch.Tensor] = {}
     invalid: dict[str, torch.Tensor] = {}
-    names: list[Sequence[str]] = []
     clouds, level_2a, snow_is_cloud = None, None, False
     if transform.s2_bands_used:
         eight_bit = str(getattr(s2, "dtype", "")).removeprefix("torch.")
@@ -103,14 +100,12 @@ def inspect(
             clouds = find_clouds(raw - options.s2_offset, transform.s2_bands, ~invalid["s2"], level_2a is not None)
             invalid["s2"] = invalid["s2"] | clouds
             snow_is_cloud = not {"B10", "B11"} & set(transform.s2_bands)
-        names.append(s2_names)
     if transform.s1_bands_used:
         tensors["s1"] = raw = as_float_tensor(s1, "s1", transform.s1_bands)
         used = transform.select("s1", raw)
         invalid["s1"] = s1_invalid(used)
         if options.check_units:
             _check_s1_units(used, ~invalid["s1"], s1_names, options.s1_bands is None)
-        names.append(s1_names)
     if len(tensors) == 2:
         check_pair(tensors["s2"], tensors["s1"])
     device = next(iter(invalid.values())).device
@@ -120,16 +115,12 @@ def inspect(
         m.flatten(1).float().mean(dim=1).cpu().numpy() for m in (~no_data, no_data & ~cloudy, cloudy)
     )
     if not options.skip_invalid and (bad := np.flatnonzero(valid < options.min_valid).tolist()):
-        most = 0.0 if clouds is None else float(cloud[bad].max())
-        shown = [
-            " + ".join(n[i] for n in names)
-            + f" ({valid[i]:.0%} valid"
-            + ("" if clouds is None else f", {cloud[i]:.0%} cloud")
-            + ")"
-            for i in bad
-        ]
+        most = float(cloud[bad].max())
+        said = ["" if clouds is None else f", {c:.0%} cloud" for c in cloud]
+        names = [n for sensor, n in (("s2", s2_names), ("s1", s1_names)) if sensor in tensors]
+        shown = [" + ".join(n[i] for n in names) + f" ({v:.0%} valid{said[i]})" for i, v in enumerate(valid)]
         raise NoDataError(
-            f"{_first_three(shown)}: less than {options.min_valid:.0%} of the pixels hold data (the rest is fill, "
+            f"{_named(shown, bad)}: less than {options.min_valid:.0%} of the pixels hold data (the rest is fill, "
             "NaN, +-inf, saturated, negative or cloud), so a label would describe the fill, not the land. Drop "
             "such patches (tile and swath edges, cloudy dates), label the rest with InputOptions(skip_invalid=True) "
             "(CLI: --skip-invalid), or label them anyway with InputOptions(min_valid=0) (CLI: --min-valid 0)"
@@ -213,7 +204,7 @@ def _check_s2_units(
     peak = s2.amax(dim=-3).masked_fill(~valid, -torch.inf).flatten(1).amax(dim=1)
     if bad := (valid.flatten(1).any(dim=1) & (peak <= limits.S2_REFLECTANCE_MAX)).nonzero().flatten().tolist():
         raise InputUnitsError(
-            f"{_first_three([names[i] for i in bad])}: all values are <= {limits.S2_REFLECTANCE_MAX:g} (largest "
+            f"{_named(names, bad)}: all values are <= {limits.S2_REFLECTANCE_MAX:g} (largest "
             f"{float(peak[bad[0]]):.3g}): this is reflectance (0..1), not Sentinel-2 DN. Multiply by 10000 "
             "(DN = reflectance x 10000), or " + _OPT_OUT
         )
@@ -225,16 +216,15 @@ def _check_s2_units(
             f"{names[patch]}: band {', '.join(missing)} is 0 in every valid pixel, as a band missing from the product "
             "and filled with zeros is; give the real band (or a model that does not read it), or " + _OPT_OUT
         )
-    if offset > 0:
-        below = _share_of_values(s2 < offset, valid)
-        if bad := (below > limits.S2_BELOW_OFFSET_MAX).nonzero().flatten().tolist():
-            raise InputUnitsError(
-                f"{_first_three([names[i] for i in bad])}: s2_offset={offset:g}, but {float(below[bad[0]]):.0%} "
-                f"of the valid values are below {offset:g}, which would be negative reflectance (more than "
-                f"{limits.S2_BELOW_OFFSET_MAX:.0%} never occurs in a Level-1C product that carries the offset). "
-                "The data has no such offset, or it was already removed (e.g. from the file's declared offset): "
-                "drop s2_offset, or " + _OPT_OUT
-            )
+    below = _share_of_values(s2 < offset, valid)
+    if offset > 0 and (bad := (below > limits.S2_BELOW_OFFSET_MAX).nonzero().flatten().tolist()):
+        raise InputUnitsError(
+            f"{_named(names, bad)}: s2_offset={offset:g}, but {float(below[bad[0]]):.0%} "
+            f"of the valid values are below {offset:g}, which would be negative reflectance (more than "
+            f"{limits.S2_BELOW_OFFSET_MAX:.0%} never occurs in a Level-1C product that carries the offset). "
+            "The data has no such offset, or it was already removed (e.g. from the file's declared offset): "
+            "drop s2_offset, or " + _OPT_OUT
+        )
 
 
 def _check_s1_units(s1: torch.Tensor, valid: torch.Tensor, names: Sequence[str], check_order: bool) -> None:
@@ -251,19 +241,18 @@ def _check_s1_units(s1: torch.Tensor, valid: torch.Tensor, names: Sequence[str],
     nonnegative = _share_of_values(s1 >= 0, valid)
     if bad := (valid.flatten(1).any(dim=1) & (nonnegative > limits.S1_NONNEGATIVE_MAX)).nonzero().flatten().tolist():
         raise InputUnitsError(
-            f"{_first_three([names[i] for i in bad])}: {float(nonnegative[bad[0]]):.0%} of the values are >= 0 "
+            f"{_named(names, bad)}: {float(nonnegative[bad[0]]):.0%} of the values are >= 0 "
             f"(median {float(s1[bad[0]][:, valid[bad[0]]].median()):.3g}): this is linear backscatter (power or "
             "amplitude), not dB. Convert with 10 * log10(power) (20 * log10(amplitude)), or " + _OPT_OUT
         )
-    if check_order:
-        above = _share_of_values(s1[:, 1:] > s1[:, :1], valid)
-        if bad := (above > limits.VH_ABOVE_VV_MAX).nonzero().flatten().tolist():
-            raise InputUnitsError(
-                f"{_first_three([names[i] for i in bad])}: the second S1 band (VH) is brighter than the first (VV) in "
-                f"{float(above[bad[0]]):.0%} of the pixels; cross-polarised VH is 5-8 dB weaker than VV over nearly "
-                "all land, so the bands are probably swapped. Reorder them to VV, VH, or say their order with "
-                "InputOptions(s1_bands=('VH', 'VV')) (CLI: --s1-bands VH,VV)"
-            )
+    above = _share_of_values(s1[:, 1:] > s1[:, :1], valid)
+    if check_order and (bad := (above > limits.VH_ABOVE_VV_MAX).nonzero().flatten().tolist()):
+        raise InputUnitsError(
+            f"{_named(names, bad)}: the second S1 band (VH) is brighter than the first (VV) in "
+            f"{float(above[bad[0]]):.0%} of the pixels; cross-polarised VH is 5-8 dB weaker than VV over nearly "
+            "all land, so the bands are probably swapped. Reorder them to VV, VH, or say their order with "
+            "InputOptions(s1_bands=('VH', 'VV')) (CLI: --s1-bands VH,VV)"
+        )
 
 
 def _share_of_values(condition: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -276,5 +265,6 @@ def _filled(share: float, what: str) -> list[str]:
     return [f"{share:.1%} of the pixels {what}, set to the band means"] if share > 0 else []
 
 
-def _first_three(items: list[str]) -> str:
-    return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+def _named(names: Sequence[str], bad: list[int]) -> str:
+    """The names of (three of) the ``bad`` patches."""
+    return ", ".join(names[i] for i in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")

@@ -172,21 +172,21 @@ class SensorFile:
                 f"{self.name}: holds bands {described} (its band descriptions); the models were trained on VV, VH "
                 "(HH/HV polar-region products do not fit them)"
             )
-        by_description = bool(described) and None not in described and len(set(described)) == len(described)
-        if bands is None and not by_description and any(described):
+        if by_description := len(set(described) - {None}) == file.count:  # each band named, none twice
+            file_bands, origin = tuple(map(str, described)), "its band descriptions"
+        elif any(described) and bands is None:
             raise PatchFileError(
                 f"{self.name}: its band descriptions {list(file.descriptions)} name only some bands, or one twice; "
                 f"say the order of its bands with {sensor}_bands= (CLI: --{sensor}-bands), or fix the descriptions"
             )
-        if by_description:
-            file_bands, origin = tuple(str(b) for b in described), "its band descriptions"
         else:
-            file_bands = tuple(bands) if bands is not None else known
-            origin = "bands=" if bands is not None else f"a SEN12MS {sensor} file"
+            file_bands, origin = (known, f"a SEN12MS {sensor} file") if bands is None else (tuple(bands), "bands=")
             if file.count != len(file_bands):
-                said = f"but bands= names {len(file_bands)}" if bands is not None else f"{origin} has {len(file_bands)}"
+                said = f"{origin} has" if bands is None else "but bands= names"
                 hint = _L2A_HINT if sensor == "s2" and file.count == 12 else ""
-                raise PatchFileError(f"{self.name}: has {file.count} bands, {said} ({', '.join(file_bands)}){hint}")
+                raise PatchFileError(
+                    f"{self.name}: has {file.count} bands, {said} {len(file_bands)} ({', '.join(file_bands)}){hint}"
+                )
         if unknown := [b for b in file_bands if b not in known]:
             raise PatchFileError(f"{self.name}: bands {unknown} (from {origin}) are not {sensor} bands {list(known)}")
         if sensor == "s1" and set(file_bands) != set(S1_BANDS):
@@ -206,8 +206,8 @@ class SensorFile:
         """``(scale, offset)`` per read band that bring raw values to DN/dB, or ``(None, None)``."""
         if self.sensor == "lc":
             return None, None
-        scale = np.array([self._file.scales[i - 1] or 1.0 for i in self.indexes], dtype=np.float64)
-        offset = np.array([self._file.offsets[i - 1] or 0.0 for i in self.indexes], dtype=np.float64)
+        scale = np.array([self._file.scales[i - 1] or 1.0 for i in self.indexes])
+        offset = np.array([self._file.offsets[i - 1] or 0.0 for i in self.indexes])
         declared = f"scale {_fmt(scale)}, offset {_fmt(offset)}"
         if (scale == 1).all() and (offset == 0).all() and self.sensor == "s2":
             offset = np.array([self._tag_offset(i) for i in self.indexes])
@@ -228,8 +228,7 @@ class SensorFile:
     def _tag_offset(self, index: int) -> float:
         """The DN offset (baseline 04.00: -1000) a product tag of band ``index``, else of the file, declares."""
         for tags in (self._file.tags(index), self._file.tags()):
-            values = {float(v) for k, v in tags.items() if _OFFSET_TAG.search(k)}
-            if len(values) == 1:
+            if len(values := {float(v) for k, v in tags.items() if _OFFSET_TAG.search(k)}) == 1:
                 return values.pop()
         return 0.0
 

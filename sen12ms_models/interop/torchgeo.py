@@ -1,13 +1,7 @@
-"""torchgeo's ``SEN12MS`` dataset as input for these models: a transform for its samples.
+"""torchgeo's ``SEN12MS`` samples as input for these models (docs/ecosystem.md).
 
-torchgeo's ``image`` holds its ``bands`` S1 first (dB) then S2 (DN), and ``mask`` the IGBP layer;
-our models read S2 first in their own order, so ``image`` fed straight in would swap channels
-silently. ``FromTorchGeoSen12ms`` picks and standardizes each band the model reads by name and
-turns ``mask`` into the model's scene label::
-
-    from torchgeo.datasets import SEN12MS
-    data = SEN12MS("/data/SEN12MS", split="train", transforms=FromTorchGeoSen12ms("resnet50-s1s2-multi"))
-    sample = data[0]  # sample["image"]: (12, 256, 256) standardized; sample["label"]: (10,) float 0/1
+torchgeo's ``image`` holds S1 (dB) first, then S2 (DN); our models read S2 first in their own order, so
+``FromTorchGeoSen12ms`` picks and standardizes each band by name, and turns ``mask`` into the scene label.
 """
 
 from __future__ import annotations

@@ -46,8 +46,7 @@ INFERENCE_PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
 
 
 def resolve_device(device: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` (or ``None``): this rank's GPU if CUDA is available, else the CPU; ``cuda``: this rank's GPU.
-    ``ValueError`` for a device torch does not know (``gpu``) or cannot use here (``mps``, ``meta``...)."""
+    """``auto``/``None``: this rank's GPU if CUDA is available, else the CPU; ``ValueError`` if not usable here."""
     if device is None or device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -188,8 +187,7 @@ def _read_published(member: Sen12msWeights, cache_dir: PathLike | None, force: b
 def _read_local(
     path: Path, member: Sen12msWeights | None, said: bool, num_classes: int | None, in_chans: int | None
 ) -> tuple[dict[str, torch.Tensor], ModelSpec]:
-    """The tensors and spec of a local file, which must be the model named (``member``, its label type ``said``
-    or not), verified when a manifest knows it. A bare state dict is ``member`` with the file's head and stem."""
+    """The tensors and spec of a local file of the model named, if any; verified when a manifest knows it."""
     if path.suffix == CHECKPOINT_SUFFIX:
         config = (checkpoint := load_checkpoint(path))["config"]
         trained = get_weights("-".join(str(config.get(key)) for key in ("arch", "modality", "label_type")))
@@ -367,14 +365,12 @@ def optimize_for_inference(model: Sen12msClassifier) -> Sen12msClassifier:
     for parent, conv_name, bn_name in fused.conv_bn_pairs():
         setattr(parent, conv_name, fuse_conv_bn_eval(getattr(parent, conv_name), getattr(parent, bn_name)))
         setattr(parent, bn_name, nn.Identity())
-    fused.requires_grad_(False)
-    return fused.to(memory_format=torch.channels_last)
+    return fused.requires_grad_(False).to(memory_format=torch.channels_last)
 
 
 @contextlib.contextmanager
 def inference_precision(precision: str, device: torch.device) -> Iterator[None]:
-    """Run the enclosed forward passes in ``precision`` on ``device``: ``fp32`` turns TF32 off in cuBLAS
-    and cuDNN (torch lets cuDNN use it by default), ``tf32`` on; both restore the flags. ``bf16`` autocasts."""
+    """Forward passes in ``precision``: ``fp32`` turns TF32 off in cuBLAS/cuDNN, ``tf32`` on; ``bf16`` autocasts."""
     if precision not in INFERENCE_PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got {precision!r}")
     flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32

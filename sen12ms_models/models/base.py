@@ -273,8 +273,7 @@ def save_weights(state: dict[str, torch.Tensor], spec: ModelSpec, path: Path) ->
 
 
 def config_json(spec: ModelSpec, filename: str) -> dict[str, Any]:
-    """``config.json``: the spec, and for ResNet50 what ``timm.create_model("hf-hub:<repo>", pretrained=True)``
-    reads (DenseNet121's flattening head has no timm equivalent)."""
+    """``config.json``: the spec, and for ResNet50 what ``timm.create_model("hf-hub:REPO", pretrained=True)`` reads."""
     config: dict[str, Any] = {"sen12ms": spec.to_json()}
     if spec.arch == "resnet50" and spec.bands is not None:
         transform = spec.transforms

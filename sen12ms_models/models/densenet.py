@@ -21,10 +21,7 @@ REDUCTION = 32
 
 
 class Sen12msDenseNet121(Sen12msClassifier):
-    """DenseNet121 baseline: ``features`` (torchvision's, through norm5) + ``classifier``.
-
-    ``global_pool``: ``"flatten"`` (the published head, 256x256 input only) or ``"avg"`` (any size).
-    """
+    """DenseNet121 baseline: ``features`` (torchvision's, through norm5) + ``classifier``; ``global_pool`` above."""
 
     arch, first_conv_name, classifier_name = "densenet121", "features.conv0", "classifier"
 

@@ -12,7 +12,7 @@ from sen12ms_models.classes import NUM_CLASSES
 from sen12ms_models.models.base import Sen12msClassifier, stem_conv
 
 
-class Sen12msResNet50(ResNet, Sen12msClassifier):
+class Sen12msResNet50(Sen12msClassifier, ResNet):
     """ResNet50 baseline; state-dict keys are torchvision's (``conv1``, ``layer1``... ``fc``)."""
 
     arch, first_conv_name, classifier_name = "resnet50", "conv1", "fc"
@@ -24,9 +24,6 @@ class Sen12msResNet50(ResNet, Sen12msClassifier):
         self.conv1 = stem_conv(in_chans)
         self.num_features = self.get_classifier().in_features
         self._init_weights_and_spec(in_chans, num_classes, "avg")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # ResNet.forward would win the MRO
-        return Sen12msClassifier.forward(self, x)
 
     def forward_feature_map(self, x: torch.Tensor) -> torch.Tensor:
         for name in self.feature_layers:

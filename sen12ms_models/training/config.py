@@ -92,11 +92,6 @@ class TrainConfig:
         """The config as JSON-ready values (paths as absolute strings); ``TrainConfig(**values)`` inverts it."""
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
 
-    def result_mismatches(self, other: dict[str, Any]) -> list[str]:
-        """``RESULT_FIELDS`` on which ``other`` (a ``to_json`` dict) differs from this config."""
-        mine = self.to_json()
-        return [f"{k}: checkpoint {other.get(k)!r}, now {mine[k]!r}" for k in RESULT_FIELDS if other.get(k) != mine[k]]
-
 
 def default_workers(world_size: int, workers: int | None = None) -> int:
     """``workers`` if given, else the CPUs this process may use shared between the ranks, less one (1 to 16)."""

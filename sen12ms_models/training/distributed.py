@@ -10,7 +10,6 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -18,8 +17,6 @@ from torch import nn
 
 from sen12ms_models.models.api import resolve_device
 from sen12ms_models.training.config import PRECISIONS
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,15 +68,6 @@ def all_reduce_sum(tensor: torch.Tensor, process: Process) -> torch.Tensor:
     if process.distributed:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
-
-
-def broadcast_object(value: T, process: Process) -> T:
-    """Rank 0's ``value`` (picklable) on every rank."""
-    if not process.distributed:
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def broadcast_buffers(model: nn.Module, process: Process) -> None:

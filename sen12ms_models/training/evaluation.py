@@ -64,7 +64,6 @@ def evaluate(
     *,
     batch_size: int = 64,
     workers: int = 0,
-    process: Process | None = None,
     performance: Performance | None = None,
     progress: bool | None = None,
 ) -> Scores:
@@ -73,15 +72,14 @@ def evaluate(
     Args:
         model: a classifier of ``dataset``'s modality and label type.
         dataset: the patches to score.
-        batch_size, workers: patches per forward pass and loader workers, per process.
-        process: the processes sharing the work (default: this one, on the model's device).
+        batch_size, workers: patches per forward pass and loader workers.
         performance: precision and memory format (default: ``Performance.choose``'s for the device).
         progress: ``Progress``'s ``enabled``.
 
     Returns:
         Micro, macro and per-class F1, precision, recall and the counts behind them (``Scores``).
     """
-    process = process or Process(0, 0, 1, next(model.parameters()).device)
+    process = Process(0, 0, 1, next(model.parameters()).device)
     performance = performance or Performance.choose(process.device)
     model.to(process.device).to(memory_format=performance.memory_format)
     loader = evaluation_loader(dataset, batch_size, workers, process)
@@ -124,7 +122,7 @@ def evaluate_split(
         raise ValueError(f"subset must be 'test' or 'validation', got {subset!r}")
     index = Sen12msIndex.scan(data_dir)
     chosen = make_split(index, split, seed=split_seed, num_validation_scenes=num_validation_scenes)
-    patches = chosen.test if subset == "test" else chosen.validation
+    patches = getattr(chosen, subset)
     if not patches:
         raise ValueError(f"{data_dir} holds no patch of the {subset} scenes of split {split!r}")
     target = resolve_device(device)
@@ -135,9 +133,9 @@ def evaluate_split(
             "SEN12MS's 10 simplified-IGBP ones: evaluate scores the SEN12MS test set, so only 10-class models; "
             "score your own classes on your own data with predict"
         )
-    modality, label_type = network.spec.modality, network.spec.label_type
-    assert modality is not None and label_type is not None  # a named model reads a modality's bands
-    dataset, performance = Sen12msDataset(index, patches, modality, label_type), Performance.choose(target, precision)
+    spec, performance = network.spec, Performance.choose(target, precision)
+    assert spec.modality is not None and spec.label_type is not None  # a named model reads a modality's bands
+    dataset = Sen12msDataset(index, patches, spec.modality, spec.label_type)
     scores = evaluate(
         network, dataset, batch_size=batch_size, workers=workers, performance=performance, progress=progress
     )

@@ -139,51 +139,23 @@ def model_card(weights: Sen12msWeights, entry: ManifestEntry, scores: Scores, tr
     ``training.json``), licences."""
     config, split = training["config"], training["split"]
     multi = f"multi-label (classes covering >= {100 * MULTI_LABEL_THRESHOLD:g} % of the patch)"
-    label = multi if weights.label_type == "multi" else "single-label"
-    table = table4(scores, f"Test set ({scores.num_samples} patches), F1 in %", paper_metrics(weights.value))
-    in_train = "inside" if split["validation_in_train"] else "outside"
-    body = f"""{weights.arch} trained from scratch on SEN12MS for {label} scene classification into the 10
-simplified-IGBP classes, from the `{weights.modality}` bands ({", ".join(weights.bands)}), as in Schmitt
-& Wu, ISPRS Annals V-2-2021, with `sen12ms-models train` (source: `{entry.source}`).
-
-## Usage
-
-```python
-import sen12ms_models as sm
-
-model = sm.load_model("{weights.arch}", "{weights.modality}", label_type="{weights.label_type}")
-prediction = sm.predict(model, s1="patch_s1.tif", s2="patch_s2.tif")
-print(prediction.labels)
-```
-
-`load_model` verifies the sha256 of `{weights.filename}` (`{entry.sha256}`) before loading.
-
-## Evaluation
-
-```text
-{table}
-```
-
-"Average F1": macro F1 over the classes present in the test set; "Overall F1": micro F1 (the
-paper's Table 4, whose values are in the last column where it has this model).
-
-## Training
-
-- Adam (lr {config["lr"]}, weight decay {config["weight_decay"]}), global batch {config["batch_size"]},
-  {training["epochs_done"]} of {config["epochs"]} epochs, best epoch {training["best_epoch"]} by validation
-  micro F1 ({training["best_validation_f1_micro"]:.4f}), seed {config["seed"]}.
-- Precision: trained (and validated) in {training["performance"]["precision"]}; test scores in
-  {training["test_precision"]}.
-- Split `{split["name"]}`: {split["sizes"]["train"]} training, {split["sizes"]["validation"]} validation
-  ({len(split["validation_scenes"])} scenes, {in_train} the training set), {split["sizes"]["test"]} test
-  patches ({len(split["test_scenes"])} scenes). The full record is `training.json`.
-
-## Data and licences
-
-Derived from SEN12MS (Schmitt et al., 2019; CC-BY 4.0: modified Copernicus Sentinel data and MODIS
-land cover), published under {entry.license}: credit the SEN12MS authors. The training code is
-sen12ms-models' own (MIT), not the SEN12MS toolbox's (non-commercial licence)."""
-    return card.model_card(weights, [f"license: {entry.license.lower()}"], body)
+    body = card.template(
+        "retrained.md",
+        **config,  # the model, the split's name, the recipe
+        **entry.to_json(),
+        **split["sizes"],
+        **{key: training[key] for key in ("epochs_done", "best_epoch", "test_precision")},
+        label=multi if weights.label_type == "multi" else "single-label",
+        bands=", ".join(weights.bands),
+        filename=weights.filename,
+        table=table4(scores, f"Test set ({scores.num_samples} patches), F1 in %", paper_metrics(weights.value)),
+        best_f1=f"{training['best_validation_f1_micro']:.4f}",
+        trained_in=training["performance"]["precision"],
+        validation_scenes=len(split["validation_scenes"]),
+        test_scenes=len(split["test_scenes"]),
+        in_train="inside" if split["validation_in_train"] else "outside",
+    )
+    return card.model_card(weights, body, license=entry.license.lower())
 
 
 def percent(value: float) -> float:
@@ -192,14 +164,8 @@ def percent(value: float) -> float:
 
 
 def table4(scores: Scores, title: str, paper: dict[str, Any] | None = None) -> str:
-    """Scores as the paper's Table 4 in percent (per-class F1 of the classes present, "Average F1": macro over
-    them, "Overall F1": micro), then a few lines of the other scores.
-
-    Args:
-        scores: the scores to show.
-        title: the table's first line.
-        paper: ``paper.paper_metrics`` of the model, for a column of the paper's values.
-    """
+    """``scores`` under ``title`` as the paper's Table 4 in percent (per-class F1 of the classes present, "Average F1":
+    macro over them, "Overall F1": micro), with ``paper`` (``paper_metrics``) as a column; then the other scores."""
     reference = paper or {}
     header = f"{'class (reference count)':<30}{'F1 %':>8}" + (f"{'paper':>8}" if paper else "")
     lines = [title, header, "-" * len(header)]

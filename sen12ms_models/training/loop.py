@@ -1,9 +1,8 @@
 """Training a group of models on one pass over the data (``train``: a group of one), resumable, DDP.
 
 Each member steps on its own bands and target of every batch with its own Adam state and early stopping,
-and writes ``run.json``, ``metrics.jsonl`` and ``best.pt`` (rank 0). The group's ``last.pt`` resumes a killed
-run to the uninterrupted run's weights (bitwise on CPU with ``deterministic``); see docs/training.md.
-"""
+and writes ``run.json``, ``metrics.jsonl`` and ``best.pt`` (rank 0); the group's ``last.pt`` resumes a
+killed run bit for bit (docs/training.md)."""
 
 from __future__ import annotations
 
@@ -33,8 +32,8 @@ from sen12ms_models.datasets.store import Batch, PreparedStore, StoreDataset, ma
 from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
 from sen12ms_models.labels import label_target
 from sen12ms_models.models.api import build_model, load_checkpoint
-from sen12ms_models.training.checkpoint import BEST, LAST, rng_state, save_checkpoint, set_rng_state
-from sen12ms_models.training.config import TrainConfig, default_workers
+from sen12ms_models.training.checkpoint import BEST, LAST, save_checkpoint
+from sen12ms_models.training.config import RESULT_FIELDS, TrainConfig, default_workers
 from sen12ms_models.training.distributed import Performance, Process, all_reduce_sum, broadcast_buffers, session
 from sen12ms_models.training.evaluation import evaluation_loader, score_models
 from sen12ms_models.training.metrics import Scores
@@ -57,8 +56,6 @@ class ResumableSampler(DistributedSampler):
 
     def start_epoch(self, epoch: int, skip: int = 0) -> None:
         """Shuffle for ``epoch`` and leave out this rank's first ``skip`` samples of it."""
-        if not 0 <= skip <= self.num_samples:
-            raise ValueError(f"skip must be in [0, {self.num_samples}], got {skip}")
         self.set_epoch(epoch)
         self.skip = skip
 
@@ -233,8 +230,8 @@ class Member:
         self.loss_sum[1] += len(part["target"])
         self.progress.global_step += 1
 
-    def end_epoch(self, scores: Scores, steps: int, train_loss: torch.Tensor, seconds: float) -> bool:
-        """Record an epoch's validation scores; returns whether it is the best so far."""
+    def end_epoch(self, scores: Scores, steps: int, train_loss: torch.Tensor, seconds: float, write: bool) -> None:
+        """Record an epoch's validation scores; with ``write`` (rank 0), write the files and log the epoch."""
         progress = self.progress
         progress.epochs_done += 1
         improved = progress.best_f1_micro is None or scores.f1_micro > progress.best_f1_micro
@@ -242,19 +239,25 @@ class Member:
             progress.best_epoch, progress.best_f1_micro = progress.epochs_done, scores.f1_micro
         progress.epochs_without_improvement = 0 if improved else progress.epochs_without_improvement + 1
         self.loss_sum = torch.zeros_like(self.loss_sum)
+        loss = float(train_loss[0] / train_loss[1])
         self.history.append(
             {
                 "epoch": progress.epochs_done,
                 "steps": steps,
                 "global_step": progress.global_step,
                 "train_samples": int(train_loss[1]),
-                "train_loss": float(train_loss[0] / train_loss[1]),
+                "train_loss": loss,
                 "validation": scores.to_json(),
                 "best_epoch": progress.best_epoch,
                 "seconds": round(seconds, 3),
             }
         )
-        return improved
+        if write:
+            self.write(improved)
+            logger.info(
+                f"{self.name} epoch {progress.epochs_done}: train loss {loss:.4f}, validation micro F1 "
+                f"{scores.f1_micro:.4f} (best epoch {progress.best_epoch}), {seconds:.1f}s"
+            )
 
     def state(self) -> dict[str, Any]:
         return {
@@ -271,7 +274,7 @@ class Member:
         self.optimizer.load_state_dict(state["optimizer"])
         self.progress = MemberProgress(**state["progress"])
         self.history = state["history"]
-        if process.is_main:  # rank 0 carries every rank's share of the sums (_checkpoint_mid_epoch)
+        if process.is_main:  # rank 0 carries every rank's share of the sums (_save_last)
             self.loss_sum = state["partial_loss"].to(self.loss_sum.device)
 
     def write(self, best: bool) -> None:
@@ -303,10 +306,8 @@ def train(config: TrainConfig) -> TrainResult:
 def train_group(
     configs: Sequence[TrainConfig], state_path: Path, process: Process | None = None, *, announce: bool = True
 ) -> list[TrainResult]:
-    """Train the models of ``configs`` (each named once, differing only in ``MEMBER_FIELDS``) together, one
-    pass over the data per epoch, resumable from ``state_path`` (the group's ``last.pt``), in ``process``
-    (default: a ``session`` of its own); ``announce`` logs the plan first. Returns each model's ``TrainResult``;
-    raises ``train``'s errors, and ``ValueError`` for configs that name a model twice or differ otherwise."""
+    """Train ``configs`` (differing only in ``MEMBER_FIELDS``) together, one pass over the data per epoch,
+    resumable from ``state_path`` (the group's ``last.pt``), in ``process`` (default: a ``session`` of its own)."""
     with contextlib.nullcontext(process) if process else session(configs[0].device, configs[0].deterministic) as held:
         return _GroupRun(configs, state_path, held).run(announce)
 
@@ -360,27 +361,22 @@ class _GroupRun:
                 f"{path.parent} already holds a run ({path}); pass --resume to continue it, or another --output-dir"
             )
         state = load_checkpoint(path)
-        saved, names = state["members"], sorted(m.name for m in self.members)
-        if sorted(saved) != names:
-            mismatches = [f"models: checkpoint {sorted(saved)}, now {names}"]
-        else:
-            mismatches = [
-                f"{m.name} {d}" for m in self.members for d in m.config.result_mismatches(saved[m.name]["config"])
-            ]
-        if state["world_size"] != self.process.world_size:
-            mismatches.append(f"processes: checkpoint {state['world_size']}, now {self.process.world_size}")
-        if mismatches:
+        then = _settings({name: member["config"] for name, member in state["members"].items()}, state["world_size"])
+        now = _settings({m.name: m.config.to_json() for m in self.members}, self.process.world_size)
+        if mismatches := [f"{k}: checkpoint {then[k]!r}, now {now[k]!r}" for k in now if then.get(k, now[k]) != now[k]]:
             raise ValueError(f"cannot resume {path} with different settings: " + "; ".join(mismatches))
         for member in self.members:
-            member.restore(saved[member.name], self.process)
+            member.restore(state["members"][member.name], self.process)
         self.position = _Position(**state["progress"])
-        set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"]["torch"])
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
 
     def run(self, announce: bool) -> list[TrainResult]:
         position, process, shape = self.position, self.process, self.shape
         if process.is_main:
             resumed = {"epoch": position.epochs_done + 1, "batch": position.batches_done}
             facts = {
+                "split": {**self.split.describe(), "train_scenes": sorted({str(p.scene_id) for p in self.split.train})},
                 "group": shape["models"],
                 **{k: shape[k] for k in ("world_size", "batch_per_process", "steps_per_epoch", "performance")},
                 "workers_per_process": self.workers,
@@ -388,9 +384,8 @@ class _GroupRun:
                 "resumed_at": resumed if position.global_step else None,
                 "versions": {"sen12ms_models": version("sen12ms-models"), "torch": torch.__version__},
             }
-            split = {**self.split.describe(), "train_scenes": sorted({str(p.scene_id) for p in self.split.train})}
             for member in self.members:
-                record = {"model": member.name, "config": member.config.to_json(), "split": split, **facts}
+                record = {"model": member.name, "config": member.config.to_json(), **facts}
                 member.config.output_dir.mkdir(parents=True, exist_ok=True)
                 (member.config.output_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n", "utf-8")
                 member.write(best=False)
@@ -429,7 +424,7 @@ class _GroupRun:
                     postfix=lambda: "loss " + "/".join(f"{float(m.loss_sum[0] / m.loss_sum[1]):.4f}" for m in active)
                 )
                 if every and position.global_step % every == 0 and position.batches_done < steps:
-                    self._checkpoint_mid_epoch(active)
+                    self._save_last(active)
         losses = [all_reduce_sum(m.loss_sum, process).cpu() for m in active]
         for member in active:
             broadcast_buffers(member.model, process)
@@ -437,29 +432,26 @@ class _GroupRun:
         scores = score_models(scored, self.val_loader, process, self.performance, config.progress)
         done, seconds = position.batches_done, time.perf_counter() - started
         position.epochs_done, position.batches_done = position.epochs_done + 1, 0
-        improved = [m.end_epoch(s, done, loss, seconds) for m, s, loss in zip(active, scores, losses, strict=True)]
-        if process.is_main:
-            for member, best in zip(active, improved, strict=True):
-                member.write(best)  # before last.pt: a run killed in between redoes the epoch
-            self._save_last()
-            for m in active:
-                r = m.history[-1]
-                logger.info(
-                    f"{m.name} epoch {r['epoch']}: train loss {r['train_loss']:.4f}, validation micro F1 "
-                    f"{r['validation']['f1_micro']:.4f} (best epoch {r['best_epoch']}), {r['seconds']:.1f}s"
-                )
+        for member, member_scores, loss in zip(active, scores, losses, strict=True):
+            member.end_epoch(member_scores, done, loss, seconds, write=process.is_main)
+        self._save_last(active)  # after the files: a run killed in between redoes the epoch
 
-    def _checkpoint_mid_epoch(self, active: list[Member]) -> None:
-        """Save ``last.pt`` inside an epoch, once rank 0 carries the epoch's loss sums of every rank."""
+    def _save_last(self, active: list[Member]) -> None:
+        """Save ``last.pt`` (rank 0), once rank 0 carries every rank's loss sums of the epoch in progress."""
         for member in active:
             all_reduce_sum(member.loss_sum, self.process)
             if not self.process.is_main:
                 member.loss_sum.zero_()
         if self.process.is_main:
-            self._save_last()
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            members = {m.name: m.state() for m in self.members}
+            # the only RNG training draws from: the sampler and the loader's workers have generators of their own
+            rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all()}
+            state = {"world_size": self.process.world_size, "progress": dict(vars(self.position)), "rng": rng}
+            save_checkpoint(self.state_path, {**state, "members": members})
 
-    def _save_last(self) -> None:
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        members = {m.name: m.state() for m in self.members}
-        state = {"world_size": self.process.world_size, "progress": dict(vars(self.position)), "rng": rng_state()}
-        save_checkpoint(self.state_path, {**state, "members": members})
+
+def _settings(configs: dict[str, dict[str, Any]], world_size: int) -> dict[str, Any]:
+    """What a resume must match: the models, the processes and each model's ``RESULT_FIELDS``."""
+    fields = {f"{name} {k}": config.get(k) for name, config in configs.items() for k in RESULT_FIELDS}
+    return {"models": sorted(configs), "processes": world_size} | fields

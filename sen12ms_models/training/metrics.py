@@ -20,17 +20,15 @@ from sen12ms_models.labels import check_label_type
 _PER_SAMPLE_SUMS = ("precision", "recall", "f1", "f2", "errors", "exact", "samples")
 
 
-def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
-    return torch.where(denominator > 0, numerator / denominator.clamp(min=1e-300), torch.zeros_like(numerator))
-
-
 def _ratios(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {
-        "precision": _ratio(tp, tp + fp),
-        "recall": _ratio(tp, tp + fn),
-        "f1": _ratio(2 * tp, 2 * tp + fn + fp),
-        "f2": _ratio(5 * tp, 5 * tp + 4 * fn + fp),
+    """Precision, recall, F1 and F2 of the counts (0/0 is 0)."""
+    fractions = {
+        "precision": (tp, tp + fp),
+        "recall": (tp, tp + fn),
+        "f1": (2 * tp, 2 * tp + fn + fp),
+        "f2": (5 * tp, 5 * tp + 4 * fn + fp),
     }
+    return {name: (a / b).nan_to_num(0.0) for name, (a, b) in fractions.items()}
 
 
 @dataclass(frozen=True)
@@ -121,21 +119,20 @@ class MetricCounts:
     def compute(self) -> Scores:
         """The scores of everything added so far; ``ValueError`` when nothing was."""
         parts, k = self._parts(self.tensor.detach().cpu()), NUM_CLASSES
-        n = int(parts["samples"].item())
+        n = int(parts["samples"])
         if n == 0:
             raise ValueError("no sample was evaluated: the evaluation set is empty")
         tp, fp, fn = parts["tp"], parts["fp"], parts["fn"]
-        support, present = tp + fn, tp + fn > 0
-        defined = (present | (tp + fp > 0)).tolist()
+        support, defined = tp + fn, (tp + fp + fn > 0).tolist()
         per_class, micro = _ratios(tp, fp, fn), _ratios(tp.sum(), fp.sum(), fn.sum())
         averages: dict[str, Any] = {}
         for name, values in per_class.items():
-            averages[f"{name}_macro"] = float(values[present].mean()) if bool(present.any()) else 0.0
+            averages[f"{name}_macro"] = float(values[support > 0].mean().nan_to_num(0.0))  # no class present: 0
             averages[f"{name}_micro"] = float(micro[name])
-            averages[f"{name}_samples"] = float(parts[name].item()) / n
-        for name in ("f1", "precision", "recall"):
-            listed = per_class[name].tolist()
-            averages[f"{name}_per_class"] = [float(v) if ok else None for v, ok in zip(listed, defined, strict=True)]
+            averages[f"{name}_samples"] = float(parts[name]) / n
+            if name != "f2":  # Scores has no per-class F2
+                listed = zip(values.tolist(), defined, strict=True)
+                averages[f"{name}_per_class"] = [v if ok else None for v, ok in listed]
         if self.label_type == "single":
             confusion: Any = parts["confusion"].reshape(k, k).long().tolist()
         else:
@@ -148,8 +145,8 @@ class MetricCounts:
             support=support.long().tolist(),
             predicted=(tp + fp).long().tolist(),
             f1_macro_all_classes=float(per_class["f1"].mean()),
-            hamming_loss=float(parts["errors"].item()) / n / k,
-            subset_accuracy=float(parts["exact"].item()) / n,
+            hamming_loss=float(parts["errors"]) / n / k,
+            subset_accuracy=float(parts["exact"]) / n,
             confusion_matrix=confusion,
             best_constant_f1_micro=best_constant_f1_micro(support.tolist(), n, self.label_type),
             **averages,
@@ -160,13 +157,8 @@ def best_constant_f1_micro(support: list[float], num_samples: int, label_type: s
     """Micro F1 of the best prediction that ignores its input: the bar a model must clear.
 
     Single-label: the majority class's share. Multi-label: a constant class set S scores
-    ``2 A / (|S| n + T)`` (``A``: the support of S, ``T``: the total support), so the best S is a
-    prefix of the classes sorted by support.
-
-    Args:
-        support: reference samples per class.
-        num_samples: samples in all.
-        label_type: ``multi`` or ``single``.
+    ``2 A / (|S| n + T)`` (``A``: the support of S, ``T``: the total support, ``n``: ``num_samples``),
+    so the best S is a prefix of the classes sorted by support.
     """
     if num_samples <= 0:
         raise ValueError(f"num_samples must be positive, got {num_samples}")

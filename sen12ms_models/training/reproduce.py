@@ -9,26 +9,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
-import statistics
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch.utils.data import default_collate
-
 from sen12ms_models.classes import CLASSES
-from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.paper import REFERENCE, TABLE4, paper_metrics
 from sen12ms_models.training import loop
 from sen12ms_models.training.checkpoint import LAST
 from sen12ms_models.training.config import RECIPE_PRECISION, TrainConfig, default_workers
 from sen12ms_models.training.distributed import Performance, Process, session
 from sen12ms_models.training.export import ExportResult, export_run, percent, table4
-from sen12ms_models.training.loop import Member, TrainResult
+from sen12ms_models.training.loop import TrainResult
 from sen12ms_models.weights import get_weights, known_models, parse_model_name
 
 logger = logging.getLogger(__name__)
@@ -36,19 +29,10 @@ logger = logging.getLogger(__name__)
 #: ``models`` shorthands: the paper's six multi-label models, or every model this package builds.
 MODEL_SETS: dict[str, tuple[str, ...]] = {"table4": tuple(TABLE4), "all": known_models()}
 PLAN, TABLE_JSON, TABLE_MD = "plan.json", "table4.json", "table4.md"
-#: Images per timed step on a CPU (the time is scaled linearly to the batch).
-CPU_TIMED_BATCH = 4
-#: Cost of an evaluation step relative to a training step (forward only).
-EVALUATION_SHARE = 1 / 3
 
 
 def select_models(models: str) -> tuple[str, ...]:
-    """``table4``, ``all`` or comma-separated model names -> full model names.
-
-    Raises:
-        ManifestError: an unknown model.
-        ValueError: no model named.
-    """
+    """``table4``, ``all`` or comma-separated model names -> full model names; ``ManifestError`` for an unknown one."""
     if models in MODEL_SETS:
         return MODEL_SETS[models]
     names = tuple(parse_model_name(name.strip()) for name in models.split(",") if name.strip())
@@ -84,16 +68,14 @@ def reproduce(
     *,
     plan_only: bool = False,
     score_precision: str = RECIPE_PRECISION,
-    timed_steps: int = 3,
 ) -> ReproduceResult:
     """Plan, train ``models`` together with ``template``'s recipe, score and export them.
 
     Args:
         template: the recipe; its ``output_dir`` is the reproduction's folder, its model ignored.
         models: full model names (``select_models``).
-        plan_only: log the plan and its estimate; write and train nothing.
+        plan_only: log the plan; write and train nothing.
         score_precision: precision of the test scores (``PRECISIONS``).
-        timed_steps: optimizer steps timed per model for the estimate.
 
     Returns:
         The plan (``plan.json``'s content), the training results and the exports.
@@ -104,7 +86,7 @@ def reproduce(
     """
     configs, output = member_configs(template, models), template.output_dir
     with session(template.device, template.deterministic) as process:
-        plan = _plan(configs, output, process, timed_steps, write=not plan_only)
+        plan = _plan(configs, output, process, write=not plan_only)
         if plan_only:
             return ReproduceResult(output, plan, (), ())
         trained = tuple(loop.train_group(configs, output / "runs" / LAST, process, announce=False))
@@ -113,11 +95,11 @@ def reproduce(
         options: dict[str, Any] = {"batch_size": template.batch_size, "workers": default_workers(1, template.workers)}
         options |= {"device": template.device, "precision": score_precision, "progress": template.progress}
         exports = tuple(export_run(c.output_dir, output / "export" / c.name, **options) for c in configs)
-        write_reproduction_tables(output, exports, plan["precision"]["training"], score_precision)
+        write_reproduction_tables(output, exports, plan["performance"]["precision"], score_precision)
         return ReproduceResult(output, plan, trained, exports)
 
 
-def _plan(configs: list[TrainConfig], output: Path, process: Process, timed_steps: int, write: bool) -> dict[str, Any]:
+def _plan(configs: list[TrainConfig], output: Path, process: Process, write: bool) -> dict[str, Any]:
     """Log the plan and, if ``write``, record it in ``plan.json``; a resumed reproduction keeps its own."""
     template, names = configs[0], [c.name for c in configs]
     if (output / PLAN).exists():
@@ -130,82 +112,14 @@ def _plan(configs: list[TrainConfig], output: Path, process: Process, timed_step
             logger.info(f"plan: resuming {output} with its recorded plan")
         return recorded
     performance = Performance.choose(process.device, template.precision, template.channels_last)
-    index, split, store = loop.load_split(template)
-    shape = loop.run_shape(configs, split, process, performance)
-    data = loop.group_dataset(index, split.train, [c.modality for c in configs], [c.label_type for c in configs], store)
-    read_seconds, timed, seconds = measure(configs, data, shape["batch_per_process"], performance, timed_steps)
-    workers = default_workers(process.world_size, template.workers)
-    estimate, lines = estimate_hours(shape, seconds, read_seconds, workers)
-    plan = {**shape, "precision": {"training": performance.precision}, "estimate": {**estimate, "timed_batch": timed}}
+    plan = loop.run_shape(configs, loop.load_split(template)[1], process, performance)
     if process.is_main:
-        scaled = f", scaled linearly to {shape['batch_per_process']}" if timed < shape["batch_per_process"] else ""
-        reading = f"runs beside the steps in {workers} worker(s)" if workers else "adds to each step"
-        lines.append(
-            f"plan: the estimate assumes: the median of {timed_steps} step(s) timed after a warm-up on {timed} "
-            f"image(s){scaled}; reading at the measured rate {reading}; an evaluation step costs "
-            f"{EVALUATION_SHARE:.2g} of a training step; every epoch runs (early stopping only shortens it)"
-        )
-        for line in loop.plan_lines(shape) + lines:
+        for line in loop.plan_lines(plan):
             logger.info(line)
         if write:
             output.mkdir(parents=True, exist_ok=True)
             (output / PLAN).write_text(json.dumps(plan, indent=2) + "\n", encoding="utf-8")
     return plan
-
-
-def measure(
-    configs: Sequence[TrainConfig], data: Sen12msDataset, batch_size: int, performance: Performance, steps: int = 3
-) -> tuple[float, int, dict[str, float]]:
-    """The median seconds to read one patch of ``data`` (a ``group_dataset``), the images per timed step (on a CPU
-    ``CPU_TIMED_BATCH``, on CUDA the batch) and each model's median of ``steps`` steps after a warm-up (a throwaway
-    copy under a forked RNG), scaled linearly to ``batch_size``."""
-    device, cuda = performance.device, performance.device.type == "cuda"
-    timed = min(len(data), batch_size if cuda else min(batch_size, CPU_TIMED_BATCH))
-    items, reads = [], []
-    for position in range(timed):
-        started = time.perf_counter()
-        items.append(data[position])
-        reads.append(time.perf_counter() - started)
-    batch, step_seconds = loop.to_device(default_collate(items), device), {}
-    for config in configs:
-        with torch.random.fork_rng(devices=[device] if cuda else []):
-            member, seconds = Member(config, data, Process(0, 0, 1, device), performance), []
-            for _ in range(steps + 1):  # the first warms up: allocations, autotuning
-                started = time.perf_counter()
-                member.step(batch, performance)
-                if cuda:
-                    torch.cuda.synchronize(device)
-                seconds.append(time.perf_counter() - started)
-        del member  # before the next model is built
-        step_seconds[config.name] = statistics.median(seconds[1:]) * batch_size / timed
-    return statistics.median(reads), timed, step_seconds
-
-
-def estimate_hours(
-    shape: dict[str, Any], step_seconds: dict[str, float], read_seconds: float, workers: int
-) -> tuple[dict[str, Any], list[str]]:
-    """``plan.json``'s ``estimate`` of a ``run_shape`` from ``measure``'s rates (``workers`` per process read beside
-    the steps; 0: between them): hours of training (every epoch) and test scoring, device-hours; and its log lines."""
-    batch, world, sizes = shape["batch_per_process"], shape["world_size"], shape["sizes"]
-    read = read_seconds * batch
-
-    def step(compute: float) -> float:
-        return compute + read if not workers else max(compute, read / workers)
-
-    group, validation_steps = sum(step_seconds.values()), math.ceil(math.ceil(sizes["validation"] / world) / batch)
-    epoch = shape["steps_per_epoch"] * step(group) + validation_steps * step(EVALUATION_SHARE * group)
-    test = sum(math.ceil(sizes["test"] / batch) * step(EVALUATION_SHARE * s) for s in step_seconds.values())
-    hours = {"training_hours": shape["epochs"] * epoch / 3600, "test_hours": test / 3600}
-    hours["device_hours"] = (hours["training_hours"] + hours["test_hours"]) * world
-    readers = f"{workers} worker(s)" if workers else "the main process"
-    lines = [f"plan: reading {1 / read_seconds:.0f} patches/s per reading process; reading in {readers}"]
-    lines += [f"plan: {name}: {batch / s:.1f} images/s per training step" for name, s in step_seconds.items()]
-    lines.append(
-        f"plan: estimate for {shape['epochs']} epochs: {hours['training_hours']:.3g} h training + "
-        f"{hours['test_hours']:.3g} h test scoring, {hours['device_hours']:.3g} "
-        f"{'GPU' if 'cuda' in shape['performance']['device'] else 'CPU'}-hours ({world} process(es))"
-    )
-    return {"read_patches_per_second": 1 / read_seconds, "step_seconds": step_seconds, **hours}, lines
 
 
 def reproduction_record(export: ExportResult) -> dict[str, Any]:
