@@ -4,18 +4,72 @@
 >>> model = sm.load_model("resnet50-s1s2-multi")                     # doctest: +SKIP
 >>> sm.predict(model, s1="..._s1_63_p100.tif", s2="..._s2_63_p100.tif").labels  # doctest: +SKIP
 
-Every public name is importable from here. The imports below are read, not run (PEP 562): each
-name is imported on first use, so ``import sen12ms_models`` and ``--version`` load neither torch nor rasterio.
+Every public name is importable from here. Each is imported on first use (PEP 562), so
+``import sen12ms_models`` and the command line's ``--version`` load neither torch nor rasterio.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.3.0"
+
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "InputLevelWarning",
+            "InputUnitsError",
+            "ManifestError",
+            "NoDataError",
+            "PatchFileError",
+            "PublishError",
+            "Sen12msError",
+            "UnverifiedWeightsWarning",
+            "WeightsDownloadError",
+            "WeightsIntegrityError",
+            "WeightsNotPublishedError",
+        ),
+        "errors",
+    ),
+    "CLASSES": "classes",
+    **dict.fromkeys(
+        ("DenseNet121_Weights", "ResNet50_Weights", "Sen12msWeights", "get_weights", "list_models"), "weights"
+    ),
+    "Sen12msTransform": "transforms",
+    "InputOptions": "inputs.options",
+    "read_patch": "inputs.files",
+    **dict.fromkeys(("ModelSpec", "Sen12msClassifier"), "models.base"),
+    **dict.fromkeys(("build_model", "densenet121", "load_model", "optimize_for_inference", "resnet50"), "models.api"),
+    **dict.fromkeys(("Prediction", "predict"), "prediction"),
+    **dict.fromkeys(("SceneMap", "map_scene"), "mapping"),
+    **dict.fromkeys(("Sen12msIndex", "read_triplet"), "datasets.tree"),
+    "make_split": "datasets.splits",
+    "Sen12msDataset": "datasets.sen12ms",
+    "TrainConfig": "training.config",
+    "train": "training.loop",
+    "reproduce": "training.reproduce",
+    **dict.fromkeys(("evaluate", "evaluate_split"), "training.evaluation"),
+    "export_run": "training.export",
+    "publish": "hub.publish",
+    "convert_checkpoint": "convert.checkpoint",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
 
 if TYPE_CHECKING:
     from sen12ms_models.classes import CLASSES
@@ -50,26 +104,3 @@ if TYPE_CHECKING:
     from sen12ms_models.training.reproduce import reproduce
     from sen12ms_models.transforms import Sen12msTransform
     from sen12ms_models.weights import DenseNet121_Weights, ResNet50_Weights, Sen12msWeights, get_weights, list_models
-
-#: Public name -> the module that defines it: the imports above, read (as lazy_loader reads a stub).
-_EXPORTS: dict[str, str] = {
-    alias.name: str(node.module)
-    for node in next(
-        n for n in ast.parse(Path(__file__).read_text(encoding="utf-8")).body if isinstance(n, ast.If)
-    ).body
-    if isinstance(node, ast.ImportFrom)
-    for alias in node.names
-}
-__all__ = ["__version__", *_EXPORTS]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__

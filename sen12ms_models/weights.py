@@ -140,6 +140,8 @@ def _parse(path: str, text: str) -> dict[str, ManifestEntry]:
         if document["format_version"] != FORMAT_VERSION:
             raise ValueError(f"format_version {document['format_version']!r}")
         return {name: ManifestEntry(name=name, **fields) for name, fields in document["models"].items()}
+    except ManifestError as error:  # an entry's own check, naming the entry
+        raise ManifestError(f"{path}: {error}") from error
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ManifestError(
             f"{path}: not a weights manifest of format_version {FORMAT_VERSION} ({type(error).__name__}: {error}); "

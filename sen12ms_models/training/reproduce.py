@@ -141,10 +141,12 @@ def reproduction_record(export: ExportResult) -> dict[str, Any]:
         gap = None if mine is None or theirs is None else round(mine - theirs, 2)
         return {"ours": mine, "paper": theirs, "difference": gap}
 
-    f1, paper_f1 = ours["per_class_f1"], paper.get("per_class_f1", {})
+    # every class scored or in the paper: one the paper lists but the test set lacks, yet predicted, scores 0
+    f1 = {c: None if v is None else percent(v) for c, v in zip(CLASSES, scores.f1_per_class, strict=True)}
+    paper_f1, present = paper.get("per_class_f1", {}), set(scores.classes_present)
     return {
         **record,
-        "per_class_f1": {c: compared(f1.get(c), paper_f1.get(c)) for c in CLASSES if c in f1 or c in paper_f1},
+        "per_class_f1": {c: compared(f1[c], paper_f1.get(c)) for c in CLASSES if c in present or c in paper_f1},
         "average_f1": compared(ours["average_f1"], paper.get("average_f1")),
         "overall_f1": compared(ours["overall_f1"], paper.get("overall_f1")),
     }
