@@ -89,9 +89,10 @@ def inspect(
             )
         tensors["s2"] = raw = as_float_tensor(s2, "s2", transform.s2_bands)
         used = transform.select("s2", raw)
+        fill = s2_invalid(used)
         if options.check_units:
-            _check_s2_units(used, ~s2_invalid(used), s2_names, transform.s2_bands_used, options.s2_offset)
-        invalid["s2"] = s2_invalid(used, options.s2_offset)
+            _check_s2_units(used, ~fill, s2_names, transform.s2_bands_used, options.s2_offset)
+        invalid["s2"] = s2_invalid(used, options.s2_offset) if options.s2_offset else fill
         if set(transform.s2_bands) == set(L2A_BANDS):
             level_2a = "its bands lack B10 and are the 12 of Level-2A"
         elif options.level == "L2A":
@@ -216,15 +217,16 @@ def _check_s2_units(
             f"{names[patch]}: band {', '.join(missing)} is 0 in every valid pixel, as a band missing from the product "
             "and filled with zeros is; give the real band (or a model that does not read it), or " + _OPT_OUT
         )
-    below = _share_of_values(s2 < offset, valid)
-    if offset > 0 and (bad := (below > limits.S2_BELOW_OFFSET_MAX).nonzero().flatten().tolist()):
-        raise InputUnitsError(
-            f"{_named(names, bad)}: s2_offset={offset:g}, but {float(below[bad[0]]):.0%} "
-            f"of the valid values are below {offset:g}, which would be negative reflectance (more than "
-            f"{limits.S2_BELOW_OFFSET_MAX:.0%} never occurs in a Level-1C product that carries the offset). "
-            "The data has no such offset, or it was already removed (e.g. from the file's declared offset): "
-            "drop s2_offset, or " + _OPT_OUT
-        )
+    if offset > 0:
+        below = _share_of_values(s2 < offset, valid)
+        if bad := (below > limits.S2_BELOW_OFFSET_MAX).nonzero().flatten().tolist():
+            raise InputUnitsError(
+                f"{_named(names, bad)}: s2_offset={offset:g}, but {float(below[bad[0]]):.0%} "
+                f"of the valid values are below {offset:g}, which would be negative reflectance (more than "
+                f"{limits.S2_BELOW_OFFSET_MAX:.0%} never occurs in a Level-1C product that carries the offset). "
+                "The data has no such offset, or it was already removed (e.g. from the file's declared offset): "
+                "drop s2_offset, or " + _OPT_OUT
+            )
 
 
 def _check_s1_units(s1: torch.Tensor, valid: torch.Tensor, names: Sequence[str], check_order: bool) -> None:
@@ -245,14 +247,15 @@ def _check_s1_units(s1: torch.Tensor, valid: torch.Tensor, names: Sequence[str],
             f"(median {float(s1[bad[0]][:, valid[bad[0]]].median()):.3g}): this is linear backscatter (power or "
             "amplitude), not dB. Convert with 10 * log10(power) (20 * log10(amplitude)), or " + _OPT_OUT
         )
-    above = _share_of_values(s1[:, 1:] > s1[:, :1], valid)
-    if check_order and (bad := (above > limits.VH_ABOVE_VV_MAX).nonzero().flatten().tolist()):
-        raise InputUnitsError(
-            f"{_named(names, bad)}: the second S1 band (VH) is brighter than the first (VV) in "
-            f"{float(above[bad[0]]):.0%} of the pixels; cross-polarised VH is 5-8 dB weaker than VV over nearly "
-            "all land, so the bands are probably swapped. Reorder them to VV, VH, or say their order with "
-            "InputOptions(s1_bands=('VH', 'VV')) (CLI: --s1-bands VH,VV)"
-        )
+    if check_order:
+        above = _share_of_values(s1[:, 1:] > s1[:, :1], valid)
+        if bad := (above > limits.VH_ABOVE_VV_MAX).nonzero().flatten().tolist():
+            raise InputUnitsError(
+                f"{_named(names, bad)}: the second S1 band (VH) is brighter than the first (VV) in "
+                f"{float(above[bad[0]]):.0%} of the pixels; cross-polarised VH is 5-8 dB weaker than VV over nearly "
+                "all land, so the bands are probably swapped. Reorder them to VV, VH, or say their order with "
+                "InputOptions(s1_bands=('VH', 'VV')) (CLI: --s1-bands VH,VV)"
+            )
 
 
 def _share_of_values(condition: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
