@@ -7,7 +7,7 @@ outputs become labels the same two ways (``decide``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -16,7 +16,6 @@ from sen12ms_models.classes import IGBP_TO_SIMPLIFIED, NUM_CLASSES
 if TYPE_CHECKING:
     import torch
 
-LabelType = Literal["multi", "single"]
 #: ``multi``: every class covering >= 10 % of the patch; ``single``: the dominant class.
 LABEL_TYPES: tuple[str, ...] = ("multi", "single")
 
@@ -85,28 +84,14 @@ def class_probabilities(igbp: np.ndarray, name: str = "patch") -> np.ndarray:
     return probabilities if codes.ndim == 3 else probabilities[0]
 
 
-def single_label(probabilities: np.ndarray) -> np.ndarray:
-    """Index of the dominant class, first index on ties; ``(10,)`` -> scalar, ``(N, 10)`` -> ``(N,)``."""
-    return np.argmax(_check_probabilities(np.asarray(probabilities)), axis=-1)
-
-
-def multi_label(probabilities: np.ndarray, threshold: float = MULTI_LABEL_THRESHOLD) -> np.ndarray:
-    """Boolean mask of classes with a share ``>= threshold``, same shape as ``probabilities``."""
-    return _check_probabilities(np.asarray(probabilities)) >= threshold
-
-
 def label_target(probabilities: Array, label_type: str) -> Array:
-    """The training target of class shares ``(..., 10)`` (numpy or torch), as the baselines were trained:
-    multi-label float32 0/1 ``(..., 10)``, single-label the int64 class index ``(...)`` (first on ties)."""
-    _check_probabilities(probabilities)
+    """The reference label of class shares ``(..., 10)`` (numpy or torch), the baselines' training target:
+    multi-label float32 0/1 ``(..., 10)`` (shares >= ``MULTI_LABEL_THRESHOLD``), single-label the int64 index
+    ``(...)`` of the largest share (first on ties). ``ValueError`` unless the last axis holds the 10 classes."""
+    if probabilities.shape[-1:] != (NUM_CLASSES,):
+        raise ValueError(f"expected class probabilities with last axis {NUM_CLASSES}, got shape {probabilities.shape}")
     if check_label_type(label_type) == "multi":
         mask = probabilities >= MULTI_LABEL_THRESHOLD
         return mask.astype(np.float32) if isinstance(mask, np.ndarray) else mask.float()
     index = probabilities.argmax(-1)
     return np.asarray(index, dtype=np.int64) if isinstance(probabilities, np.ndarray) else index
-
-
-def _check_probabilities(probabilities: Array) -> Array:
-    if probabilities.shape[-1:] != (NUM_CLASSES,):
-        raise ValueError(f"expected class probabilities with last axis {NUM_CLASSES}, got shape {probabilities.shape}")
-    return probabilities

@@ -160,7 +160,7 @@ def map_scene(
             f"got {resolution}, {dtype}, {batch_size}"
         )
     outputs = [Path(p) if p is not None else None for p in (out, class_map, cloud_map)]
-    _check_outputs(outputs, [s2, s1])
+    check_outputs(outputs, [s2, s1])
     reads = spec.transforms
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -245,9 +245,7 @@ def _open_inputs(
     reads: Sen12msTransform,
 ) -> dict[str, SensorFile]:
     """The scene files, georeferenced, at least one window large, S1 read on the S2 grid."""
-    for name, path, used in (("s2", s2, reads.s2_bands_used), ("s1", s1, reads.s1_bands_used)):
-        if used and path is None:
-            raise ValueError(f"{name} is required: this model reads its bands {list(used)}")
+    reads.check_given(s1=s1, s2=s2)
     files: dict[str, SensorFile] = {}
     if s2 is not None:
         files["s2"] = stack.enter_context(SensorFile(s2, "s2", options.s2_bands))
@@ -297,9 +295,10 @@ def _prefetch(
         yield ahead.result()
 
 
-def _check_outputs(outputs: list[Path | None], inputs: list[PathLike | None]) -> None:
-    """Outputs go to existing folders and overwrite neither an input nor each other."""
-    given = [path.resolve() for path in outputs if path is not None]
+def check_outputs(outputs: Sequence[PathLike | None], inputs: Sequence[PathLike | None]) -> None:
+    """``ValueError``/``FileNotFoundError`` unless the outputs go to existing folders and overwrite neither an
+    input nor each other (the CLI checks before the weights load)."""
+    given = [Path(path).resolve() for path in outputs if path is not None]
     if len(set(given)) != len(given):
         raise ValueError(f"two outputs are the same file: {given}")
     for path in given:

@@ -15,7 +15,7 @@ import numpy as np
 from sen12ms_models._types import PathLike
 from sen12ms_models.bands import S1_CLIP_DB, S2_BANDS
 from sen12ms_models.classes import CLASSES, SIMPLIFIED_IGBP
-from sen12ms_models.labels import multi_label
+from sen12ms_models.labels import label_target
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -133,7 +133,7 @@ def plot_patch(s1: np.ndarray | None, s2: np.ndarray, probabilities: np.ndarray 
     panels.append(("Sentinel-2 true colour", true_colour(s2), None))
     groups: list[_Group] = []
     if probabilities is not None:
-        names = [CLASSES[i] for i in np.flatnonzero(multi_label(probabilities))]
+        names = [CLASSES[i] for i in np.flatnonzero(label_target(probabilities, "multi"))]
         groups.append(("labels", names, CLASSES[int(np.argmax(probabilities))]))
     return _figure([(panels, groups)], columns=1)
 
@@ -166,7 +166,7 @@ def plot_predictions(
     for i, labels in enumerate(prediction.labels):
         groups: list[_Group] = [("model", labels, labels[0] if labels else None)]
         if reference is not None:
-            mask = reference[i] if reference.dtype == bool else multi_label(reference[i])
+            mask = reference[i] if reference.dtype == bool else label_target(reference[i], "multi")
             groups.append(("reference", [CLASSES[j] for j in np.flatnonzero(mask)], None))
         cells.append(([("", true_colour(s2[i]), None)], groups))
     return _figure(cells, max(1, min(columns, count)))

@@ -152,9 +152,7 @@ def predict(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     reads = spec.transforms  # its s2_bands, s1_bands: SEN12MS's
-    for sensor, value in (("s2", s2), ("s1", s1)):
-        if value is None and (used := getattr(reads, f"{sensor}_bands_used")):
-            raise ValueError(f"{sensor} is required: this model reads its bands {list(used)}")
+    reads.check_given(s1=s1, s2=s2)
     sources = {
         sensor: _source(value, sensor, getattr(options, f"{sensor}_bands") or getattr(reads, f"{sensor}_bands"))
         for sensor, value in (("s2", s2), ("s1", s1))

@@ -63,8 +63,6 @@ def check_pair(s2: ArrayLike, s1: ArrayLike) -> None:
 def check_array(array: object, name: str, band_names: Sequence[str]) -> ArrayLike:
     """``array``, refused (``TypeError``, ``ValueError`` naming ``name``) unless a real ``(C, H, W)`` or
     ``(N, C, H, W)`` array or tensor of ``len(band_names)`` bands."""
-    if array is None:
-        raise ValueError(f"{name} is required: this model reads its bands {list(band_names)}")
     if isinstance(array, np.ndarray):
         numeric = array.dtype.kind in "iuf"
     elif isinstance(array, torch.Tensor):
@@ -88,7 +86,7 @@ def check_array(array: object, name: str, band_names: Sequence[str]) -> ArrayLik
     return array
 
 
-def as_float_tensor(array: ArrayLike | None, name: str, band_names: Sequence[str]) -> torch.Tensor:
+def as_float_tensor(array: object, name: str, band_names: Sequence[str]) -> torch.Tensor:
     """``array`` checked with ``check_array``, as float32 on its own device (numpy: the CPU)."""
     array = check_array(array, name, band_names)
     if isinstance(array, np.ndarray):
@@ -160,6 +158,12 @@ class Sen12msTransform:
         """The S2 bands the model reads, in the network's order."""
         return tuple(b for b in self.bands if not is_s1_band(b))
 
+    def check_given(self, **inputs: object) -> None:
+        """``ValueError`` naming the bands of each sensor the model reads that ``inputs`` (``s1``, ``s2``) lack."""
+        for sensor in ("s2", "s1"):
+            if inputs.get(sensor) is None and (used := self._bands(sensor)[1]):
+                raise ValueError(f"{sensor} is required: this model reads its bands {list(used)}")
+
     def _bands(self, sensor: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The bands of ``sensor``'s arrays and those of them the model reads."""
         return (self.s2_bands, self.s2_bands_used) if sensor == "s2" else (self.s1_bands, self.s1_bands_used)
@@ -187,6 +191,7 @@ class Sen12msTransform:
             ValueError, TypeError: a missing input, wrong band count, dtype or shape, or S1 and
                 S2 of different patches (the message names the argument).
         """
+        self.check_given(s1=s1, s2=s2)
         channels: dict[str, torch.Tensor] = {}
         raw = {}
         for sensor, array, invalid in (("s2", s2, s2_invalid_pixels), ("s1", s1, s1_invalid_pixels)):

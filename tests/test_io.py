@@ -102,6 +102,20 @@ def test_missing_sibling_is_named(sen12ms_tree, tmp_path: Path) -> None:
         read_triplet(tmp_path / patch.relative_path("s2"))
 
 
+def test_read_triplet_refuses_s1_and_s2_of_other_ground(sen12ms_tree, tmp_path: Path) -> None:
+    root, written = sen12ms_tree
+    patch = written[0].id
+    for sensor in ("s1", "s2", "lc"):
+        target = tmp_path / patch.relative_path(sensor)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / patch.relative_path(sensor), target)
+    s1 = tmp_path / patch.relative_path("s1")
+    with rasterio.open(s1, "r+") as dataset:  # the same pixels, 1 km further east
+        dataset.transform = dataset.transform @ dataset.transform.translation(100, 0)
+    with pytest.raises(PatchFileError, match=r"s1=.*s1_.* and s2=.*s2_.* do not cover the same ground"):
+        read_triplet(s1)
+
+
 def _write(path: Path, array: np.ndarray) -> Path:
     return write_geotiff(path, array, from_origin(500000, 5000000, 10, 10), "EPSG:32633")
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sen12ms_models.classes import CLASSES, IGBP_TO_SIMPLIFIED, SIMPLIFIED_IGBP
-from sen12ms_models.labels import class_probabilities, multi_label, simplify_igbp, single_label
+from sen12ms_models.labels import class_probabilities, label_target, simplify_igbp
 
 # DOMAIN.md's table, typed in: IGBP code -> simplified index.
 DOMAIN_MAPPING = {
@@ -57,14 +57,14 @@ def test_multi_label_threshold_is_inclusive_at_ten_percent() -> None:
     patch = np.array([10] * 90 + [17] * 10, dtype=np.uint16).reshape(10, 10)  # 90 % grass, 10 % water
     probabilities = class_probabilities(patch)
     np.testing.assert_allclose(probabilities[[3, 9]], [0.9, 0.1])
-    assert multi_label(probabilities).nonzero()[0].tolist() == [3, 9]
+    assert label_target(probabilities, "multi").nonzero()[0].tolist() == [3, 9]
     just_below = np.array([10] * 91 + [17] * 9, dtype=np.uint16).reshape(10, 10)
-    assert multi_label(class_probabilities(just_below)).nonzero()[0].tolist() == [3]
+    assert label_target(class_probabilities(just_below), "multi").nonzero()[0].tolist() == [3]
 
 
 def test_single_label_takes_first_index_on_ties() -> None:
     patch = np.array([[12, 12, 1, 1]], dtype=np.uint16)  # croplands (5) and forest (0) tie
-    assert single_label(class_probabilities(patch)) == 0
+    assert label_target(class_probabilities(patch), "single") == 0
 
 
 def test_patch_without_valid_pixel_is_an_error_naming_it() -> None:
@@ -82,7 +82,7 @@ def test_float_codes_and_bad_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match=r"expected an IGBP patch"):
         class_probabilities(np.ones(4, np.uint16))
     with pytest.raises(ValueError, match="last axis 10"):
-        multi_label(np.ones(9))
+        label_target(np.ones(9), "multi")
 
 
 @settings(max_examples=50, deadline=None)
@@ -100,6 +100,6 @@ def test_property_probabilities_match_a_plain_histogram(batch: np.ndarray) -> No
         for code in patch.ravel():
             counts[DOMAIN_MAPPING[int(code)]] += 1
         np.testing.assert_allclose(p, counts / counts.sum())
-        assert single_label(p) == int(np.argmax(counts))
-        np.testing.assert_array_equal(multi_label(p), counts / counts.sum() >= 0.1)
-        assert multi_label(p)[single_label(p)]
+        assert label_target(p, "single") == int(np.argmax(counts))
+        np.testing.assert_array_equal(label_target(p, "multi"), counts / counts.sum() >= 0.1)
+        assert label_target(p, "multi")[label_target(p, "single")] == 1

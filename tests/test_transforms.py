@@ -117,7 +117,7 @@ def test_s2_band_list_missing_a_needed_band() -> None:
         ({"s2": np.zeros((13, 8, 8), complex)}, r"s2 must hold real numbers"),
         ({"s2": [[1, 2]]}, r"s2 must be a numpy array or torch tensor"),
         ({"s2": np.zeros((0, 13, 8, 8), np.uint16)}, r"s2 is empty"),
-        ({}, r"s2 is required"),
+        ({}, r"s2 is required: this model reads its bands \['B2', 'B3', 'B4', .*'B11', 'B12'\]"),
     ],
 )
 def test_bad_s2_input_names_the_argument(kwargs: dict, message: str) -> None:

@@ -137,11 +137,10 @@ def _inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 
 
 def _map(args: argparse.Namespace) -> int:
-    for path in (args.out, args.class_map, args.cloud_map):  # said before the weights load
-        if path is not None and not path.parent.is_dir():
-            raise FileNotFoundError(f"output folder {path.parent} does not exist")
+    from sen12ms_models.mapping import check_outputs, map_scene
+
+    check_outputs([args.out, args.class_map, args.cloud_map], [args.s2, args.s1])  # before the weights load
     model = _model(args)
-    from sen12ms_models.mapping import map_scene
 
     names = ("s2", "s1", "out", "class_map", "cloud_map", "stride", "batch_size", "resolution", "dtype", "precision")
     print(map_scene(model, **{name: getattr(args, name) for name in names}, options=input_options(args)))

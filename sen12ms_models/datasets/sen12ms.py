@@ -14,10 +14,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from sen12ms_models.bands import S1_BANDS, S2_BANDS, S2_SURFACE_BANDS
-from sen12ms_models.datasets.tree import Sen12msIndex
+from sen12ms_models.datasets.tree import Sen12msIndex, check_triplet
 from sen12ms_models.errors import PatchFileError
 from sen12ms_models.inputs.checks import inspect
-from sen12ms_models.inputs.files import PatchId, Sensor, check_same_ground, read_patch
+from sen12ms_models.inputs.files import PatchId, Sensor, read_patch
 from sen12ms_models.inputs.options import InputOptions
 from sen12ms_models.labels import check_label_type, class_probabilities, label_target
 from sen12ms_models.transforms import Sen12msTransform
@@ -89,18 +89,11 @@ def read_checked(
     index: Sen12msIndex, patch: PatchId, sensors: Sequence[Sensor] = ("s2", "s1"), *, check: bool = True
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The ``sensors`` (``s2``: 13 bands DN, ``s1``: dB) of a triplet by name, and its IGBP class shares ``(10,)``;
-    ``PatchFileError`` for files of other grids than the LC patch, and with ``check`` units and VV/VH order
+    ``PatchFileError`` for files off one grid (``check_triplet``), and with ``check`` units and VV/VH order
     are checked as ``predict`` checks them."""
-    read = {sensor: read_patch(index.path(patch, sensor), sensor) for sensor in sensors}
-    lc = read_patch(index.path(patch, "lc"), "lc")
-    for sensor, found in read.items():
-        if found.array.shape[1:] != lc.array.shape[1:]:
-            raise PatchFileError(
-                f"{patch}: {sensor} is {found.array.shape[1:]} pixels, its LC patch {lc.path} {lc.array.shape[1:]}"
-            )
-    s1, s2 = read.get("s1"), read.get("s2")
-    if s1 and s2:
-        check_same_ground(s1, s2)
+    read = {sensor: read_patch(index.path(patch, sensor), sensor) for sensor in (*sensors, "lc")}
+    check_triplet(patch, read)
+    s1, s2, lc = read.get("s1"), read.get("s2"), read.pop("lc")
     if check:
         inspect(
             Sen12msTransform.for_bands((S2_SURFACE_BANDS if s2 else ()) + (S1_BANDS if s1 else ())),

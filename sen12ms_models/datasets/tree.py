@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sen12ms_models._types import PathLike
 from sen12ms_models.errors import PatchFileError
-from sen12ms_models.inputs.files import FILE_NAME, SENSORS, Patch, PatchId, SceneId, Sensor, read_patch, sibling_path
+from sen12ms_models.inputs.files import (
+    FILE_NAME,
+    SENSORS,
+    Patch,
+    PatchId,
+    SceneId,
+    Sensor,
+    check_same_ground,
+    read_patch,
+    sibling_path,
+)
 
 SEASONS: tuple[str, ...] = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall", "ROIs2017_winter")
 
@@ -81,16 +91,26 @@ class Triplet:
     lc: Patch
 
 
+def check_triplet(patch: PatchId, read: Mapping[Sensor, Patch]) -> None:
+    """``PatchFileError`` unless the patches ``read`` of ``patch`` (``lc`` among them) lie on the LC patch's
+    pixel grid, and its S1 and S2 (if both were read) on the same ground (``check_same_ground``)."""
+    lc = read["lc"]
+    for sensor, found in read.items():
+        if found.array.shape[1:] != lc.array.shape[1:]:
+            raise PatchFileError(
+                f"{patch}: {sensor} is {found.array.shape[1:]} pixels, its LC patch {lc.path} {lc.array.shape[1:]}"
+            )
+    if "s1" in read and "s2" in read:
+        check_same_ground(read["s1"], read["s2"])
+
+
 def read_triplet(path: PathLike) -> Triplet:
     """Read the S1, S2 and LC files of a triplet from the path of any one of them.
 
     Raises:
-        PatchFileError: a file is missing or damaged, or the three grids differ.
+        PatchFileError: a file is missing or damaged, or the files do not share one grid (``check_triplet``).
     """
     patch_id = PatchId.from_path(path)
-    s1, s2, lc = (read_patch(sibling_path(path, sensor), sensor) for sensor in SENSORS)
-    if not (s1.array.shape[1:] == s2.array.shape[1:] == lc.array.shape[1:]):
-        raise PatchFileError(
-            f"{patch_id}: S1, S2 and LC grids differ: {s1.array.shape}, {s2.array.shape}, {lc.array.shape}"
-        )
-    return Triplet(patch_id, s1, s2, lc)
+    read = {sensor: read_patch(sibling_path(path, sensor), sensor) for sensor in SENSORS}
+    check_triplet(patch_id, read)
+    return Triplet(patch_id, **read)

@@ -76,6 +76,7 @@ def inspect(
         s1_bands=tuple(s1_bands or options.s1_bands or transform.s1_bands),
         s2_offset=options.s2_offset,
     )
+    transform.check_given(s1=s1, s2=s2)
     tensors: dict[str, torch.Tensor] = {}
     invalid: dict[str, torch.Tensor] = {}
     clouds, level_2a, snow_is_cloud = None, None, False
