@@ -222,6 +222,11 @@ class Sen12msWeights(enum.Enum):
         return self.entry is not None and self.entry.published
 
     @property
+    def loadable(self) -> ManifestEntry | None:
+        """The entry of the file ``load_model(name)`` loads: the published one, else the local registry's."""
+        return self.entry if self.published else read_registry().get(str(self.value))
+
+    @property
     def meta(self) -> dict[str, Any]:
         """What the model is and where its file comes from, JSON-ready (torchvision's ``meta``)."""
         return {
@@ -313,7 +318,4 @@ def list_models(published_only: bool = False) -> list[str]:
     Returns:
         The names, sorted.
     """
-    if not published_only:
-        return list(known_models())
-    registered = read_registry()
-    return [name for name in known_models() if get_weights(name).published or name in registered]
+    return [name for name in known_models() if not published_only or get_weights(name).loadable]

@@ -9,7 +9,7 @@ from sen12ms_models import bands
 from sen12ms_models.bands import MODALITIES
 from sen12ms_models.inputs.options import MIN_VALID, InputOptions
 from sen12ms_models.labels import LABEL_TYPES
-from sen12ms_models.weights import ARCHITECTURES, ManifestEntry, get_weights, parse_model_name, read_registry
+from sen12ms_models.weights import ARCHITECTURES, ManifestEntry, get_weights, parse_model_name
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +42,7 @@ def weights_entry(name: str) -> ManifestEntry:
     from sen12ms_models.hub.download import not_published_error
 
     weights = get_weights(name)
-    entry = weights.entry if weights.published else read_registry().get(weights.value)
-    if entry is None:
+    if (entry := weights.loadable) is None:
         raise not_published_error(weights)
     return entry
 

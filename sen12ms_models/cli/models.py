@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sen12ms_models.cli._common import add_model_arguments, model_from, weights_entry
-from sen12ms_models.weights import CONVERTED, MANIFEST_FILE, REGISTRY_ENV, get_weights, list_models, read_registry
+from sen12ms_models.weights import CONVERTED, MANIFEST_FILE, REGISTRY_ENV, get_weights, list_models
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -54,7 +54,7 @@ def describe(name: str) -> dict[str, Any]:
     """A model's ``meta``; ``license``, ``source`` and ``sha256`` are those of the file that loads:
     the Hub's when published, else the local registry's (``weights`` says which)."""
     weights = get_weights(name)
-    registered = None if weights.published else read_registry().get(weights.value)
+    registered = None if weights.published else weights.loadable
     meta = weights.meta | {"weights": "hub" if weights.published else "registered" if registered else None}
     if registered is not None:
         meta |= {k: v for k, v in registered.to_json().items() if k != "revision"}

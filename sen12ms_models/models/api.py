@@ -176,10 +176,10 @@ def _local_file(path: Path) -> Path:
 
 def _read_published(member: Sen12msWeights, cache_dir: PathLike | None, force: bool) -> dict[str, torch.Tensor]:
     """The verified tensors of ``member``'s file: from the Hub if published, else the registry."""
-    if not member.published and (entry := read_registry().get(member.value)) is not None:
+    if (entry := member.loadable) is None or member.published:  # fetch refuses a file neither published nor registered
+        path = fetch(member, cache_dir=cache_dir, force_download=force)
+    else:
         path = registry_dir() / member.filename
-    else:  # fetch raises WeightsNotPublishedError for a file neither published nor registered
-        entry, path = member.entry, fetch(member, cache_dir=cache_dir, force_download=force)
     assert entry is not None
     return parse_safetensors(read_verified(path, entry), path)
 
