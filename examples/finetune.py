@@ -32,12 +32,6 @@ import sen12ms_models as sm
 from sen12ms_models import bands as band_lists
 
 
-def parse_bands(text: str) -> tuple[str, ...]:
-    """``EUROSAT_BANDS`` (a list of ``sen12ms_models.bands``) or ``B1,B2,...``."""
-    named = getattr(band_lists, text, None)
-    return tuple(named) if isinstance(named, tuple) else tuple(text.split(","))
-
-
 def load_folder(folder: Path, bands: tuple[str, ...]) -> tuple[np.ndarray, list[str], sm.InputOptions]:
     """The patches of ``folder`` (S2 DN, in SEN12MS band order), the class of each, and the
     ``InputOptions`` that tell ``predict`` which bands they hold."""
@@ -105,7 +99,7 @@ def main() -> None:
     for step in (fit, use):
         step.add_argument(
             "--s2-bands",
-            type=parse_bands,
+            type=band_lists.parse_bands,
             default=band_lists.EUROSAT_BANDS,
             help="your files' bands in order: EUROSAT_BANDS (default, B8A last), L2A_BANDS, ... or B1,B2,...",
         )

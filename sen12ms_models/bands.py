@@ -116,6 +116,13 @@ def is_s1_band(band: str) -> bool:
     return band in S1_BANDS
 
 
+def parse_bands(text: str) -> tuple[str, ...]:
+    """A band list as people write it: ``"B2,B3,B4"``, or the name of a list of this module (``"L2A_BANDS"``,
+    any case), for ``InputOptions(s2_bands=...)``, the CLI's ``--s2-bands`` and ``read_patch(bands=...)``."""
+    named = globals().get(name) if (name := text.strip().upper()).endswith("_BANDS") else None
+    return named if isinstance(named, tuple) else tuple(b.strip() for b in text.split(",") if b.strip())
+
+
 _S2_NAME = re.compile(r"(?<![A-Z0-9])(?:B|BAND )0?(1[0-2]|[1-9]|8A)(?![0-9A-Z])")
 _S1_NAME = re.compile(r"(?<![A-Z])(VV|VH|HH|HV)(?![A-Z])")
 

@@ -23,6 +23,7 @@ from sen12ms_models.bands import (
     S2_BANDS,
     TORCHGEO_BIGEARTHNET_BANDS,
     TORCHGEO_SEN12MS_BANDS,
+    parse_bands,
 )
 from sen12ms_models.classes import CLASSES
 from sen12ms_models.errors import InputUnitsError, NoDataError
@@ -299,3 +300,9 @@ def test_band_lists_are_complete_permutations() -> None:
     assert sorted(EUROSAT_BANDS) == sorted(S2_BANDS) and EUROSAT_BANDS[-1] == "B8A"
     assert "B10" not in L2A_BANDS and len(L2A_BANDS) == 12 and sorted(TORCHGEO_BIGEARTHNET_BANDS) == sorted(L2A_BANDS)
     assert TORCHGEO_SEN12MS_BANDS[:2] == S1_BANDS
+
+
+def test_band_lists_are_parsed_by_name_or_as_written() -> None:
+    assert parse_bands("l2a_bands") == parse_bands(" L2A_BANDS ") == L2A_BANDS
+    assert parse_bands("B2, B3 ,B4,") == ("B2", "B3", "B4")
+    assert parse_bands("VH,VV") == ("VH", "VV")

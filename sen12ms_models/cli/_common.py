@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from sen12ms_models import bands
-from sen12ms_models.bands import MODALITIES
+from sen12ms_models.bands import MODALITIES, parse_bands
 from sen12ms_models.inputs.options import MIN_VALID, InputOptions
 from sen12ms_models.labels import LABEL_TYPES
 from sen12ms_models.weights import ARCHITECTURES, ManifestEntry, get_weights, parse_model_name
@@ -47,13 +46,6 @@ def weights_entry(name: str) -> ManifestEntry:
     return entry
 
 
-def band_list(text: str) -> tuple[str, ...]:
-    """``B1,B2,...`` or the name of a ready-made list in ``sen12ms_models.bands`` (``L2A_BANDS``)."""
-    name = text.strip().upper()
-    named = getattr(bands, name, None) if name.endswith("_BANDS") else None
-    return named if isinstance(named, tuple) else tuple(b.strip() for b in text.split(",") if b.strip())
-
-
 def add_input_arguments(parser: argparse.ArgumentParser, *, skip_invalid: bool) -> None:
     """How to read real Sentinel data: the ``InputOptions`` fields (``--skip-invalid`` if asked), unset unless given."""
     group = parser.add_argument_group(
@@ -68,13 +60,13 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, skip_invalid: bool) 
     )
     group.add_argument(
         "--s2-bands",
-        type=band_list,
+        type=parse_bands,
         metavar="NAMES",
         help="the S2 files' band names in order, comma-separated, or a list of sen12ms_models.bands such "
         "as L2A_BANDS or EUROSAT_BANDS (default: the 13 SEN12MS bands; band descriptions in the file win)",
     )
     group.add_argument(
-        "--s1-bands", type=band_list, metavar="NAMES", help="the S1 files' band order when not VV,VH (e.g. VH,VV)"
+        "--s1-bands", type=parse_bands, metavar="NAMES", help="the S1 files' band order when not VV,VH (e.g. VH,VV)"
     )
     group.add_argument(
         "--no-unit-check",
