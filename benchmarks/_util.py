@@ -251,4 +251,5 @@ class Stepper:
         """One step on ``batch`` (raw bands, standardized on the device); the loss, not read back."""
         from sen12ms_models.training.loop import train_step
 
-        return train_step(self.stepped, self.optimizer, self.criterion, self.data, dict(batch), self.performance)
+        with self.performance.arithmetic():  # as the trainer holds it over its run
+            return train_step(self.stepped, self.optimizer, self.criterion, self.data, dict(batch), self.performance)

@@ -6,11 +6,11 @@ TREE is a synthetic SEN12MS tree of the default 8 scenes (``run_all.py --gpu`` w
 a CPU (``--quick``) everything runs at toy sizes, to prove the script, not to measure.
 
 1. Training step at ``--batch-size`` (64), resnet50-s1s2 and densenet121-s1s2, on one batch
-   from the store: fp32 NCHW (torch's default TF32 flags), bf16 + channels-last (the trainer's
-   auto), + fused Adam, + ``torch.compile(mode="reduce-overhead")`` (CUDA graphs); each against
-   fp32. Then loss curves: ``--curve-steps`` steps on the store's batches for fp32 (seeds 0 and 1)
-   and for the fastest variant (seed 0); the fastest is within noise when it differs from fp32
-   seed 0 by no more than fp32 seed 1 does (mean absolute loss difference).
+   from the store: tf32 NCHW, tf32 + channels-last (the trainer's default on CUDA), bf16 +
+   channels-last, + fused Adam, + ``torch.compile(mode="reduce-overhead")`` (CUDA graphs); each
+   against tf32 NCHW. Then loss curves: ``--curve-steps`` steps on the store's batches for tf32
+   (seeds 0 and 1) and for the fastest variant (seed 0); the fastest is within noise when it
+   differs from tf32 seed 0 by no more than tf32 seed 1 does (mean absolute loss difference).
 2. The trainer end to end (``training.loop.train`` with ``store=``), resnet50-s1s2: train images/s
    of each epoch, validation timed apart (``score_models`` wrapped with a timer), against the
    step rate of the trainer's settings measured in part 1.
@@ -41,10 +41,10 @@ from _util import Stepper, best_rate, machine, print_table, save_json, sync, wri
 from rasterio.windows import Window
 
 import sen12ms_models as sm
+from sen12ms_models._types import PRECISIONS
 from sen12ms_models.datasets.store import PreparedStore, StoreDataset, StoreLoader, prepare_store
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.labels import decide
-from sen12ms_models.models.api import INFERENCE_PRECISIONS
 from sen12ms_models.paper import TABLE4
 from sen12ms_models.training import loop
 from sen12ms_models.training.config import TrainConfig
@@ -57,12 +57,13 @@ FULL_SPLIT = {"train": 162_555, "validation": 18_550, "test": 18_106}
 #: Cost of an evaluation step (forward only) relative to a training step, for the estimate.
 EVALUATION_SHARE = 1 / 3
 
-#: (name, bf16, channels-last, fused Adam, compile mode)
+#: (name, precision, channels-last, fused Adam, compile mode)
 VARIANTS = (
-    ("fp32 NCHW", False, False, False, None),
-    ("bf16 + channels-last (trainer auto)", True, True, False, None),
-    ("+ fused Adam", True, True, True, None),
-    ("+ compile reduce-overhead", True, True, True, "reduce-overhead"),
+    ("tf32 NCHW", "tf32", False, False, None),
+    ("tf32 + channels-last (trainer default)", "tf32", True, False, None),
+    ("bf16 + channels-last", "bf16", True, False, None),
+    ("+ fused Adam", "bf16", True, True, None),
+    ("+ compile reduce-overhead", "bf16", True, True, "reduce-overhead"),
 )
 
 
@@ -71,8 +72,8 @@ def step_rates(args: argparse.Namespace, data: StoreDataset, batch: dict, varian
     rates: dict[str, dict[str, float]] = {}
     for arch in ("resnet50", "densenet121"):
         rates[arch] = {}
-        for name, bf16, channels_last, fused, mode in variants:
-            performance = Performance(args.device, bf16, channels_last)
+        for name, precision, channels_last, fused, mode in variants:
+            performance = Performance.choose(args.device, precision, channels_last)
             stepper = Stepper(arch, performance, data, fused=fused, compile_mode=mode)
             warmup = 3 if mode else 1
             rates[arch][name] = best_rate(partial(stepper, batch), args.batch_size, args.steps, warmup)
@@ -83,32 +84,32 @@ def step_rates(args: argparse.Namespace, data: StoreDataset, batch: dict, varian
 
 
 def loss_curves(args: argparse.Namespace, batches: list[dict], fastest: str) -> dict:
-    """Loss per step over ``batches`` (cycled): fp32 seeds 0 and 1, and ``fastest`` seed 0."""
+    """Loss per step over ``batches`` (cycled): tf32 seeds 0 and 1, and ``fastest`` seed 0."""
     curves = {}
     for label, name, seed in (
-        ("fp32 seed 0", "fp32 NCHW", 0),
-        ("fp32 seed 1", "fp32 NCHW", 1),
+        ("tf32 seed 0", "tf32 NCHW", 0),
+        ("tf32 seed 1", "tf32 NCHW", 1),
         ("fastest", fastest, 0),
     ):
         stepper = args.steppers[name]
         stepper.reset(seed)
         losses = [stepper(batches[i % len(batches)]) for i in range(args.curve_steps)]
         curves[label] = [float(loss) for loss in losses]
-    base = np.array(curves["fp32 seed 0"])
+    base = np.array(curves["tf32 seed 0"])
     fast_gap = float(np.abs(np.array(curves["fastest"]) - base).mean())
-    seed_gap = float(np.abs(np.array(curves["fp32 seed 1"]) - base).mean())
+    seed_gap = float(np.abs(np.array(curves["tf32 seed 1"]) - base).mean())
     print(
-        f"loss curves over {args.curve_steps} steps, resnet50: fastest ({fastest}) vs fp32 {fast_gap:.4f}, "
-        f"fp32 seed 1 vs seed 0 {seed_gap:.4f}: {'within' if fast_gap <= seed_gap else 'OUTSIDE'} noise\n"
+        f"loss curves over {args.curve_steps} steps, resnet50: fastest ({fastest}) vs tf32 {fast_gap:.4f}, "
+        f"tf32 seed 1 vs seed 0 {seed_gap:.4f}: {'within' if fast_gap <= seed_gap else 'OUTSIDE'} noise\n"
     )
     return {"fastest": fastest, "curves": curves, "curve_gap": fast_gap, "seed_gap": seed_gap}
 
 
 def print_steps(args: argparse.Namespace, rates: dict) -> None:
-    rows = [(arch, name, rate, rate / rates[arch]["fp32 NCHW"]) for arch in rates for name, rate in rates[arch].items()]
+    rows = [(arch, name, rate, rate / rates[arch]["tf32 NCHW"]) for arch in rates for name, rate in rates[arch].items()]
     print_table(
         f"Training step, s1s2 256x256, batch {args.batch_size}, {args.device} (images/s, best of {args.steps})",
-        ("arch", "variant", "images/s", "vs fp32"),
+        ("arch", "variant", "images/s", "vs tf32 NCHW"),
         rows,
     )
 
@@ -121,7 +122,7 @@ def reproduce_estimate(rates: dict, loader_rate: float, device: torch.device) ->
     archs = [get_weights(name).arch for name in TABLE4]
     epochs, sizes, estimate, rows = TrainConfig.epochs, FULL_SPLIT, {}, []
     unit = "GPU-hours" if device.type == "cuda" else f"{device.type.upper()}-hours"
-    for variant in [v for v in ("fp32 NCHW", "bf16 + channels-last (trainer auto)") if v in rates["resnet50"]]:
+    for variant in [v for v in ("tf32 NCHW", "bf16 + channels-last") if v in rates["resnet50"]]:
         per_image = [1 / rates[arch][variant] for arch in archs]  # seconds per image of each model's step
 
         def seconds(patches: int, compute: float) -> float:
@@ -207,7 +208,7 @@ def inference_part(args: argparse.Namespace, store: PreparedStore, run: Path) ->
     baseline = "predict() batch 32, fp32"
     rates = {baseline: best_rate(lambda: run_once("fp32", 32), count, 1)}
     labels = {}
-    for precision in INFERENCE_PRECISIONS:
+    for precision in PRECISIONS:
         rates[precision] = best_rate(partial(run_once, precision), count, 3)
         labels[precision] = decide(run_once(precision), "multi")
     agreement = {p: float((labels[p] == labels["fp32"]).all(1).mean()) for p in ("tf32", "bf16")}
@@ -288,7 +289,7 @@ def main() -> None:
         figures["step_rates"] = rates
         figures["reproduce_estimate"] = reproduce_estimate(rates, loader_rate, device)
         save_json(args.json, figures)
-        trainer = rates["resnet50"][plain[1 if cuda else 0][0]]  # the trainer's auto: bf16 + CL on CUDA, fp32 on CPU
+        trainer = rates["resnet50"][plain[1 if cuda else 0][0]]  # the trainer's default: tf32, channels-last on CUDA
         figures["end_to_end"] = end_to_end_part(args, store, folder, trainer)
         save_json(args.json, figures)
         figures["inference"] = inference_part(args, store, Path(figures["end_to_end"]["run"]))

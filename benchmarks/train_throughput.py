@@ -8,9 +8,9 @@ freshly seeded model on the same batch, read from a synthetic SEN12MS tree of re
 
 - plain: standardize on the host, ``.to(device)``, fp32, NCHW, ``loss.item()`` every step:
   the loop as one writes it first.
-- ours (auto): ``training.loop.train_step`` with the settings the trainer picks for the device
-  (bf16 autocast and channels-last on CUDA; fp32 NCHW on CPU), raw bands standardized on the
-  device, no read-back of the loss.
+- ours (default): ``training.loop.train_step`` with the trainer's default settings for the device
+  (tf32, channels-last on CUDA; fp32 NCHW on CPU), raw bands standardized on the device, no
+  read-back of the loss.
 - ours (bf16): the same with bf16 autocast forced (what ``--precision bf16`` does on a CPU).
 - ours (compile): with ``torch.compile`` (``--compile``; slow to warm up on CPUs).
 
@@ -34,6 +34,7 @@ from _util import Stepper, best_rate, loader_rate, machine, print_table, save_js
 from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.synthetic import DEFAULT_SCENES, write_tree
+from sen12ms_models.training.config import TrainConfig
 from sen12ms_models.training.distributed import Performance
 
 
@@ -83,25 +84,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         dataset = synthetic_dataset(Path(folder), max(4 * batch_size, 48))
         batch = next(iter(make_loader(dataset, range(len(dataset)), batch_size, 0, device)))
-        auto = Performance.choose(device)
+        auto = Performance.choose(device, TrainConfig.precision)
         variants: list[tuple[str, Performance, Callable[[], object]]] = [
-            ("plain fp32 NCHW", Performance(device, False, False), plain_step(dataset, batch, device)),
-            ("ours (auto)", auto, ours(Stepper("resnet50", auto, dataset), batch)),
+            ("plain fp32 NCHW", Performance.choose(device, "fp32", False), plain_step(dataset, batch, device)),
+            ("ours (default)", auto, ours(Stepper("resnet50", auto, dataset), batch)),
         ]
-        if not auto.bf16:
+        if auto.precision != "bf16":
             forced = Performance.choose(device, "bf16")
             variants.append(("ours (bf16)", forced, ours(Stepper("resnet50", forced, dataset), batch)))
         if args.compile:
             compiled = Stepper("resnet50", auto, dataset, compile_mode="default")
-            variants.append(("ours (auto, compile)", auto, ours(compiled, batch)))
+            variants.append(("ours (default, compile)", auto, ours(compiled, batch)))
         rates = {}
         for name, _, step in variants:
             rates[name] = best_rate(step, batch_size, steps)
         base = rates["plain fp32 NCHW"]
         print_table(
             f"Training step, resnet50-s1s2 256x256, batch {batch_size}, {device} (images/s, best of {steps})",
-            ("loop", "bf16", "channels-last", "images/s", "vs plain"),
-            [(n, p.bf16, p.channels_last, rates[n], rates[n] / base) for n, p, _ in variants],
+            ("loop", "precision", "channels-last", "images/s", "vs plain"),
+            [(n, p.precision, p.channels_last, rates[n], rates[n] / base) for n, p, _ in variants],
         )
 
         fastest = max(rates.values())

@@ -35,6 +35,14 @@ def check_label_type(label_type: str) -> str:
     return label_type
 
 
+def check_threshold(threshold: float, label_type: str | None) -> float:
+    """``threshold`` if it can decide ``label_type`` labels: a multi-label rule, in [0, 1]; else ``ValueError``
+    (a single-label head decides by argmax)."""
+    if label_type != "multi" or not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold={threshold} for label_type={label_type!r}: it is a multi-label rule, in [0, 1]")
+    return float(threshold)
+
+
 def output_probabilities(logits: torch.Tensor, label_type: str) -> torch.Tensor:
     """``(N, K)`` logits -> sigmoid (multi-label) or softmax over classes (single-label)."""
     return logits.sigmoid() if check_label_type(label_type) == "multi" else logits.softmax(1)

@@ -170,6 +170,8 @@ def map_scene(
         reference = files.get("s2") or files["s1"]
         if "s2" in files:
             options = dataclasses.replace(options, level=options.level or files["s2"].level)
+        if "s1" in files and files["s1"].named:  # its descriptions said the order, as s1_bands would
+            options = dataclasses.replace(options, s1_bands=files["s1"].bands)
         grid = WindowGrid(reference.height, reference.width, stride)
         source = resolution == "source"
         repeat = stride if source else 1
@@ -231,7 +233,7 @@ def map_scene(
         skipped=skipped,
         seconds=time.perf_counter() - started,
         corrections=(
-            *(f"{f.name}: {n}" for f in files.values() for n in f.corrections),
+            *(f"{f.name}: {n}" for f in read_files.values() for n in f.corrections),
             *(batch_notes(options) if reads.s2_bands_used else ()),
         ),
     )

@@ -176,18 +176,22 @@ def plot_per_class_f1(result: Mapping[str, Any] | PathLike) -> Figure:
     """Bars of per-class F1 in the class colours, from an evaluation result.
 
     Args:
-        result: a dict or the JSON file ``evaluate`` writes; its ``per_class_f1`` maps class
-            names to F1 (in % or as a fraction). Classes absent from the test set (F1 undefined,
-            ``None``) are left out.
+        result: a dict or JSON file: what ``sen12ms-models evaluate`` writes, an export's ``metrics.json``
+            (``Scores.to_json()``, F1 as fractions), or a ``per_class_f1`` mapping of class names to F1
+            (a manifest entry's ``metrics``, ``paper.paper_metrics``; in %). Classes with an undefined F1
+            (``None``: neither in the reference nor predicted) are left out.
 
     Returns:
         The figure.
 
     Raises:
-        KeyError: no ``per_class_f1`` in ``result``.
+        KeyError: ``result`` holds no per-class F1.
         ValueError: a name that is not a SEN12MS class.
     """
     record = result if isinstance(result, Mapping) else json.loads(Path(result).read_text(encoding="utf-8"))
+    record = record.get("scores", record)  # evaluate's JSON: the scores beside the model and split
+    if "f1_per_class" in record:  # Scores.to_json()
+        record = {"per_class_f1": dict(zip(record["classes"], record["f1_per_class"], strict=True))}
     if "per_class_f1" not in record:
         raise KeyError(f"no 'per_class_f1' in the evaluation result (keys: {sorted(record)})")
     scores = {k: v for k, v in record["per_class_f1"].items() if v is not None}

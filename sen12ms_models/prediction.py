@@ -4,7 +4,6 @@ files read (``inputs.files``), checked (``inputs.checks.inspect``), predicted on
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,10 +14,10 @@ import torch
 
 from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
-from sen12ms_models.inputs.checks import Inspected, inspect, warn_level_2a
+from sen12ms_models.inputs.checks import Inspected, check_8bit, inspect, warn_level_2a
 from sen12ms_models.inputs.files import Patch, check_same_ground, pair_by_name, patch_files, read_patch
 from sen12ms_models.inputs.options import InputOptions
-from sen12ms_models.labels import DECISION_THRESHOLD, decide, output_probabilities
+from sen12ms_models.labels import DECISION_THRESHOLD, check_threshold, decide, output_probabilities
 from sen12ms_models.models.api import inference_precision
 from sen12ms_models.models.base import Sen12msClassifier
 from sen12ms_models.transforms import ArrayLike, check_array
@@ -131,7 +130,7 @@ def predict(
             ground; lists of SEN12MS-named files are paired by name.
         options: how to read and check the input (``InputOptions``).
         batch_size: patches per forward pass.
-        threshold: overrides the model's multi-label threshold (``spec.threshold``, default 0.5).
+        threshold: overrides the model's multi-label threshold (``spec.threshold``; 0.5 for the published models).
         precision: ``fp32`` (TF32 off: the published scores' arithmetic), ``tf32`` or ``bf16``
             (autocast). A model cast with ``.half()``/``.bfloat16()`` gets its own dtype.
         progress: a progress bar (``None``: a bar on a terminal, log lines elsewhere).
@@ -140,15 +139,16 @@ def predict(
         The ``Prediction``, with each patch's valid and cloud shares and corrections.
 
     Raises:
-        ValueError: a head without a decision rule, inputs that do not fit the model.
+        ValueError: a head without a decision rule, a threshold outside [0, 1] or for a single-label head,
+            inputs that do not fit the model.
         InputUnitsError, NoDataError, PatchFileError: see ``inputs``.
         RuntimeError: non-finite model outputs.
     """
     if isinstance(model, (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)):
         model = model.module  # the network it wraps
     spec, options = model.spec, options or InputOptions()
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    if threshold is not None and spec.label_type is not None:  # no rule at all: ``predicting`` says so
+        check_threshold(threshold, spec.label_type)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     reads = spec.transforms  # its s2_bands, s1_bands: SEN12MS's
@@ -229,17 +229,18 @@ def predict_batch(
     if len(read) == 2 and read["s1"].patches and read["s2"].patches:
         for one, two in zip(read["s1"].patches, read["s2"].patches, strict=True):
             check_same_ground(one, two)
-    l2a = any(p.level == "L2A" for r in read.values() for p in r.patches)
     s1, s2 = (read.get(sensor, SensorBatch(None, (), [])) for sensor in ("s1", "s2"))
     batch = inspect(
         model.spec.transforms,
-        dataclasses.replace(options, level="L2A" if l2a else options.level),
+        options,
         s1=_to(s1.array, parameter.device),
         s2=_to(s2.array, parameter.device),
         s2_bands=s2.bands,
         s1_bands=s1.bands,
         s1_names=s1.names,
         s2_names=s2.names,
+        s2_level_2a=[p.level == "L2A" for p in s2.patches],
+        s1_named=[p.named for p in s1.patches],
     )
     keep = torch.from_numpy(batch.valid_fraction >= options.min_valid)
     probabilities = torch.full((len(keep), model.num_classes), torch.nan)
@@ -257,23 +258,23 @@ def _source(value: PatchInput | None, name: str, bands: Sequence[str]) -> Sensor
     if isinstance(value, (str, os.PathLike)):
         return patch_files([value], name) if os.path.isdir(value) else [value]
     if value is not None and not isinstance(value, (np.ndarray, torch.Tensor)):
-        items = list(value)
+        items: list[Any] = list(value)
         if not items:
             raise ValueError(f"{name}: an empty list")
         if all(isinstance(item, (str, os.PathLike)) for item in items):
-            return items  # type: ignore[return-value]
+            return items
         kind = next((k for k in (np.ndarray, torch.Tensor) if all(isinstance(i, k) for i in items)), None)
         if kind is None:
             kinds = sorted({type(i).__name__ for i in items})
             raise TypeError(f"{name} must be arrays, tensors or paths (not a mix), got {kinds}")
-        shapes = [tuple(item.shape) for item in items]  # type: ignore[union-attr]
-        if len(distinct := list(dict.fromkeys(shapes))) > 1:
-            shown = ", ".join(f"{name}[{shapes.index(shape)}] {shape}" for shape in distinct[:3])
-            raise ValueError(
-                f"{name}: a list of arrays of {len(distinct)} shapes ({shown}); predict the patches of each size "
-                "in their own call, or crop them to one size"
-            )
-        value = np.stack(items) if kind is np.ndarray else torch.stack(items)  # type: ignore[arg-type]
+        for what, found, remedy in (
+            ("shapes", [tuple(i.shape) for i in items], "predict the patches of each size in their own call, or crop"),
+            ("dtypes", [i.dtype for i in items], "stacked, an 8-bit one would pass for 16-bit: convert"),
+        ):
+            if len(distinct := list(dict.fromkeys(found))) > 1:
+                shown = ", ".join(f"{name}[{found.index(one)}] {one}" for one in distinct[:3])
+                raise ValueError(f"{name}: a list of arrays of {len(distinct)} {what} ({shown}); {remedy} them to one")
+        value = np.stack(items) if kind is np.ndarray else torch.stack(items)
     value = check_array(value, name, bands)
     if value.ndim == 3:
         return SensorBatch(value[None], tuple(bands), [name])
@@ -286,6 +287,8 @@ def _read(source: SensorBatch | list[PathLike], part: slice, sensor: Any, option
         return source._replace(array=source.array[part], names=source.names[part])
     patches = [read_patch(path, sensor, bands=getattr(options, f"{sensor}_bands")) for path in source[part]]
     first = patches[0]
+    for patch in patches if sensor == "s2" else ():  # each file: stacked with 16-bit ones, 8-bit would pass
+        check_8bit(patch.array.dtype, patch.path, options)
     for patch in patches[1:]:
         if (patch.bands, patch.array.shape) != (first.bands, first.array.shape):
             raise ValueError(

@@ -60,7 +60,7 @@ def known_models() -> tuple[str, ...]:
 
 def parse_model_name(name: str, modality: str | None = None, label_type: str | None = None) -> str:
     """The full name of ``"resnet50-s1s2-multi"``, ``"resnet50-s1s2"`` (multi) or ``"resnet50", "s1s2"[, "single"]``."""
-    parts = name.split("-") if modality is None else [name, modality]
+    parts = _name_parts(name, modality)
     if len(parts) == 2:
         parts.append(label_type or "multi")
     elif len(parts) == 3 and label_type not in (None, parts[2]):
@@ -72,6 +72,16 @@ def parse_model_name(name: str, modality: str | None = None, label_type: str | N
             f"{list(MODALITIES)}, label_type one of {list(LABEL_TYPES)})"
         )
     return full
+
+
+def label_type_given(name: str | Sen12msWeights, modality: str | None = None, label_type: str | None = None) -> bool:
+    """Whether ``get_weights``' arguments say the label type (a member, a full name, ``label_type``) rather than
+    leave it to the default, ``multi`` (``"resnet50-s2"``, or ``"resnet50", "s2"``)."""
+    return isinstance(name, Sen12msWeights) or label_type is not None or len(_name_parts(name, modality)) == 3
+
+
+def _name_parts(name: str, modality: str | None) -> list[str]:
+    return name.split("-") if modality is None else [name, modality]
 
 
 @dataclass(frozen=True)
@@ -227,8 +237,21 @@ class Sen12msWeights(enum.Enum):
         return self.entry if self.published else read_registry().get(str(self.value))
 
     @property
+    def repo_id(self) -> str:
+        """This model's Hub repository in the manifest in use; ``ManifestError`` naming the manifest if it has none."""
+        if (entry := self.entry) is None:
+            raise ManifestError(
+                f"weights manifest {manifest_path()} has no entry for {self.value}, so its Hub repository is unknown; "
+                f"add one, or unset ${MANIFEST_ENV} to use the package's manifest"
+            )
+        return entry.repo_id
+
+    @property
     def meta(self) -> dict[str, Any]:
-        """What the model is and where its file comes from, JSON-ready (torchvision's ``meta``)."""
+        """What the model is and, JSON-ready (torchvision's ``meta``), the entry of the file ``load_model(name)`` loads
+        (``loadable``; ``weights`` says whether it is the Hub's or the local registry's), else the manifest's plan."""
+        loadable = self.loadable
+        shown = loadable or self.entry
         return {
             "name": self.value,
             "arch": self.arch,
@@ -240,7 +263,8 @@ class Sen12msWeights(enum.Enum):
             "threshold": DECISION_THRESHOLD if self.label_type == "multi" else None,
             "filename": self.filename,
             "published": self.published,
-            **(self.entry.to_json() if self.entry else {}),
+            "weights": None if loadable is None else "hub" if loadable.published else "registered",
+            **(shown.to_json() if shown else {}),
             "paper_metrics": paper_metrics(str(self.value)),
         }
 

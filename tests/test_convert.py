@@ -28,7 +28,7 @@ from sen12ms_models.convert.toolbox import (
     to_package_state_dict,
 )
 from sen12ms_models.models.base import SPEC_KEY
-from sen12ms_models.weights import read_manifest, sha256_hex
+from sen12ms_models.weights import MANIFEST_ENV, read_manifest, sha256_hex, write_manifest_entry
 from tests.support.hub_env import set_hub_offline
 
 
@@ -374,6 +374,30 @@ def test_other_toolbox_architectures_and_non_checkpoints_are_refused(tmp_path, c
     assert "already a safetensors file, nothing to convert; load it with" in capsys.readouterr().err
     assert main(["convert", str(tmp_path / "nothing.pth"), "--arch", "resnet50", "--modality", "rgb", "-o", "o"]) == 2
     assert "nothing.pth does not exist" in capsys.readouterr().err
+
+
+def test_a_safetensors_file_is_told_apart_from_a_pickle_as_load_model_does(tmp_path) -> None:
+    """Byte 0 of a safetensors file is its header length's low byte, which may be 0x80, the pickle opcode."""
+    data = next(
+        data
+        for n in range(256)
+        if (data := save_safetensors({"w": torch.zeros(2)}, metadata={"p": "x" * n}))[:1] == b"\x80"
+    )
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(data)
+    with pytest.raises(sm.WeightsIntegrityError, match="already a safetensors file, nothing to convert"):
+        read_toolbox_checkpoint(path)
+
+
+def test_a_manifest_without_the_model_is_named_and_nothing_is_written(released, tmp_path, monkeypatch, capsys):
+    checkpoint, _ = released["resnet50", "s2"]
+    manifest = tmp_path / "mine.json"
+    write_manifest_entry(read_manifest()["resnet50-s1s2-multi"], manifest)  # a valid manifest of one model
+    monkeypatch.setenv(MANIFEST_ENV, str(manifest))
+    out = tmp_path / "o"
+    assert main(["convert", str(checkpoint), "--arch", "resnet50", "--modality", "s2", "-o", str(out)]) == 2
+    assert f"weights manifest {manifest} has no entry for resnet50-s2-multi" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_one_model_per_output_folder(released, tmp_path) -> None:

@@ -39,9 +39,10 @@ def test_readme_opens_with_the_two_newcomer_commands() -> None:
     assert "sen12ms-models predict examples/data/" in main_job
     path = re.search(r"(examples/data/\S+\.tif)", main_job).group(1)
     assert (REPO / path).is_file()
-    assert tests.endswith(".venv/bin/python -m pytest -q")
+    command = tests.rpartition(" && ")[2]
+    assert command == ".venv/bin/python -m pytest -q -n 2 --dist loadfile"  # one file per worker: its fixtures once
     ci = (REPO / ".ci" / "run").read_text()
-    assert ".venv/bin/python -m pytest -q" in ci and "pip install --quiet --progress-bar off -e '.[dev]'" in ci
+    assert ci.rstrip().endswith(command) and "pip install --quiet --progress-bar off -e '.[dev]'" in ci
 
 
 def test_docs_link_to_existing_pages() -> None:

@@ -16,6 +16,7 @@ from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.interop.torchgeo import FromTorchGeoSen12ms
 from sen12ms_models.models.base import CONFIG_FILE, ModelSpec, config_json
+from sen12ms_models.models.resnet import Sen12msResNet50
 from sen12ms_models.synthetic import write_tree
 from tests.support.published import COMMIT, publish, state_digest
 
@@ -40,6 +41,15 @@ def test_builders_as_torchvision_spells_them(hub, tmp_path, monkeypatch) -> None
         sm.resnet50(weights=sm.DenseNet121_Weights.DEFAULT)
 
 
+def test_weights_none_builds_what_load_model_builds_without_weights() -> None:
+    for builder, arch in ((sm.resnet50, "resnet50"), (sm.densenet121, "densenet121")):
+        model = builder(weights=None, device="cpu")  # load_model's arguments work
+        assert model.spec == sm.load_model(arch, "s1s2", pretrained=False).spec and not model.training
+        assert (model.spec.bands, model.spec.label_type) == (sm.get_weights(arch, "s1s2").bands, "multi")
+    pooled = sm.densenet121(weights=None, global_pool="avg", num_classes=3)
+    assert pooled.spec.global_pool == "avg" and pooled(torch.zeros(1, 12, 64, 64)).shape == (1, 3)
+
+
 def test_an_exported_resnet50_loads_in_timm_from_the_hub(hub, tmp_path) -> None:
     timm = pytest.importorskip("timm")
     spec = sm.get_weights("resnet50-s2-single")
@@ -62,6 +72,10 @@ def test_densenet121_says_it_has_no_timm_equivalent() -> None:
     assert densenet["sen12ms"]["name"] == "densenet121-s1s2-multi"
     resnet = config_json(ModelSpec.of(sm.get_weights("resnet50-s1s2-multi")), "resnet50-s1s2-multi.safetensors")
     assert resnet["architecture"] == "resnet50" and resnet["model_args"] == {"in_chans": 12}
+    network = sm.build_model("resnet50", 12)
+    assert resnet["num_features"] == Sen12msResNet50.num_features == network.get_classifier().in_features == 2048
+    assert network.get_submodule(resnet["pretrained_cfg"]["first_conv"]) is network.first_conv()
+    assert network.get_submodule(resnet["pretrained_cfg"]["classifier"]) is network.get_classifier()
 
 
 @pytest.mark.parametrize("name", ["resnet50-s1s2-multi", "densenet121-rgb-single"])

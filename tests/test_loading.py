@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import torch
 from safetensors.torch import save, save_file
 
 import sen12ms_models as sm
+from sen12ms_models.cli.main import main
 from sen12ms_models.models.api import resolve_device
-from sen12ms_models.weights import read_registry, register_weights
+from sen12ms_models.weights import ManifestEntry, read_registry, register_weights
 from tests.support.hub_env import set_hub_offline, skip_hub_backoff
 from tests.support.hub_server import HubServer
 from tests.support.published import publish, state_digest
@@ -101,6 +103,39 @@ def test_force_download_replaces_a_corrupted_file_in_a_cache_without_symlinks(hu
     assert not cached.is_symlink()  # a plain copy, as the cache keeps without symlinks
     assert state_digest(sm.load_model("resnet50", "s1s2", force_download=True)) == state_digest(published.model)
     assert state_digest(sm.load_model("resnet50", "s1s2")) == state_digest(published.model)
+
+
+def test_a_damaged_cached_file_is_replaced_by_the_remedy_the_error_names(hub, tmp_path, monkeypatch, capsys) -> None:
+    published = publish(hub, tmp_path, monkeypatch)
+    name = published.weights.value
+    hub.fault, hub.fault_times = "wrong_bytes", 1
+    assert main(["download", name]) == 2
+    assert f"(CLI: `sen12ms-models download {name} --force`)" in capsys.readouterr().err
+    assert main(["download", name]) == 2  # without --force the cached file is kept, and still refused
+    capsys.readouterr()
+    assert main(["download", name, "--force"]) == 0
+    assert "sha256 verified" in capsys.readouterr().out
+    assert state_digest(sm.load_model(name)) == state_digest(published.model)
+
+
+def test_a_damaged_or_missing_registered_file_names_the_way_to_write_it_anew(tmp_path, capsys) -> None:
+    """A registered file was written on this machine (convert, export --register): nothing can fetch it again."""
+    torch.manual_seed(5)
+    path = tmp_path / "converted.safetensors"
+    save_file(sm.build_model("densenet121", 3).state_dict(), path)
+    entry = ManifestEntry("densenet121-rgb-multi", "me/d", "original-release-converted", "x")
+    registered = register_weights(entry, path.read_bytes())
+    registered.write_bytes(path.read_bytes()[:-4] + b"\0" * 4)
+    for force in (False, True):  # force_download fetches Hub files only
+        with pytest.raises(sm.WeightsIntegrityError, match=r"write it anew with `sen12ms-models convert ") as info:
+            sm.load_model("densenet121-rgb-multi", force_download=force)
+        assert "force_download" not in str(info.value) and "export RUN --output-dir DIR --register" in str(info.value)
+    registered.unlink()
+    missing = rf"{re.escape(str(registered))} is registered for densenet121-rgb-multi in .* does not exist; write it"
+    with pytest.raises(FileNotFoundError, match=missing):
+        sm.load_model("densenet121-rgb-multi")
+    assert main(["download", "densenet121-rgb-multi", "--force"]) == 2
+    assert re.search(missing, capsys.readouterr().err)
 
 
 def test_server_down_gives_a_clear_error(hub, tmp_path, monkeypatch) -> None:

@@ -165,6 +165,17 @@ def test_level_2a_is_said_once_and_refused_windows_are_named_by_their_position(t
         map_scene(model, s2=tagged, out=tmp_path / "x.tif", options=sm.InputOptions(s2_offset=5000), batch_size=6)
 
 
+def test_corrections_are_those_of_the_files_the_model_reads(tmp_path: Path) -> None:
+    s2 = write(tmp_path / "s2.tif", class_scene()[:, :256, :256] + np.uint16(1000))
+    with rasterio.open(s2, "r+") as dataset:
+        dataset.offsets = (-1000,) * 13
+    s1 = write(tmp_path / "s1.tif", np.stack([np.full((256, 256), -12.0), np.full((256, 256), -18.0)]).astype("f4"))
+    s1_model = probe_model("s1", centre=[-12.0, -18.0], scale=[5.0, 5.0])
+    assert map_scene(s1_model, s2=s2, s1=s1, out=tmp_path / "s1.map.tif").corrections == ()  # S2 sets the grid only
+    (note,) = map_scene(centroid_model(), s2=s2, out=tmp_path / "s2.map.tif").corrections
+    assert note.startswith(f"{s2}: applied the declared scale 1, offset -1000")
+
+
 def test_a_model_of_its_own_classes_maps_them_by_name(tmp_path: Path) -> None:
     model = probe_model("rgb", **POSITION_PROBE)
     model.head = torch.nn.Linear(3, 5).requires_grad_(False)

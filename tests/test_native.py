@@ -19,7 +19,13 @@ import sen12ms_models as sm
 from sen12ms_models.cli.main import main
 from sen12ms_models.training.checkpoint import BEST, save_checkpoint
 from sen12ms_models.training.config import TrainConfig
-from sen12ms_models.weights import MANIFEST_FILE, ManifestEntry, register_weights, write_manifest_entry
+from sen12ms_models.weights import (
+    MANIFEST_FILE,
+    ManifestEntry,
+    label_type_given,
+    register_weights,
+    write_manifest_entry,
+)
 from tests.support.hub_env import point_hub_at
 from tests.support.patches import clear_patches
 
@@ -46,6 +52,17 @@ def test_one_name_everywhere() -> None:
     assert sm.get_weights("densenet121-rgb") is sm.DenseNet121_Weights.SEN12MS_RGB_MULTI
     with pytest.raises(sm.ManifestError, match=r"unknown model 'bogus'; known: densenet121-rgb-multi"):
         sm.load_model("bogus")
+
+
+def test_a_name_without_label_type_takes_the_files_with_weights(tmp_path) -> None:
+    assert not label_type_given("resnet50-s2") and not label_type_given("resnet50", "s2")
+    assert label_type_given("resnet50-s2-multi") and label_type_given("resnet50", "s2", "multi")
+    assert label_type_given(sm.ResNet50_Weights.DEFAULT)
+    folder = sm.load_model("resnet50-s2-single", pretrained=False).save_pretrained(tmp_path / "single").parent
+    with pytest.warns(sm.UnverifiedWeightsWarning):
+        assert sm.load_model("resnet50-s2", weights=folder).spec.label_type == "single"
+    with pytest.raises(ValueError, match=r"holds resnet50-s2-single .*, but resnet50-s2-multi was asked for"):
+        sm.load_model("resnet50-s2-multi", weights=folder)
 
 
 def test_the_cli_names_models_as_python_does(capsys) -> None:
@@ -84,6 +101,7 @@ def test_registered_weights_show_as_what_they_are(tmp_path, capsys) -> None:
     # the licence, source and hash shown are those of the file that loads, not the manifest's plan
     assert info["weights"] == "registered" and info["license"] == "x" and info["source"] == "original-release-converted"
     assert info["sha256"] == hashlib.sha256(file.read_bytes()).hexdigest()
+    assert info == json.loads(json.dumps(sm.get_weights("densenet121-rgb-multi").meta))  # Python says the same
     assert main(["download", "densenet121-rgb-multi"]) == 0
     assert "registered locally" in capsys.readouterr().out
     with warnings.catch_warnings():

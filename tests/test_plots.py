@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("matplotlib")
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -20,6 +21,7 @@ from sen12ms_models.classes import CLASSES
 from sen12ms_models.datasets.tree import read_triplet
 from sen12ms_models.labels import class_probabilities
 from sen12ms_models.prediction import Prediction
+from sen12ms_models.training.metrics import MetricCounts
 
 
 def _png(fig, path, dpi: int = 50) -> Image.Image:
@@ -158,3 +160,15 @@ def test_per_class_f1_bars_from_json(tmp_path) -> None:
         plots.plot_per_class_f1({"per_class_f1": {"Forests": 1.0}})
     with pytest.raises(KeyError, match="no 'per_class_f1'"):
         plots.plot_per_class_f1({"f1": {}})
+
+
+def test_per_class_f1_bars_from_what_evaluate_and_export_write(tmp_path) -> None:
+    scores = MetricCounts("multi")
+    scores.update(torch.tensor([[True] + [False] * 9] * 2), torch.tensor([[True] + [False] * 8 + [True]] * 2))
+    evaluated = {"model": "resnet50-s2-multi", "subset": "test", "scores": scores.compute().to_json()}
+    path = tmp_path / "resnet50-s2-multi-test.json"
+    path.write_text(json.dumps(evaluated))
+    for result in (path, evaluated["scores"]):  # evaluate's file, an export's metrics.json
+        fig = plots.plot_per_class_f1(result)
+        assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["Forest", "Water"]
+        assert [p.get_height() for p in fig.axes[0].patches] == [1.0, 0.0]

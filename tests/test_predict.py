@@ -107,8 +107,11 @@ def test_bad_inputs_are_named(model) -> None:
         sm.predict(model, s1=s1, s2=np.zeros((2, 10, 32, 32), np.uint16))
     with pytest.raises(ValueError, match="s1 and s2 must hold the same patches"):
         sm.predict(model, s1=s1, s2=np.zeros((3, 13, 32, 32), np.uint16))
-    with pytest.raises(ValueError, match="threshold must be in"):
+    with pytest.raises(ValueError, match=r"threshold=5 for label_type='multi': it is a multi-label rule, in \[0, 1\]"):
         sm.predict(model, s1=clear_patches(2)[0], s2=clear_patches(2)[1], threshold=5)
+    single = sm.load_model("resnet50-s1s2-single", pretrained=False)
+    with pytest.raises(ValueError, match=r"threshold=0\.3 for label_type='single'"):  # as set_labels refuses it
+        sm.predict(single, s1=clear_patches(2)[0], s2=clear_patches(2)[1], threshold=0.3)
     with pytest.raises(sm.PatchFileError, match="no such file"):
         sm.predict(model, s1="ROIs1158_spring_s1_1_p1.tif", s2="ROIs1158_spring_s2_1_p1.tif")
 
@@ -198,3 +201,31 @@ def test_level_2a_is_said_once_whichever_batch_holds_it(tmp_path, s2_model) -> N
         sm.predict(s2_model, s2=[clean, tagged, tagged], batch_size=1)  # not in the first batch, in two
     levels = [str(w.message) for w in said if w.category is sm.InputLevelWarning]
     assert len(levels) == 1 and "its metadata says Level-2A" in levels[0]
+
+
+def test_an_8bit_patch_is_refused_whatever_else_its_batch_holds(tmp_path, s2_model) -> None:
+    s2 = clear_patches(2)[1]
+    eight = (s2[1] // 64).astype(np.uint8)
+    paths = [write_geotiff(tmp_path / "dn.tif", s2[0]), write_geotiff(tmp_path / "eight.tif", eight)]
+    with pytest.raises(sm.InputUnitsError, match=r"eight.tif is 8-bit \(uint8"):  # not stacked into uint16
+        sm.predict(s2_model, s2=paths)
+    with pytest.raises(ValueError, match=r"s2: a list of arrays of 2 dtypes \(s2\[0\] uint16, s2\[1\] uint8\)"):
+        sm.predict(s2_model, s2=[s2[0], eight])
+
+
+def test_a_level_2a_file_leaves_s2cloudless_to_the_level_1c_patches_of_its_batch(tmp_path, s2_model) -> None:
+    pytest.importorskip("s2cloudless")
+    s2 = clear_patches(1, 64)[1][0]
+    hazy = s2.copy()  # thin cloud in the top half: s2cloudless finds it, the fallback's brightness test does not
+    hazy[:, :32] = np.array([2000, 1800, 1700, 1600, 1700, 2000, 2300, 2500, 2500, 800, 200, 2000, 1500])[:, None, None]
+    l1c = write_geotiff(tmp_path / "l1c.tif", hazy)
+    l2a = write_geotiff(tmp_path / "l2a.tif", s2)
+    with rasterio.open(l2a, "r+") as dataset:
+        dataset.update_tags(PROCESSING_LEVEL="Level-2A")
+    options = sm.InputOptions(min_valid=0)
+    alone = sm.predict(s2_model, s2=[l1c], options=options).cloud_fraction
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sm.InputLevelWarning)
+        together = sm.predict(s2_model, s2=[l1c, l2a], options=options).cloud_fraction
+    assert alone is not None and together is not None
+    assert alone[0] == together[0] == pytest.approx(0.5, abs=0.05)

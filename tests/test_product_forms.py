@@ -76,6 +76,54 @@ def test_saturation_is_found_before_a_declared_offset(tmp_path: Path, s2_model) 
     assert labels(result) == expected([5])
 
 
+def test_saturation_under_a_declared_offset_counts_only_in_the_bands_read(tmp_path: Path, s2_model) -> None:
+    _, s2 = class_patches([5])
+    raw = s2[0] + 1000
+    raw[S2_BANDS.index("B10"), : SIZE // 2] = 65535  # saturated in a band the s2 models do not read
+    declared = write_geotiff(tmp_path / "declared.tif", raw)
+    with rasterio.open(declared, "r+") as dataset:
+        dataset.offsets = (-1000,) * 13
+    plain = write_geotiff(tmp_path / "plain.tif", raw)
+    one = sm.predict(s2_model, s2=declared, options=NO_CLOUD_TEST)
+    other = sm.predict(s2_model, s2=plain, options=InputOptions(clouds=False, s2_offset=1000))
+    assert one.valid_fraction[0] == other.valid_fraction[0] == 1.0  # as for the offset given, not declared
+    np.testing.assert_array_equal(one.probabilities, other.probabilities)
+    assert read_patch(declared, "s2").array[S2_BANDS.index("B10"), 0, 0] == 65535  # stays SATURATED
+
+
+@pytest.mark.parametrize("where", ["file", "band"])
+def test_a_level_2a_offset_tag_says_level_2a_wherever_it_declares_the_offset(tmp_path: Path, where: str) -> None:
+    _, s2 = class_patches([5])
+    path = write_geotiff(tmp_path / "l2a.tif", s2[0] + 1000)
+    with rasterio.open(path, "r+") as dataset:
+        for band in [0] if where == "file" else range(1, 14):  # 0: the file's tags
+            dataset.update_tags(band, BOA_ADD_OFFSET="-1000")
+    read = read_patch(path, "s2")
+    assert read.level == "L2A" and "offset -1000 of its RADIO_ADD_OFFSET / BOA_ADD_OFFSET tag" in read.corrections[0]
+
+
+def test_s1_bands_named_by_the_files_descriptions_are_not_checked_for_a_swap(tmp_path: Path, s1s2_model) -> None:
+    s1, s2 = class_patches([4])
+    vh_brighter = s1[0, ::-1].copy()  # what the descriptions call VH is the brighter band
+    described = write_geotiff(tmp_path / "described.tif", vh_brighter)
+    with rasterio.open(described, "r+") as dataset:
+        dataset.descriptions = ("VV", "VH")
+    s2_path = write_geotiff(tmp_path / "s2.tif", s2[0])
+    sm.predict(s1s2_model, s1=described, s2=s2_path)  # the file says which band is which
+    plain = write_geotiff(tmp_path / "plain.tif", vh_brighter)
+    with pytest.raises(InputUnitsError, match=r"probably swapped.*s1_bands=\('VH', 'VV'\)"):
+        sm.predict(s1s2_model, s1=plain, s2=s2_path)
+    said = sm.predict(s1s2_model, s1=plain, s2=s2_path, options=InputOptions(s1_bands=("VH", "VV")))  # the remedy
+    assert labels(said) == expected([4])
+    scene = [
+        write_geotiff(tmp_path / f"{n}_scene.tif", np.tile(a, (1, 8, 8))) for n, a in (("s1", s1[0]), ("s2", s2[0]))
+    ]
+    with rasterio.open(scene[0], "r+") as dataset:
+        dataset.descriptions = ("VH", "VV")  # they call the brighter band VH: read so, and not checked
+    mapped = map_scene(s1s2_model, s1=scene[0], s2=scene[1], out=tmp_path / "map.tif", options=NO_CLOUD_TEST)
+    assert mapped.skipped == 0
+
+
 def test_band_descriptions_spelled_band_8a_are_read_by_name(tmp_path: Path, s2_model) -> None:
     _, s2 = class_patches()
     order = [EUROSAT_BANDS.index(b) for b in S2_BANDS]

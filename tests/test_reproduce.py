@@ -4,6 +4,8 @@ alone; the run writes both tables and exports that load; the plan comes first, c
 
 from __future__ import annotations
 
+import argparse
+import inspect
 import json
 import warnings
 from pathlib import Path
@@ -13,7 +15,8 @@ import torch
 
 import sen12ms_models as sm
 from sen12ms_models.bands import MODALITIES
-from sen12ms_models.cli.main import main
+from sen12ms_models.cli.main import build_parser, main
+from sen12ms_models.cli.train import config_from
 from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import make_split
 from sen12ms_models.datasets.tree import Sen12msIndex
@@ -23,6 +26,8 @@ from sen12ms_models.paper import paper_metrics
 from sen12ms_models.synthetic import write_tree
 from sen12ms_models.training.config import TrainConfig
 from sen12ms_models.training.distributed import Performance, Process
+from sen12ms_models.training.evaluation import evaluate_split
+from sen12ms_models.training.export import export_run
 from sen12ms_models.training.loop import Member, covering_modality, group_dataset
 from sen12ms_models.training.reproduce import reproduce
 
@@ -180,3 +185,17 @@ def test_train_prints_its_plan_and_log_lines_when_not_on_a_terminal(data_dir, tm
     cpu = torch.device("cpu")
     assert Process(0, 0, 2, cpu).progress(None) is None  # rank 0: a bar on a terminal, else these lines
     assert Process(1, 1, 2, cpu).progress(None) is False and Process(1, 1, 2, cpu).progress(True) is False
+
+
+def test_the_command_line_and_python_share_the_recipes_precisions(tmp_path: Path) -> None:
+    def parsed(*args: str) -> argparse.Namespace:
+        return build_parser().parse_args([*args, "--data-dir", str(tmp_path)])
+
+    template = TrainConfig(tmp_path, tmp_path / "out")
+    for command in ("train", "reproduce"):
+        args = parsed(command, "--output-dir", str(tmp_path / "out"), "--model", "resnet50-s2")
+        assert config_from(args, "resnet50-s2-multi").precision == template.precision == "tf32"
+    defaults = inspect.signature(evaluate_split).parameters, inspect.signature(export_run).parameters
+    assert parsed("evaluate", "--model", "resnet50-s2").precision == "fp32"
+    assert [d["precision"].default for d in defaults] == ["fp32", "fp32"]
+    assert inspect.signature(reproduce).parameters["score_precision"].default == "fp32"

@@ -18,7 +18,7 @@ import sen12ms_models.datasets.sen12ms as reader_module
 from sen12ms_models.bands import S2_BANDS, S2_SURFACE_BANDS
 from sen12ms_models.cli.main import main
 from sen12ms_models.datasets.splits import make_split
-from sen12ms_models.datasets.store import open_store, prepare_store
+from sen12ms_models.datasets.store import StoreDataset, open_store, prepare_store
 from sen12ms_models.datasets.tree import BROKEN_PATCHES, Sen12msIndex
 from sen12ms_models.errors import PatchFileError
 from sen12ms_models.inputs.files import read_patch
@@ -69,6 +69,27 @@ def test_s2_declaring_a_scale_and_offset_is_stored_as_dn(tmp_path: Path) -> None
         assert store.s2[row].dtype == np.uint16
         np.testing.assert_array_equal(store.s2[row], np.clip(np.nan_to_num(expected[patch]), 0, None))
         assert (store.s2[row][:, 0, :4] == 0).all()
+
+
+@pytest.mark.parametrize(("dtype", "fill"), [("float32", np.nan), ("int16", -9999)])
+def test_the_dataset_and_the_store_give_one_input_from_s2_with_fill_in_one_band(tmp_path: Path, dtype, fill) -> None:
+    root = tmp_path / "tree"
+    write_tree(root, scenes=DEFAULT_SCENES[:1], patches_per_scene=1, size=32)
+    index = Sen12msIndex.scan(root)
+    path = index.path(index.patches[0], "s2")
+    with rasterio.open(path) as dataset:
+        profile, raw = dataset.profile, dataset.read().astype(dtype)
+    raw[S2_BANDS.index("B2"), :8] = fill  # a quarter of the pixels, in one band
+    with rasterio.open(path, "w", **(profile | {"dtype": dtype})) as dataset:
+        dataset.write(raw)
+    store = prepare_store(index, tmp_path / "store", progress=False)
+    from_files, from_store = (
+        reader_module.Sen12msDataset(index, index.patches, "s2")[0],
+        StoreDataset(store, index.patches, "s2")[0],
+    )
+    assert from_files["s2"].dtype == from_store["s2"].dtype == np.uint16
+    np.testing.assert_array_equal(from_files["s2"], from_store["s2"])
+    assert (from_store["s2"][:, :8] == 0).all() and (from_store["s2"][:, 8:] > 0).all()  # fill: 0 in every band
 
 
 def test_the_store_holds_exactly_what_read_patch_reads(tree: Path, tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ import rasterio
 import torch
 from torch.utils.data import default_collate
 
-from sen12ms_models.bands import MODALITIES
+from sen12ms_models.bands import MODALITIES, S2_BANDS
 from sen12ms_models.cli.main import main
 from sen12ms_models.datasets import tree as io
 from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader
 from sen12ms_models.datasets.splits import make_split
-from sen12ms_models.errors import PatchFileError
+from sen12ms_models.errors import InputUnitsError, PatchFileError
 from sen12ms_models.synthetic import DEFAULT_SCENES, draw_class_rows, write_tree, write_triplet
 from sen12ms_models.training.config import TrainConfig
 from sen12ms_models.training.loop import ResumableSampler
@@ -91,6 +91,25 @@ def test_a_patch_whose_grids_differ_is_named(tmp_path) -> None:
         Sen12msDataset(io.Sen12msIndex.from_names([lc_path.name]), [written[0].id], "s2")
 
 
+def test_items_check_and_hold_the_bands_their_modality_reads_by_name(tmp_path) -> None:
+    written = write_tree(tmp_path, scenes=DEFAULT_SCENES[:1], patches_per_scene=1, size=32)
+    index, patch = io.Sen12msIndex.scan(tmp_path), written[0].id
+    clear = Sen12msDataset(index, [patch], "s2")[0]["s2"]
+    path = index.path(patch, "s2")
+    with rasterio.open(path) as src:
+        profile, s2 = src.profile, src.read()
+    kept = [b for b in S2_BANDS if b != "B10"]  # 12 bands, named by their descriptions
+    with rasterio.open(path, "w", **(profile | {"count": 12})) as dst:
+        dst.write(s2[[S2_BANDS.index(b) for b in kept]])
+        dst.descriptions = tuple(kept)
+    np.testing.assert_array_equal(Sen12msDataset(index, [patch], "s2")[0]["s2"], clear)  # B11, B12 by name
+    with rasterio.open(path, "r+") as dst:
+        dst.write(np.zeros((32, 32), np.uint16), kept.index("B12") + 1)  # missing from the product
+    assert Sen12msDataset(index, [patch], "rgb")[0]["s2"].shape == (3, 32, 32)  # rgb does not read B12
+    with pytest.raises(InputUnitsError, match=r"band B12 is 0 in every valid pixel"):
+        Sen12msDataset(index, [patch], "s2")[0]
+
+
 @pytest.mark.parametrize(("length", "world_size", "batch"), [(47, 1, 8), (47, 2, 4), (50, 2, 4), (9, 4, 2)])
 def test_sampler_semantics(length: int, world_size: int, batch: int) -> None:
     """Each rank gets ceil(n / w) samples (padded), an epoch is ceil(n / (w * batch)) steps, and skip resumes."""
@@ -117,7 +136,7 @@ def test_config_errors_name_the_setting(tmp_path) -> None:
         ({"modality": "rgbn"}, "unknown modality 'rgbn'"),
         ({"split": "mine"}, "split must be one of paper, clean, random"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
-        ({"precision": "fp16"}, "precision must be one of auto, fp32, bf16"),
+        ({"precision": "fp16"}, "precision must be one of fp32, tf32, bf16"),
         ({"patience": 0}, "patience must be >= 1"),
         ({"workers": -1}, "workers must be >= 0"),
         ({"lr": 0}, "lr must be > 0"),

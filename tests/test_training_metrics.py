@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from sklearn import metrics as skm
 
 from sen12ms_models.classes import CLASSES
-from sen12ms_models.training.export import manifest_metrics, table4
+from sen12ms_models.training.export import manifest_metrics, table4, table4_classes
 from sen12ms_models.training.metrics import MetricCounts, Scores, best_constant_f1_micro
 
 
@@ -151,3 +152,18 @@ def test_table_and_manifest_metrics_follow_table_4() -> None:
     assert metrics["per_class_f1"] == {"Forest": 100.0, "Water": 100.0}
     assert metrics["overall_f1"] == metrics["average_f1"] == 100.0 and metrics["unit"] == "percent"
     assert metrics["split"] == "test (2 scenes, 4 patches; split 'paper')"
+
+
+def test_table_4_shows_one_decimal_of_the_score_and_the_rows_of_table4_json() -> None:
+    y_true = np.zeros((4, 10), dtype=bool)
+    y_true[:, 0] = True
+    y_pred = y_true.copy()
+    y_pred[0, 8] = True  # Barren predicted, absent from the reference, listed by the paper
+    scores = _scores("multi", y_pred, y_true)
+    paper = {"per_class_f1": {"Forest": 70.6, "Barren": 11.5}, "average_f1": 63.9, "overall_f1": 71.4}
+    assert table4_classes(scores, paper) == ["Forest", "Barren"] and table4_classes(scores, None) == ["Forest"]
+    lines = table4(scores, "title", paper).splitlines()
+    assert lines[3].startswith("Forest (4)") and lines[4].startswith("Barren (0)") and "0.0" in lines[4]
+    assert lines[5].startswith("Average F1")
+    unrounded = dataclasses.replace(scores, f1_micro=0.52949)  # rounded once: 52.9 (twice, 52.95 -> 53.0)
+    assert table4(unrounded, "title").splitlines()[5].split() == ["Overall", "F1", "52.9"]

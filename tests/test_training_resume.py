@@ -91,9 +91,11 @@ def test_a_killed_run_resumes_to_the_uninterrupted_runs_exact_weights(data_dir, 
 def test_a_run_folder_is_continued_only_on_purpose_and_with_the_same_recipe(data_dir, uninterrupted, capsys) -> None:
     assert main(_train_args(data_dir, uninterrupted)) == 2
     assert "already holds a run" in capsys.readouterr().err
-    assert main([*_train_args(data_dir, uninterrupted, "--resume"), "--lr", "0.01", "--seed", "1"]) == 2
+    changed = ["--lr", "0.01", "--seed", "1", "--precision", "bf16"]
+    assert main([*_train_args(data_dir, uninterrupted, "--resume"), *changed]) == 2
     error = capsys.readouterr().err
     assert "cannot resume" in error and "lr: checkpoint 0.001, now 0.01" in error and "seed: checkpoint 0" in error
+    assert "precision: checkpoint 'tf32', now 'bf16'" in error  # bf16 rounds otherwise: another recipe
     assert "resnet50-s1s2-multi lr" in error  # the model whose recipe differs is named
     before = (uninterrupted / "last.pt").stat().st_mtime_ns
     assert main(_train_args(data_dir, uninterrupted, "--resume")) == 0  # 2 of 2 epochs done: nothing to train

@@ -14,6 +14,7 @@ import stat
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from huggingface_hub.repocard import metadata_load
@@ -21,12 +22,14 @@ from safetensors.torch import load_file
 
 import sen12ms_models as sm
 from sen12ms_models.cli.main import main
+from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import make_split
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.models.api import load_checkpoint
 from sen12ms_models.synthetic import write_tree
 from sen12ms_models.training.checkpoint import BEST, save_checkpoint
 from sen12ms_models.training.config import TrainConfig
+from sen12ms_models.training.distributed import Performance
 from sen12ms_models.training.export import export_run
 from sen12ms_models.weights import read_manifest, sha256_hex
 
@@ -181,3 +184,24 @@ def test_config_paths_are_absolute_wherever_the_run_is_made(tmp_path, monkeypatc
         tmp_path / "store",
     )
     assert TrainConfig(**config.to_json()) == config
+
+
+def test_evaluate_decides_with_the_models_threshold_in_predicts_arithmetic(data_dir) -> None:
+    index = Sen12msIndex.scan(data_dir)
+    patches = make_split(index, "paper").test[:8]
+    dataset = Sen12msDataset(index, patches, "s1s2", "multi")
+    files = {sensor: [index.path(p, sensor) for p in patches] for sensor in ("s1", "s2")}
+    options = sm.InputOptions(clouds=False, min_valid=0)  # what training reads
+    torch.manual_seed(0)
+    model = sm.load_model(NAME, pretrained=False)
+    flags: list[tuple[bool, bool]] = []
+    model.register_forward_hook(
+        lambda *_: flags.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+    )
+    probabilities = sm.predict(model, **files, options=options).probabilities
+    for threshold in (0.0, float(np.median(probabilities))):  # the model's own rule, as predict applies it
+        model.set_labels("multi", threshold=threshold)
+        labelled = sm.predict(model, **files, options=options).label_mask.sum(axis=0).tolist()
+        assert sm.evaluate(model, dataset, batch_size=8, progress=False).predicted == labelled
+    assert set(flags) == {(False, False)}  # fp32 is strict in both: no TF32 in cuBLAS or cuDNN
+    assert Performance.choose(torch.device("cpu"), "tf32").precision == "fp32"  # TF32 exists on CUDA only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,12 @@ from safetensors.torch import save_file
 import sen12ms_models as sm
 from sen12ms_models.cli.main import main
 from sen12ms_models.errors import WeightsIntegrityError
+from sen12ms_models.models.base import ModelSpec, save_weights
 from sen12ms_models.training.evaluation import evaluate_split
+from sen12ms_models.weights import CONVERTED, MANIFEST_FILE, ManifestEntry, sha256_hex, write_manifest_entry
 from tests.support.patches import clear_patches
+
+EXAMPLE_S2 = Path(__file__).resolve().parents[1] / "examples/data/ROIs1158_spring/s2_63/ROIs1158_spring_s2_63_p100.tif"
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +85,58 @@ def test_adapted_channels_must_be_named_with_sen12ms_bands() -> None:
     model = sm.load_model("resnet50", "s2", pretrained=False)
     with pytest.raises(ValueError, match=r"bands \['B99', 'foo'\] are not SEN12MS bands"):
         model.adapt_in_chans(2, bands=["B99", "foo"])
+
+
+def test_adapted_channels_must_be_bands_with_statistics(tmp_path: Path) -> None:
+    """B1, B9 and B10 are SEN12MS bands without the baselines' statistics: refused up front, not a KeyError later
+    (in spec.transforms, or in save_pretrained after the weights were written)."""
+    model = sm.load_model("resnet50", "s2", pretrained=False)
+    with pytest.raises(ValueError, match=r"bands \['B1', 'B10'\] are not SEN12MS bands with training statistics"):
+        model.adapt_in_chans(4, bands=["B1", "B2", "B3", "B10"])
+    assert model.in_chans == 10 and model.spec == sm.load_model("resnet50", "s2", pretrained=False).spec
+    model.save_pretrained(tmp_path / "kept")  # the model is unchanged, and still saves
+
+
+def test_a_tampered_convert_or_export_folder_is_refused_however_it_is_loaded(tmp_path: Path, capsys) -> None:
+    """The manifest beside a file of a known model vouches for it whether or not the model is named."""
+    weights = sm.get_weights("resnet50-s2-multi")
+    torch.manual_seed(0)
+    model = sm.load_model(weights, pretrained=False)
+    folder, spec = tmp_path / "export", ModelSpec.of(weights)
+    folder.mkdir()
+    file = folder / weights.filename
+    save_weights(model.state_dict(), spec, file)  # as convert and export write it, their manifest beside it
+    data = file.read_bytes()
+    entry = ManifestEntry(weights.value, "me/r", CONVERTED, "x", sha256=sha256_hex(data), size=len(data))
+    write_manifest_entry(entry, folder / MANIFEST_FILE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sm.load_model(folder).spec.name == weights.value  # as written: it loads
+    with torch.no_grad():
+        model.fc.bias.add_(1.0)
+    save_weights(model.state_dict(), spec, file)  # the same size and header, other numbers
+    for given in (folder, file, str(folder)):
+        with pytest.raises(WeightsIntegrityError, match=rf"{file.name}: sha256 [0-9a-f]{{64}} .* does not match"):
+            sm.load_model(given)
+    assert main(["predict", str(EXAMPLE_S2), "--weights", str(folder)]) == 2
+    assert f"{file.name}: sha256" in capsys.readouterr().err
+
+
+def test_a_path_object_is_a_path_whatever_its_name(tmp_path: Path, monkeypatch, capsys) -> None:
+    """``--weights`` and ``load_model(Path(...))`` are paths: a file of any suffix loads, a missing one is said
+    to be missing (not an unknown model)."""
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    model = sm.load_model("resnet50", "s2", pretrained=False)
+    shutil.copy(model.save_pretrained("saved"), "tuned.bin")
+    loaded = sm.load_model(Path("tuned.bin"))
+    assert loaded.spec == model.spec and torch.equal(loaded.fc.bias, model.fc.bias)
+    with pytest.raises(FileNotFoundError, match=r"my-modle does not exist"):
+        sm.load_model(Path("my-modle"))
+    assert main(["predict", str(EXAMPLE_S2), "--weights", "tuned.bin", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "resnet50-s2-multi"
+    assert main(["predict", str(EXAMPLE_S2), "--weights", "my-modle"]) == 2
+    assert "my-modle does not exist" in capsys.readouterr().err
 
 
 def test_evaluate_takes_a_saved_folder_without_a_model_name(sen12ms_tree, tmp_path: Path) -> None:

@@ -72,7 +72,8 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, skip_invalid: bool) 
         "--no-unit-check",
         dest="check_units",
         action="store_false",
-        help="accept S2 that looks like reflectance or 8-bit, S1 that looks linear or VH/VV swapped (refused)",
+        help="accept the input the unit checks refuse (InputOptions.check_units lists them: reflectance or "
+        "8-bit S2, linear S1, ...)",
     )
     group.add_argument("--no-clouds", dest="clouds", action="store_false", help="do not look for clouds in S2")
     group.add_argument(

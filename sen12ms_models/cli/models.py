@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
-from sen12ms_models.cli._common import add_model_arguments, model_from, weights_entry
+from sen12ms_models.cli._common import add_model_arguments, model_from
 from sen12ms_models.weights import CONVERTED, MANIFEST_FILE, REGISTRY_ENV, get_weights, list_models
 
 
@@ -24,7 +23,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     download = commands.add_parser("download", help="download and verify one model's weights into the cache")
     download.add_argument("model", help="a name from `sen12ms-models list`")
     download.add_argument("--cache-dir", type=Path, help="cache folder (default: the Hugging Face cache)")
-    download.add_argument("--force", action="store_true", help="fetch it anew even if it is in the cache")
+    download.add_argument(
+        "--force", action="store_true", help="fetch a Hub file anew even if it is in the cache (not a registered file)"
+    )
     download.set_defaults(func=_download)
 
     convert = commands.add_parser(
@@ -50,19 +51,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     convert.set_defaults(func=_convert)
 
 
-def describe(name: str) -> dict[str, Any]:
-    """A model's ``meta``; ``license``, ``source`` and ``sha256`` are those of the file that loads:
-    the Hub's when published, else the local registry's (``weights`` says which)."""
-    weights = get_weights(name)
-    registered = None if weights.published else weights.loadable
-    meta = weights.meta | {"weights": "hub" if weights.published else "registered" if registered else None}
-    if registered is not None:
-        meta |= {k: v for k, v in registered.to_json().items() if k != "revision"}
-    return meta
-
-
 def _list(args: argparse.Namespace) -> int:
-    rows = [describe(name) for name in list_models(published_only=args.published)]
+    rows = [get_weights(name).meta for name in list_models(published_only=args.published)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -77,22 +67,19 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    print(json.dumps(describe(args.model), indent=2))
+    print(json.dumps(get_weights(args.model).meta, indent=2))
     return 0
 
 
 def _download(args: argparse.Namespace) -> int:
-    from sen12ms_models.hub.download import fetch, read_verified
-    from sen12ms_models.weights import registry_dir
+    from sen12ms_models.hub.download import locate, read_verified
 
-    weights, entry = get_weights(args.model), weights_entry(args.model)
-    if weights.published:
-        path, said = fetch(weights, cache_dir=args.cache_dir, force_download=args.force), "sha256 verified"
-    else:
-        path = registry_dir() / weights.filename
-        said = f"registered locally, {entry.source}; sha256 verified; nothing to download"
+    path, entry = locate(get_weights(args.model), cache_dir=args.cache_dir, force_download=args.force)
     read_verified(path, entry)
-    print(f"{weights.value}: {path} ({said})")
+    said = "sha256 verified"
+    if not entry.published:
+        said = f"registered locally, {entry.source}; {said}; nothing to download"
+    print(f"{entry.name}: {path} ({said})")
     return 0
 
 

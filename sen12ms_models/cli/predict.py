@@ -17,7 +17,6 @@ from sen12ms_models.cli._common import (
     named_model,
     weights_entry,
 )
-from sen12ms_models.labels import DECISION_THRESHOLD
 
 if TYPE_CHECKING:
     from sen12ms_models.models.base import Sen12msClassifier
@@ -35,7 +34,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="*", help="SEN12MS patch files (any of s1/s2/lc) or folders of them")
     parser.add_argument("--s1", action="append", metavar="FILE", help="a Sentinel-1 GeoTIFF (VV, VH in dB); repeatable")
     parser.add_argument("--s2", action="append", metavar="FILE", help="a Sentinel-2 GeoTIFF (L1C DN); repeatable")
-    parser.add_argument("--threshold", type=float, help=f"multi-label threshold (default {DECISION_THRESHOLD})")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="multi-label threshold (default: the model's own (spec.threshold; 0.5 for the published models))",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     _add_model_and_input_arguments(parser, skip_invalid=True)

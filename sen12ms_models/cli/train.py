@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sen12ms_models._types import PRECISIONS
 from sen12ms_models.cli._common import add_device_argument, add_model_arguments, model_from, named_model, weights_entry
-from sen12ms_models.training.config import PRECISIONS, RECIPE_PRECISION, TrainConfig, default_workers
+from sen12ms_models.training.config import SCORE_PRECISION, TRAIN_PRECISION, TrainConfig
 from sen12ms_models.weights import get_weights
 
 DATA_DIR, NO_PROGRESS = "SEN12MS root (holds ROIs*_<season>/)", "no progress bar or log lines"
@@ -42,7 +43,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--data-dir", type=Path, required=True, help=DATA_DIR)
     train.add_argument("--output-dir", type=Path, required=True, help="run folder: run.json, metrics.jsonl, *.pt")
     add_model_arguments(train)
-    add_run_arguments(train, "last.pt", precision=None)
+    add_run_arguments(train, "last.pt")
     train.set_defaults(func=_train)
 
     evaluate = commands.add_parser("evaluate", help="score a model on a SEN12MS split, as a Table 4 and as JSON")
@@ -57,7 +58,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--subset", default="test", help="test or validation")
     add_split_arguments(evaluate)
     evaluate.add_argument("--output", type=Path, help="JSON file for every score (default: <model>-<subset>.json)")
-    add_runtime_arguments(evaluate, precision="auto")
+    add_runtime_arguments(evaluate, precision=SCORE_PRECISION)
     evaluate.set_defaults(func=_evaluate)
 
     export = commands.add_parser(
@@ -68,7 +69,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--data-dir", type=Path, help="SEN12MS root to score on (default: the run's)")
     export.add_argument("--repo-id", help="Hub repository (default: the manifest's for this model)")
     export.add_argument("--register", action="store_true", help="also register the file in the local registry")
-    add_runtime_arguments(export, precision=RECIPE_PRECISION)  # of the test scores
+    add_runtime_arguments(export, precision=SCORE_PRECISION)  # of the test scores
     export.set_defaults(func=_export)
 
     publish = commands.add_parser(
@@ -92,14 +93,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     reproduce.add_argument("--output-dir", type=Path, required=True, help="folder: plan.json, runs/, export/, table4.*")
     models = "table4 (the paper's six multi-label models), all (single-label, s1, s1rgb too) or NAME,NAME,..."
     reproduce.add_argument("--models", default="table4", metavar="SET", help=models)
-    add_run_arguments(reproduce, "runs/last.pt", precision=RECIPE_PRECISION)
-    score = "precision of the test scores (the recipe's: fp32)"
-    reproduce.add_argument("--score-precision", choices=PRECISIONS, default=RECIPE_PRECISION, help=score)
+    add_run_arguments(reproduce, "runs/last.pt")
+    score = "precision of the test scores (default: %(default)s, strict, as the published scores)"
+    reproduce.add_argument("--score-precision", choices=PRECISIONS, default=SCORE_PRECISION, help=score)
     reproduce.add_argument("--plan-only", action="store_true", help="print the plan, then stop")
     reproduce.set_defaults(func=_reproduce)
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, state: str, *, precision: str | None) -> None:
+def add_run_arguments(parser: argparse.ArgumentParser, state: str) -> None:
     """``TrainConfig``'s fields as arguments (unset: its defaults); ``state``: what ``--resume`` reads."""
     add_split_arguments(parser)
     parser.add_argument("--store", type=Path, help="read patches from this store (sen12ms-models prepare)")
@@ -117,7 +118,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, state: str, *, precision:
     parser.add_argument(
         "--channels-last", action=argparse.BooleanOptionalAction, help="channels-last memory (default: on CUDA only)"
     )
-    add_runtime_arguments(parser, precision=precision, batch_size=None)
+    add_runtime_arguments(parser, precision=TRAIN_PRECISION, batch_size=None)
     lines = f"off a terminal: a log line (loss, images/s) every STEPS steps (default {TrainConfig.log_every})"
     parser.add_argument("--log-every", type=int, metavar="STEPS", help=f"{lines}; 0: a line every 30 s")
 
@@ -142,14 +143,20 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_runtime_arguments(
-    parser: argparse.ArgumentParser, *, precision: str | None, batch_size: int | None = TrainConfig.batch_size
+    parser: argparse.ArgumentParser, *, precision: str, batch_size: int | None = TrainConfig.batch_size
 ) -> None:
     """``--workers``, ``--batch-size``, ``--device``, ``--precision``, ``--no-progress``, with these defaults."""
-    parser.add_argument("--workers", type=int, help="DataLoader workers per process (default: the CPUs, shared)")
+    parser.add_argument(
+        "--workers", type=int, help="DataLoader workers (with --store: reading threads) per process (default: the CPUs)"
+    )
     parser.add_argument("--batch-size", type=int, default=batch_size, help="images per step, over all processes")
     add_device_argument(parser)
-    default = f" (default: {precision})" if precision else ""
-    parser.add_argument("--precision", default=precision, help=f"auto (bf16 on CUDA, else fp32), fp32 or bf16{default}")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=precision,
+        help="fp32 (strict), tf32 (float32 on TF32 tensor cores; fp32 off CUDA) or bf16 (autocast): %(default)s",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help=NO_PROGRESS)
 
 
@@ -166,8 +173,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _scoring(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of the test scoring (``evaluate_split``'s, ``export_run``'s)."""
-    values = {k: getattr(args, k) for k in ("batch_size", "device", "precision", "progress")}
-    return {"workers": default_workers(1, args.workers), **values}
+    return {k: getattr(args, k) for k in ("batch_size", "workers", "device", "precision", "progress")}
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -188,7 +194,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     split = {k: getattr(args, k) for k in ("split", "split_seed", "num_validation_scenes")}
     split |= {"weights": args.weights, "subset": args.subset}
     scores, chosen = evaluate_split(args.data_dir, name, **split, **_scoring(args))
-    print(table4(scores, f"{name} ({source}) on the {args.subset} split, F1 in %", paper_metrics(name)))
+    paper = paper_metrics(name) if args.subset == "test" else None  # Table 4 is of the test split
+    print(table4(scores, f"{name} ({source}) on the {args.subset} split, F1 in %", paper))
     output = args.output or Path(f"{name}-{args.subset}.json")
     record = {"model": name, "weights": source, "subset": args.subset, "split": chosen.describe()}
     output.write_text(json.dumps({**record, "scores": scores.to_json()}, indent=2) + "\n", encoding="utf-8")
@@ -217,13 +224,13 @@ def _publish(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> int:
     from sen12ms_models.datasets.splits import make_split
     from sen12ms_models.datasets.store import prepare_store
-    from sen12ms_models.datasets.tree import BROKEN_PATCHES, Sen12msIndex
+    from sen12ms_models.datasets.tree import Sen12msIndex
 
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     index = Sen12msIndex.scan(args.data_dir)
     if "all" in args.subsets:
-        patches = sorted(set(index.patches) - BROKEN_PATCHES)
+        patches = list(index.usable())
     else:
         split = make_split(index, args.split, seed=args.split_seed, num_validation_scenes=args.num_validation_scenes)
         patches = sorted({patch for subset in args.subsets for patch in getattr(split, subset)})

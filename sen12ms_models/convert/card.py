@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from sen12ms_models.bands import BAND_MEAN, BAND_STD
+from sen12ms_models.bands import BAND_MEAN, BAND_STD, S1_CLIP_DB
 from sen12ms_models.convert.toolbox import PROOF_BATCH, PROOF_SIZE, TOLERANCE, TOOLBOX_ARCH_NAMES
 from sen12ms_models.hub import card
 from sen12ms_models.labels import DECISION_THRESHOLD
@@ -40,6 +40,7 @@ def model_card(spec: Sen12msWeights, entry: ManifestEntry, checkpoint: ToolboxCh
         task=task,
         bands=", ".join(spec.bands),
         input_size="256x256 only (flattening head)" if spec.arch == "densenet121" else "any size; trained on 256x256",
+        s1_clip="[{:g}, {:g}]".format(*S1_CLIP_DB),
         mean=[BAND_MEAN[b] for b in spec.bands],
         std=[BAND_STD[b] for b in spec.bands],
         original=checkpoint.path.name,

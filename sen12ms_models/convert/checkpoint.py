@@ -19,6 +19,7 @@ from sen12ms_models.bands import MODALITIES, modality_bands
 from sen12ms_models.convert.card import LICENSE, model_card
 from sen12ms_models.convert.toolbox import TOLERANCE, TOOLBOX_HEADS, arch_of, logits_difference, to_package_state_dict
 from sen12ms_models.errors import WeightsIntegrityError, format_names
+from sen12ms_models.hub.download import file_kind
 from sen12ms_models.models.base import CONFIG_FILE, SPEC_KEY, ModelSpec, config_json
 
 
@@ -45,12 +46,12 @@ def read_toolbox_checkpoint(path: PathLike) -> ToolboxCheckpoint:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     data = path.read_bytes()
-    if not data.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's zip archive, a pickle (protocol 2+)
-        if data[8:9] == b"{":  # bytes 0-7 of a safetensors file are its header's length
-            raise WeightsIntegrityError(
-                f"{path}: already a safetensors file, nothing to convert; load it with load_model(NAME, weights=PATH) "
-                "(CLI: --weights PATH)"
-            )
+    if (kind := file_kind(data)) == "safetensors":
+        raise WeightsIntegrityError(
+            f"{path}: already a safetensors file, nothing to convert; load it with load_model(NAME, weights=PATH) "
+            "(CLI: --weights PATH)"
+        )
+    if kind != "pickle":
         raise WeightsIntegrityError(
             f"{path}: not a PyTorch checkpoint (neither torch.save's zip archive nor a pickle; first bytes "
             f"{data[:8]!r}). Convert the toolbox's *_model_best.pth files"
@@ -163,8 +164,10 @@ def convert_checkpoint(
     Raises:
         WeightsIntegrityError: the checkpoint is refused (naming the file and the keys) or fails the proof.
         ValueError: ``output_dir`` holds another model, or is the registry.
+        ManifestError: the manifest in use has no entry (Hub repository) for the model.
     """
     spec, out = weights.get_weights(model, modality, label_type), Path(output_dir)
+    repo_id = spec.repo_id  # before anything is written
     manifest = out / weights.MANIFEST_FILE
     if register and out.resolve() == weights.registry_dir().resolve():
         raise ValueError(f"output folder {out} is the local registry itself; write elsewhere, registering copies there")
@@ -189,9 +192,8 @@ def convert_checkpoint(
     out.mkdir(parents=True, exist_ok=True)
     file, card = out / spec.filename, out / "README.md"
     file.write_bytes(data)
-    assert spec.entry is not None  # the manifest holds every model
     entry = weights.ManifestEntry(
-        spec.value, spec.entry.repo_id, weights.CONVERTED, LICENSE, sha256=weights.sha256_hex(data), size=len(data)
+        spec.value, repo_id, weights.CONVERTED, LICENSE, sha256=weights.sha256_hex(data), size=len(data)
     )
     weights.write_manifest_entry(entry, manifest)
     card.write_text(model_card(spec, entry, read, diff), encoding="utf-8")

@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from sen12ms_models.bands import S1_BANDS, S2_BANDS, S2_SURFACE_BANDS
+from sen12ms_models.bands import S2_NODATA, S2_SATURATED
 from sen12ms_models.datasets.tree import Sen12msIndex, check_triplet
 from sen12ms_models.errors import PatchFileError
 from sen12ms_models.inputs.checks import inspect
 from sen12ms_models.inputs.files import PatchId, Sensor, read_patch
 from sen12ms_models.inputs.options import InputOptions
 from sen12ms_models.labels import check_label_type, class_probabilities, label_target
-from sen12ms_models.transforms import Sen12msTransform
+from sen12ms_models.transforms import Sen12msTransform, s2_invalid
 
 #: How training reads SEN12MS: units and VV/VH order checked as for predict; no cloud test (SEN12MS
 #: was built from cloud-free composites); fill is filled, never refused (the labels say what is there).
@@ -30,11 +30,11 @@ TRAINING_INPUT = InputOptions(clouds=False, min_valid=0)
 class Sen12msDataset(Dataset[dict[str, Any]]):
     """The triplets ``patches`` of ``index`` (built with a root) for ``modality`` and ``label_type``.
 
-    An item is a dict: ``s2`` (the modality's S2 bands, uint16 DN) and/or ``s1`` (VV, VH, float32
-    dB, NaN kept), ``target`` (multi: float32 0/1 ``(10,)``; single: int64 class index), ``shares``
-    (the float64 class shares ``(10,)`` both targets follow) and ``index`` (position in ``patches``),
-    read with ``read_checked``: a file's units are checked on its first read and whenever it changes
-    (inode, size, mtime; recorded across loader workers).
+    An item is a dict: ``s2``/``s1`` as ``read_checked`` returns them for ``transform`` (the modality's
+    S2 bands, uint16 DN, fill 0; VV, VH, float32 dB, NaN kept), ``target`` (multi: float32 0/1 ``(10,)``;
+    single: int64 class index), ``shares`` (the float64 class shares ``(10,)`` both targets follow) and
+    ``index`` (position in ``patches``): a file's units are checked on its first read and whenever it
+    changes (inode, size, mtime; recorded across loader workers).
 
     Raises:
         ValueError: an unknown label type, or an index without a root.
@@ -48,7 +48,6 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
             raise ValueError("Sen12msDataset needs an index with a root folder (Sen12msIndex.scan(root))")
         self.index, self.patches, self.modality, self.label_type = index, tuple(patches), modality, label_type
         published = Sen12msTransform.for_modality(modality)
-        self._s2_rows = [S2_BANDS.index(b) for b in published.s2_bands_used]
         wanted: dict[Sensor, tuple[str, ...]] = {"s2": published.s2_bands_used, "s1": published.s1_bands_used}
         self._sensors = tuple(sensor for sensor, bands in wanted.items() if bands)
         #: Standardizes a (collated) item's ``s1``/``s2`` into the model's input channels.
@@ -63,10 +62,8 @@ class Sen12msDataset(Dataset[dict[str, Any]]):
         patch = self.patches[position]
         version = _version(self.index.path(patch, sensor) for sensor in self._sensors)
         check = version == -1 or version != int(self._checked[position])
-        arrays, shares = read_checked(self.index, patch, self._sensors, check=check)
+        arrays, shares = read_checked(self.index, patch, self.transform, check=check)
         self._checked[position] = version
-        if "s2" in arrays:
-            arrays["s2"] = arrays["s2"][self._s2_rows]
         return {"index": position, "target": label_target(shares, self.label_type), "shares": shares, **arrays}
 
     def to_input(
@@ -86,25 +83,46 @@ def _version(paths: Iterable[Path]) -> int:
 
 
 def read_checked(
-    index: Sen12msIndex, patch: PatchId, sensors: Sequence[Sensor] = ("s2", "s1"), *, check: bool = True
+    index: Sen12msIndex, patch: PatchId, transform: Sen12msTransform, *, check: bool = True
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The ``sensors`` (``s2``: 13 bands DN, ``s1``: dB) of a triplet by name, and its IGBP class shares ``(10,)``;
-    ``PatchFileError`` for files off one grid (``check_triplet``), and with ``check`` units and VV/VH order
-    are checked as ``predict`` checks them."""
-    read = {sensor: read_patch(index.path(patch, sensor), sensor) for sensor in (*sensors, "lc")}
+    """A triplet's bands that ``transform`` reads, in the form SEN12MS stores them, and its IGBP class
+    shares ``(10,)``: the one training input of the Dataset and the prepared store.
+
+    Returns:
+        ``s2``: ``transform.s2_bands_used`` (by name), uint16 DN, pixels the fill rule (``s2_invalid``)
+        finds set to 0 (L1C ``NODATA``) in every band; ``s1``: VV, VH, float32 dB, NaN kept. Each only
+        when ``transform`` reads it.
+
+    Raises:
+        PatchFileError: files off one grid (``check_triplet``), an S2 file lacking a band read.
+        InputUnitsError: with ``check``, the bands read fail the unit and VV/VH order checks of ``predict``.
+    """
+    sensors: tuple[Sensor, ...] = ("s2", "s1", "lc")
+    wanted = [s for s in sensors if s == "lc" or getattr(transform, f"{s}_bands_used")]
+    read = {sensor: read_patch(index.path(patch, sensor), sensor) for sensor in wanted}
     check_triplet(patch, read)
     s1, s2, lc = read.get("s1"), read.get("s2"), read.pop("lc")
+    arrays = {"s1": s1.array} if s1 else {}
+    if s2:
+        if missing := [b for b in transform.s2_bands_used if b not in s2.bands]:
+            raise PatchFileError(f"{s2.path}: holds bands {list(s2.bands)}, not {missing}, which are read")
+        arrays["s2"] = s2.array[[s2.bands.index(b) for b in transform.s2_bands_used]]
     if check:
         inspect(
-            Sen12msTransform.for_bands((S2_SURFACE_BANDS if s2 else ()) + (S1_BANDS if s1 else ())),
+            transform,
             TRAINING_INPUT,
             s1=s1.array[None] if s1 else None,
-            s2=s2.array[None] if s2 else None,
-            s2_bands=S2_BANDS,
+            s2=arrays["s2"][None] if s2 else None,
+            s2_bands=transform.s2_bands_used,
             s1_names=[s1.path] if s1 else [],
             s2_names=[s2.path] if s2 else [],
+            s1_named=[s1.named] if s1 else [],
         )
-    return {sensor: found.array for sensor, found in read.items()}, class_probabilities(lc.array[0], name=lc.path)
+    if s2 and arrays["s2"].dtype != np.uint16:  # e.g. a declared offset applied, or signed/float fill
+        fill = s2_invalid(torch.from_numpy(arrays["s2"].astype(np.float32))).numpy()
+        dn = np.rint(arrays["s2"]).clip(S2_NODATA, S2_SATURATED - 1)
+        arrays["s2"] = np.where(fill, S2_NODATA, dn).astype(np.uint16)
+    return arrays, class_probabilities(lc.array[0], name=lc.path)
 
 
 def make_loader(

@@ -77,12 +77,10 @@ def make_split(
     >>> len(split.train), len(split.validation), len(split.test)          # doctest: +SKIP
     (144005, 18550, 18106)
     """
-    from sen12ms_models.datasets.tree import BROKEN_PATCHES
-
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
     test_scenes = holdout_scenes()
-    usable = [p for p in index.patches if p not in BROKEN_PATCHES]
+    usable = index.usable()
     if name == "random":
         candidates = sorted({p.scene_id for p in usable} - test_scenes)
         if not 0 < num_validation_scenes < len(candidates):

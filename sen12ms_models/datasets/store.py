@@ -22,17 +22,18 @@ import torch
 
 from sen12ms_models._progress import Progress
 from sen12ms_models._types import PathLike
-from sen12ms_models.bands import S1_BANDS, S2_BANDS, S2_NODATA, S2_SATURATED, S2_SURFACE_BANDS
+from sen12ms_models.bands import S1_BANDS, S2_SURFACE_BANDS
 from sen12ms_models.classes import NUM_CLASSES
 from sen12ms_models.datasets.sen12ms import Sen12msDataset, make_loader, read_checked
 from sen12ms_models.datasets.tree import PatchId, Sen12msIndex
 from sen12ms_models.errors import PatchFileError
 from sen12ms_models.inputs.files import read_patch
 from sen12ms_models.labels import label_target
+from sen12ms_models.transforms import Sen12msTransform
 
 FORMAT, VERSION, MANIFEST = "sen12ms-models-store", 1, "manifest.json"
-#: Rows of the stored S2 bands (``S2_SURFACE_BANDS``) in a 13-band S2 file.
-S2_ROWS = [S2_BANDS.index(band) for band in S2_SURFACE_BANDS]
+#: The bands a store holds (S2: ``S2_SURFACE_BANDS``; VV, VH), as ``read_checked`` reads and checks them.
+STORED = Sen12msTransform.for_bands(S2_SURFACE_BANDS + S1_BANDS, s2_bands=S2_SURFACE_BANDS)
 #: Patches a worker writes, flushes and verifies before it reports them done.
 CHUNK = 32
 
@@ -149,14 +150,11 @@ def _pack_chunk(root: Path, output: Path, size: int, chunk: list[tuple[int, Patc
     index, rows = Sen12msIndex((), root), [row for row, _ in chunk]
     shares, packed = np.empty((len(chunk), NUM_CLASSES)), dict[str, list[np.ndarray]](s2=[], s1=[])
     for k, (_, patch) in enumerate(chunk):
-        arrays, shares[k] = read_checked(index, patch)
+        arrays, shares[k] = read_checked(index, patch, STORED)
         if arrays["s2"].shape[-2:] != (size, size):
             shape = "x".join(map(str, arrays["s2"].shape[-2:]))
             raise PatchFileError(f"{index.path(patch, 's2')}: {shape} pixels, the store's patches are {size}x{size}")
-        s2 = arrays["s2"][S2_ROWS]
-        if s2.dtype != np.uint16:  # a declared scale/offset was applied: DN as SEN12MS stores them, fill as 0
-            s2 = np.nan_to_num(np.rint(s2)).clip(S2_NODATA, S2_SATURATED).astype(np.uint16)
-        packed["s2"].append(s2)
+        packed["s2"].append(arrays["s2"])
         packed["s1"].append(arrays["s1"])
     for name, values in packed.items():
         out = np.load(output / f"{name}.npy", mmap_mode="r+")

@@ -70,6 +70,10 @@ class Sen12msIndex:
     def __len__(self) -> int:
         return len(self.patches)
 
+    def usable(self) -> tuple[PatchId, ...]:
+        """The patches less the known broken triplets (``BROKEN_PATCHES``), which no split or store holds."""
+        return tuple(p for p in self.patches if p not in BROKEN_PATCHES)
+
     def scenes(self) -> tuple[SceneId, ...]:
         """The scenes present, sorted."""
         return tuple(sorted({p.scene_id for p in self.patches}))

@@ -14,7 +14,7 @@ from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
 from sen12ms_models.errors import WeightsDownloadError, WeightsIntegrityError, WeightsNotPublishedError
-from sen12ms_models.weights import ManifestEntry, Sen12msWeights, sha256_hex
+from sen12ms_models.weights import MANIFEST_FILE, ManifestEntry, Sen12msWeights, registry_dir, sha256_hex
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +34,37 @@ def not_published_error(weights: Sen12msWeights) -> WeightsNotPublishedError:
         "--output-dir RUN` and `sen12ms-models export RUN --output-dir DIR --register`. Both register the file "
         f"locally, so {name} is then found by name; or give the file: --weights DIR/FILE.safetensors "
         "(Python: load_model(..., weights=PATH); without weights: pretrained=False)."
+    )
+
+
+def locate(
+    weights: Sen12msWeights, *, cache_dir: str | os.PathLike[str] | None = None, force_download: bool = False
+) -> tuple[Path, ManifestEntry]:
+    """The local path and entry of the file ``load_model(name)`` loads (``weights.loadable``, not yet verified): the
+    published one from the Hub cache (``fetch``), else the registered one (``force_download`` does not apply).
+
+    Raises:
+        WeightsNotPublishedError: no file is published or registered.
+        FileNotFoundError: the registered file is gone.
+    """
+    if (entry := weights.loadable) is None:
+        raise not_published_error(weights)
+    if entry.published:
+        return fetch(weights, cache_dir=cache_dir, force_download=force_download), entry
+    path = registry_dir() / weights.filename
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is registered for {weights.value} in {registry_dir() / MANIFEST_FILE} but does not exist; "
+            f"{_write_anew(weights.value)}"
+        )
+    return path, entry
+
+
+def _write_anew(name: str) -> str:
+    """How to replace a file written on this machine (converted or exported), which nothing can fetch."""
+    return (
+        f"write it anew with `sen12ms-models convert CHECKPOINT.pth --model {name} -o DIR` or `sen12ms-models "
+        "export RUN --output-dir DIR --register` (each registers the new file)"
     )
 
 
@@ -81,11 +112,16 @@ def read_verified(path: str | os.PathLike[str], entry: ManifestEntry) -> bytes:
     """The bytes of ``path`` if their size and sha256 are ``entry``'s, else ``WeightsIntegrityError`` (file kept)."""
     data = Path(path).read_bytes()
     if (len(data), actual := sha256_hex(data)) != (entry.size, entry.sha256):
+        remedy = (
+            f"fetch it anew with load_model({entry.name!r}, force_download=True) (CLI: `sen12ms-models download "
+            f"{entry.name} --force`)"
+            if entry.published
+            else _write_anew(entry.name)
+        )
         raise WeightsIntegrityError(
             f"{path}: sha256 {actual} ({len(data)} bytes) does not match the manifest's {entry.sha256} ({entry.size} "
-            f"bytes) for {entry.name}; the file was NOT loaded. It is truncated, corrupted or not the "
-            "published file: delete it, or call again with force_download=True (CLI: sen12ms-models download), "
-            "to fetch it anew."
+            f"bytes) for {entry.name}; the file was NOT loaded. It is truncated, corrupted or not the file the "
+            f"manifest records: {remedy}."
         )
     return data
 
@@ -97,10 +133,17 @@ STATE_DICT_REMEDY = (
 )
 
 
+def file_kind(data: bytes) -> str:
+    """``safetensors``, ``pickle`` (protocol 2+, or torch.save's zip archive) or ``other``, from the first bytes."""
+    # bytes 0-7 of a safetensors file are its header length (any value), byte 8 opens the JSON header
+    if data[8:9] == b"{":
+        return "safetensors"
+    return "pickle" if data.startswith(_PICKLE_MAGIC) else "other"
+
+
 def refuse_pickle(data: bytes, source: str | os.PathLike[str]) -> None:
     """``WeightsIntegrityError`` naming ``source`` and the remedy if ``data`` is a pickle or torch's zip."""
-    # bytes 0-7 of a safetensors file are its header length (any value), byte 8 opens the JSON header
-    if data.startswith(_PICKLE_MAGIC) and data[8:9] != b"{":
+    if file_kind(data) == "pickle":
         raise WeightsIntegrityError(
             f"{source}: only .safetensors weight files and this package's training checkpoints (.pt) are loaded "
             "(nothing else is unpickled), and this is a pickle. A SEN12MS toolbox checkpoint (.pth) becomes "

@@ -67,10 +67,14 @@ def inspect(
     s1_bands: Sequence[str] | None = None,
     s1_names: Sequence[str],
     s2_names: Sequence[str],
+    s2_level_2a: Sequence[bool] = (),
+    s1_named: Sequence[bool] = (),
 ) -> Inspected:
     """Check raw ``(N, C, H, W)`` S1/S2 of the arrays' ``s1_bands`` (default ``options.s1_bands``, else VV,
     VH) and ``s2_bands``, naming each patch by ``s1_names``/``s2_names``: refuse wrong units and band
-    order, and patches below ``options.min_valid`` unless ``options.skip_invalid``; find no data and clouds."""
+    order, and patches below ``options.min_valid`` unless ``options.skip_invalid``; find no data and clouds.
+    Per patch, from its file: ``s2_level_2a`` (metadata says Level-2A, as ``options.level`` says for all) and
+    ``s1_named`` (band descriptions named VV and VH, so their order is known, as ``options.s1_bands`` says)."""
     transform = transform.replace(
         s2_bands=tuple(s2_bands),
         s1_bands=tuple(s1_bands or options.s1_bands or transform.s1_bands),
@@ -81,25 +85,20 @@ def inspect(
     invalid: dict[str, torch.Tensor] = {}
     clouds, level_2a, snow_is_cloud = None, None, False
     if transform.s2_bands_used:
-        eight_bit = str(getattr(s2, "dtype", "")).removeprefix("torch.")
-        if options.check_units and eight_bit in ("uint8", "int8"):
-            raise InputUnitsError(
-                f"{s2_names[0]} is 8-bit ({eight_bit}, {'0..255' if eight_bit == 'uint8' else '-128..127'}): an image "
-                "such as EuroSAT-RGB or a PNG/JPEG, not Sentinel-2 DN. The models read 16-bit DN (reflectance x "
-                "10000); use the multispectral product, or " + _OPT_OUT
-            )
+        check_8bit(getattr(s2, "dtype", ""), s2_names[0], options)
         tensors["s2"] = raw = as_float_tensor(s2, "s2", transform.s2_bands)
         used = transform.select("s2", raw)
         fill = s2_invalid(used)
         if options.check_units:
             _check_s2_units(used, ~fill, s2_names, transform.s2_bands_used, options.s2_offset)
         invalid["s2"] = s2_invalid(used, options.s2_offset) if options.s2_offset else fill
+        l2a = torch.tensor(list(s2_level_2a) or [False] * len(raw)) | (options.level == "L2A")
         if set(transform.s2_bands) == set(L2A_BANDS):
             level_2a = "its bands lack B10 and are the 12 of Level-2A"
-        elif options.level == "L2A":
+        elif l2a.any():
             level_2a = "its metadata says Level-2A"
         if options.clouds:
-            clouds = find_clouds(raw - options.s2_offset, transform.s2_bands, ~invalid["s2"], level_2a is not None)
+            clouds = find_clouds(raw - options.s2_offset, transform.s2_bands, ~invalid["s2"], l2a)
             invalid["s2"] = invalid["s2"] | clouds
             snow_is_cloud = not {"B10", "B11"} & set(transform.s2_bands)
     if transform.s1_bands_used:
@@ -107,7 +106,8 @@ def inspect(
         used = transform.select("s1", raw)
         invalid["s1"] = s1_invalid(used)
         if options.check_units:
-            _check_s1_units(used, ~invalid["s1"], s1_names, options.s1_bands is None)
+            unknown = ~torch.tensor(list(s1_named) or [False] * len(raw)) & (options.s1_bands is None)
+            _check_s1_units(used, ~invalid["s1"], s1_names, unknown)
     if len(tensors) == 2:
         check_pair(tensors["s2"], tensors["s1"])
     device = next(iter(invalid.values())).device
@@ -126,7 +126,7 @@ def inspect(
             "NaN, +-inf, saturated, negative or cloud), so a label would describe the fill, not the land. Drop "
             "such patches (tile and swath edges, cloudy dates), label the rest with InputOptions(skip_invalid=True) "
             "(CLI: --skip-invalid), or label them anyway with InputOptions(min_valid=0) (CLI: --min-valid 0)"
-            + _OFFSET_HINT * (options.s2_offset == 0 and most > 0.9)
+            + _OFFSET_HINT * (options.s2_offset == 0 and most > limits.OFFSET_HINT_CLOUD_MIN)
             + _SNOW_HINT * (snow_is_cloud and most > 0)
         )
     notes = batch_notes(options) if "s2" in invalid else []
@@ -135,6 +135,17 @@ def inspect(
         for f, c in zip(filled, cloud, strict=True)
     )
     return Inspected(transform, tensors, invalid, valid, None if clouds is None else cloud, corrections, level_2a)
+
+
+def check_8bit(dtype: object, name: str, options: InputOptions) -> None:
+    """Refuse (``options.check_units``) S2 ``name`` of an 8-bit numpy or torch ``dtype``: not 16-bit DN."""
+    eight_bit = str(dtype).removeprefix("torch.")
+    if options.check_units and eight_bit in ("uint8", "int8"):
+        raise InputUnitsError(
+            f"{name} is 8-bit ({eight_bit}, {'0..255' if eight_bit == 'uint8' else '-128..127'}): an image "
+            "such as EuroSAT-RGB or a PNG/JPEG, not Sentinel-2 DN. The models read 16-bit DN (reflectance x "
+            "10000); use the multispectral product, or " + _OPT_OUT
+        )
 
 
 def warn_level_2a(reason: str) -> None:
@@ -153,10 +164,14 @@ def batch_notes(options: InputOptions) -> list[str]:
     return [f"subtracted s2_offset={options.s2_offset:g} from every S2 value"] if options.s2_offset else []
 
 
-def find_clouds(s2: torch.Tensor, bands: Sequence[str], valid: torch.Tensor, level_2a: bool = False) -> torch.Tensor:
+def find_clouds(
+    s2: torch.Tensor, bands: Sequence[str], valid: torch.Tensor, level_2a: torch.Tensor | None = None
+) -> torch.Tensor:
     """``(N, H, W)`` bool: the ``valid`` pixels of S2 DN ``(N, C, H, W)`` that the fallback test (needs B2,
-    B3, B4) or, for Level-1C holding its ten bands, s2cloudless on ``CLOUD_CELLS`` cells a side finds cloudy."""
+    B3, B4) or, in the patches not ``level_2a`` (``(N,)`` bool) holding its ten bands, s2cloudless on
+    ``CLOUD_CELLS`` cells a side finds cloudy."""
     height, width = s2.shape[-2:]
+    l1c = torch.ones(len(s2), dtype=torch.bool) if level_2a is None else ~level_2a.cpu()
     reflectance = s2 / S2_QUANTIFICATION
     cloud = torch.zeros_like(valid)
     if {"B2", "B3", "B4"} <= set(bands):
@@ -165,17 +180,18 @@ def find_clouds(s2: torch.Tensor, bands: Sequence[str], valid: torch.Tensor, lev
         bright = {"B11": limits.FALLBACK_B11_MIN, "B10": limits.FALLBACK_B10_MIN}
         if tests := [band[b] >= limit for b, limit in bright.items() if b in band]:
             cloud &= torch.stack(tests).any(dim=0)
-    detector = _s2cloudless() if not level_2a and set(S2CLOUDLESS_BANDS) <= set(bands) else None
+    detector = _s2cloudless() if l1c.any() and set(S2CLOUDLESS_BANDS) <= set(bands) else None
     if detector is not None:
         side = -(-max(height, width) // limits.CLOUD_CELLS)  # pixels per cell, each way
         cells = (-(-height // side), -(-width // side))
-        read = reflectance[:, [bands.index(b) for b in S2CLOUDLESS_BANDS]]
-        weight = (valid[:, None] & read.isfinite() & (read > 0)).float()
+        l1c = l1c.to(s2.device)
+        read = reflectance[l1c][:, [bands.index(b) for b in S2CLOUDLESS_BANDS]]
+        weight = (valid[l1c][:, None] & read.isfinite() & (read > 0)).float()
         pool = torch.nn.functional.adaptive_avg_pool2d
         coarse = pool(read.nan_to_num() * weight, cells) / pool(weight, cells).clamp(min=1e-6)
         data = coarse.permute(0, 2, 3, 1).cpu().double().numpy()
         mask = detector.get_mask_from_prob(detector.get_cloud_probability_maps(data))
-        cloud |= (
+        cloud[l1c] |= (
             torch.nn.functional.interpolate(torch.from_numpy(mask).float()[:, None], size=(height, width))[:, 0]
             .bool()
             .to(s2.device)
@@ -230,12 +246,13 @@ def _check_s2_units(
             )
 
 
-def _check_s1_units(s1: torch.Tensor, valid: torch.Tensor, names: Sequence[str], check_order: bool) -> None:
+def _check_s1_units(s1: torch.Tensor, valid: torch.Tensor, names: Sequence[str], check_order: torch.Tensor) -> None:
     """Refuse linear or scaled S1 (most pixels below ``S1_FILL_BELOW_DB`` and varying, which fill never
-    does) and (``check_order``) VH brighter than VV over most pixels."""
+    does) and, in the patches ``check_order`` (``(N,)`` bool), VH brighter than VV over most pixels."""
     low = s1.amin(dim=-3).flatten(1)
-    for i in (((low < S1_FILL_BELOW_DB) & low.isfinite()).float().mean(dim=1) > 0.5).nonzero().flatten().tolist():
-        if (below := low[i][(low[i] < S1_FILL_BELOW_DB) & low[i].isfinite()]).std() > 1:
+    scaled = ((low < S1_FILL_BELOW_DB) & low.isfinite()).float().mean(dim=1) > limits.S1_SCALED_SHARE_MIN
+    for i in scaled.nonzero().flatten().tolist():
+        if (below := low[i][(low[i] < S1_FILL_BELOW_DB) & low[i].isfinite()]).std() > limits.S1_SCALED_STD_MIN:
             raise InputUnitsError(
                 f"{names[i]}: most values lie below {S1_FILL_BELOW_DB:g} dB and vary ({float(below.min()):.4g} to "
                 f"{float(below.max()):.4g}): this is scaled dB (e.g. dB x 100 in int16), not dB. Divide by the "
@@ -248,9 +265,9 @@ def _check_s1_units(s1: torch.Tensor, valid: torch.Tensor, names: Sequence[str],
             f"(median {float(s1[bad[0]][:, valid[bad[0]]].median()):.3g}): this is linear backscatter (power or "
             "amplitude), not dB. Convert with 10 * log10(power) (20 * log10(amplitude)), or " + _OPT_OUT
         )
-    if check_order:
+    if check_order.any():
         above = _share_of_values(s1[:, 1:] > s1[:, :1], valid)
-        if bad := (above > limits.VH_ABOVE_VV_MAX).nonzero().flatten().tolist():
+        if bad := ((above > limits.VH_ABOVE_VV_MAX) & check_order.to(above.device)).nonzero().flatten().tolist():
             raise InputUnitsError(
                 f"{_named(names, bad)}: the second S1 band (VH) is brighter than the first (VV) in "
                 f"{float(above[bad[0]]):.0%} of the pixels; cross-polarised VH is 5-8 dB weaker than VV over nearly "

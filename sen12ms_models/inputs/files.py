@@ -1,6 +1,6 @@
 """Sentinel-1/2 GeoTIFFs (paths, URLs, GDAL paths) read with rasterio in SEN12MS units and band order:
-band descriptions naming every band decide which band is which, a declared scale/offset brings S2 to
-DN and S1 to dB, a declared ``nodata`` becomes the sensor's fill, each reported in ``corrections``."""
+band descriptions naming every band decide which band is which and a declared scale/offset brings S2 to
+DN and S1 to dB, each reported in ``corrections``; a declared ``nodata`` becomes the sensor's fill."""
 
 from __future__ import annotations
 
@@ -134,6 +134,7 @@ class Patch:
     path: str
     corrections: tuple[str, ...] = ()
     level: str | None = None  # "L2A" when the file's metadata says so
+    named: bool = False  # its band descriptions named its bands (their order is known)
 
 
 class SensorFile:
@@ -191,13 +192,13 @@ class SensorFile:
             raise PatchFileError(f"{self.name}: bands {unknown} (from {origin}) are not {sensor} bands {list(known)}")
         if sensor == "s1" and set(file_bands) != set(S1_BANDS):
             raise PatchFileError(f"{self.name}: holds {list(file_bands)} (from {origin}); an S1 file holds VV and VH")
-        self.bands = tuple(b for b in known if b in file_bands)
+        self.named, self.bands = by_description, tuple(b for b in known if b in file_bands)
         self.indexes = [file_bands.index(b) + 1 for b in self.bands]
         if by_description and file_bands != self.bands:
             notes.append(f"bands taken by their descriptions ({', '.join(file_bands)}) as {', '.join(self.bands)}")
         self.scale, self.offset = self._declared_scaling(notes)
         self.masked = any({MaskFlags.per_dataset, MaskFlags.alpha} & set(f) for f in file.mask_flag_enums)
-        tags = " ".join(f"{k}={v}" for k, v in file.tags().items())
+        tags = " ".join(f"{k}={v}" for t in self._tags(range(1, file.count + 1)) for k, v in t.items())
         l2a = _L2A.search(tags) or "MSIL2A" in posixpath.basename(self.name)
         self.level: Literal["L2A"] | None = "L2A" if sensor == "s2" and l2a else None
         self.corrections = tuple(notes)
@@ -225,9 +226,13 @@ class SensorFile:
         notes.append(f"applied the declared {declared} (GeoTIFF metadata)")
         return scale[:, None, None], offset[:, None, None]
 
+    def _tags(self, indexes: Sequence[int]) -> list[dict[str, str]]:
+        """The tags of bands ``indexes``, then the file's: where a product states its offset and level."""
+        return [*(self._file.tags(i) for i in indexes), self._file.tags()]
+
     def _tag_offset(self, index: int) -> float:
         """The DN offset (baseline 04.00: -1000) a product tag of band ``index``, else of the file, declares."""
-        for tags in (self._file.tags(index), self._file.tags()):
+        for tags in self._tags([index]):
             if len(values := {float(v) for k, v in tags.items() if _OFFSET_TAG.search(k)}) == 1:
                 return values.pop()
         return 0.0
@@ -247,9 +252,9 @@ class SensorFile:
         if self.masked:  # a GDAL mask or alpha band
             fill |= self._dataset.dataset_mask(window=window) == 0
         if self.scale is not None:
-            if self.sensor == "s2":  # SATURATED is a raw value
-                fill |= (raw >= S2_SATURATED).any(axis=0)
             values = (raw * self.scale + self.offset).astype(np.float32)
+            if self.sensor == "s2":  # SATURATED is a raw value: kept, for the fill rule of the bands read
+                values[raw >= S2_SATURATED] = S2_SATURATED
         else:
             values = raw.astype(np.float32) if self.sensor == "s1" else raw
         values[:, fill] = np.nan if self.sensor == "s1" else 0
@@ -306,7 +311,9 @@ def read_patch(path: PathLike, sensor: Sensor | None = None, *, bands: Sequence[
                 f"{file.name}: declares {file.width}x{file.height} pixels, more than a patch "
                 f"({MAX_PATCH_PIXELS} at most); map whole scenes with sen12ms_models.map_scene"
             )
-        return Patch(file.read(), file.bands, file.crs, file.transform, file.name, file.corrections, file.level)
+        return Patch(
+            file.read(), file.bands, file.crs, file.transform, file.name, file.corrections, file.level, file.named
+        )
 
 
 def check_same_ground(s1: Patch, s2: Patch) -> None:

@@ -7,19 +7,20 @@ import contextlib
 import copy
 import dataclasses
 import json
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from sen12ms_models._types import PathLike
+from sen12ms_models._types import PRECISIONS, PathLike
 from sen12ms_models.classes import NUM_CLASSES
 from sen12ms_models.errors import UnverifiedWeightsWarning, WeightsIntegrityError, format_names
-from sen12ms_models.hub.download import STATE_DICT_REMEDY, fetch, parse_safetensors, read_verified, refuse_pickle
+from sen12ms_models.hub.download import STATE_DICT_REMEDY, locate, parse_safetensors, read_verified, refuse_pickle
 from sen12ms_models.models.base import SPEC_KEY, WEIGHTS_FILE, ModelSpec, Sen12msClassifier
 from sen12ms_models.models.densenet import Sen12msDenseNet121
 from sen12ms_models.models.resnet import Sen12msResNet50
@@ -29,9 +30,9 @@ from sen12ms_models.weights import (
     Sen12msWeights,
     get_weights,
     known_models,
+    label_type_given,
     read_manifest,
     read_registry,
-    registry_dir,
     sha256_hex,
 )
 
@@ -41,8 +42,6 @@ MODEL_CLASSES: dict[str, type[Sen12msResNet50 | Sen12msDenseNet121]] = {
 }
 #: The trainer's checkpoints (``best.pt``, ``last.pt``), read only with ``weights_only=True``.
 CHECKPOINT_SUFFIX, CHECKPOINT_FORMAT, CHECKPOINT_VERSION = ".pt", "sen12ms-models/training-checkpoint", 1
-#: ``predict``'s precisions: strict fp32, TF32 tensor cores (CUDA), bf16 autocast.
-INFERENCE_PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
 
 
 def resolve_device(device: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
@@ -100,13 +99,15 @@ def load_model(
 
     Args:
         model: a name from ``list_models()`` (``"resnet50-s1s2"`` is multi-label), an architecture with
-            ``modality`` and ``label_type``, a weights enum member, or a ``save_pretrained`` folder or
-            ``.safetensors`` file.
+            ``modality`` and ``label_type``, a weights enum member, or the path of a file or folder as for
+            ``weights`` that records its model (``save_pretrained``'s, ``convert``'s, ``export``'s): any
+            ``os.PathLike``, or a string with a suffix or a folder, or naming an existing folder.
         modality, label_type: with an architecture: ``rgb``, ``s2``, ``s1s2``, ``s1`` or ``s1rgb``;
             ``multi`` (default) or ``single``.
         pretrained: ``False`` builds it randomly initialized, fetching nothing.
-        weights: a local ``.safetensors`` file, ``save_pretrained`` or ``export`` folder, or training
-            checkpoint (``RUN/best.pt``) of the named model; one no manifest knows loads with an
+        weights: a local safetensors file, ``save_pretrained``, ``convert`` or ``export`` folder, or training
+            checkpoint (``RUN/best.pt``) of the named model; a name without label type takes the file's. It is
+            verified when a manifest knows it (see docs/security.md), else loaded with an
             ``UnverifiedWeightsWarning``.
         num_classes: a fresh head of this many outputs (a file whose head has them loads as is).
         in_chans: with ``adapt_first_conv=True``, adapt the first convolution to this many channels
@@ -126,18 +127,21 @@ def load_model(
         WeightsDownloadError: neither the Hub nor the cache provides the file.
         WeightsIntegrityError: a file whose hash, size or tensors are wrong.
     """
-    path = None if modality is not None or isinstance(model, Sen12msWeights) else Path(model)
     state: dict[str, torch.Tensor] | None = None
     file: Path | None = None  # a local weights file
-    if path and (path.is_dir() or path.suffix in (".safetensors", CHECKPOINT_SUFFIX) or len(path.parts) > 1):
+    path = None if isinstance(model, Sen12msWeights) else Path(model)
+    guessed = path and modality is None and (path.suffix or len(path.parts) > 1 or path.is_dir())  # no name has those
+    if path and (isinstance(model, os.PathLike) or guessed):
         state, spec = _read_local(file := _local_file(path), None, False, num_classes, in_chans)
     else:
-        member = get_weights(str(getattr(model, "value", model)), modality, label_type)
+        name = model if isinstance(model, Sen12msWeights) else str(model)
+        member = get_weights(name, modality, label_type)
         if weights is not None:
-            said = isinstance(model, Sen12msWeights) or label_type is not None or str(model).count("-") == 2
+            said = label_type_given(name, modality, label_type)
             state, spec = _read_local(file := _local_file(Path(weights)), member, said, num_classes, in_chans)
         elif pretrained:
-            spec, state = ModelSpec.of(member), _read_published(member, cache_dir, force_download)
+            path, entry = locate(member, cache_dir=cache_dir, force_download=force_download)
+            spec, state = ModelSpec.of(member), parse_safetensors(read_verified(path, entry), path)
         else:  # random weights: no origin, and the stem built for the channels asked
             spec = dataclasses.replace(ModelSpec.of(member), weights=None)
             if in_chans is not None and in_chans != spec.in_chans:
@@ -174,30 +178,22 @@ def _local_file(path: Path) -> Path:
     return path
 
 
-def _read_published(member: Sen12msWeights, cache_dir: PathLike | None, force: bool) -> dict[str, torch.Tensor]:
-    """The verified tensors of ``member``'s file: from the Hub if published, else the registry."""
-    if (entry := member.loadable) is None or member.published:  # fetch refuses a file neither published nor registered
-        path = fetch(member, cache_dir=cache_dir, force_download=force)
-    else:
-        path = registry_dir() / member.filename
-    assert entry is not None
-    return parse_safetensors(read_verified(path, entry), path)
-
-
 def _read_local(
     path: Path, member: Sen12msWeights | None, said: bool, num_classes: int | None, in_chans: int | None
 ) -> tuple[dict[str, torch.Tensor], ModelSpec]:
-    """The tensors and spec of a local file of the model named, if any; verified when a manifest knows it."""
+    """The tensors and spec of a local file of the model named, if any; verified when a manifest knows the model it
+    holds (its recorded one, else the one named), with an ``UnverifiedWeightsWarning`` if none knows it and one was
+    named."""
     if path.suffix == CHECKPOINT_SUFFIX:
         config = (checkpoint := load_checkpoint(path))["config"]
         trained = get_weights("-".join(str(config.get(key)) for key in ("arch", "modality", "label_type")))
         return dict(checkpoint["model"]), _check_asked(path, ModelSpec.of(trained), member, said)
-    data = path.read_bytes()
+    data, named = path.read_bytes(), member is not None
     refuse_pickle(data, path)
     if (recorded := _recorded_spec(data)) is not None:
         recorded = _check_asked(path, recorded, member, said)
-        member = get_weights(recorded.name) if member and recorded.name in known_models() else None
-    state = parse_safetensors(_verify_local(path, data, member) if member else data, path)
+        member = get_weights(recorded.name) if recorded.name in known_models() else None
+    state = parse_safetensors(_verify_local(path, data, member, named) if member else data, path)
     if recorded is not None:
         return state, recorded
     if member is None:
@@ -241,8 +237,9 @@ def _check_asked(path: Path, spec: ModelSpec, member: Sen12msWeights | None, sai
     return dataclasses.replace(spec, label_type=held[2])
 
 
-def _verify_local(path: Path, data: bytes, member: Sen12msWeights) -> bytes:
-    """``data`` checked against the manifest beside ``path``, the package's or the registry's."""
+def _verify_local(path: Path, data: bytes, member: Sen12msWeights, warn: bool) -> bytes:
+    """``data`` checked against the manifest beside ``path``, the package's or the registry's; ``warn``: if none
+    knows it."""
     beside = path.parent / MANIFEST_FILE
     recorded = read_manifest(beside) if beside.is_file() else {}
     if (entry := recorded.get(member.value)) and path.name == member.filename:
@@ -253,7 +250,7 @@ def _verify_local(path: Path, data: bytes, member: Sen12msWeights) -> bytes:
             f"{path} is {other} according to {beside}, not {member.value}: "
             f"load it as load_model({other!r}, weights=...)"
         )
-    if digest not in {e.sha256 for e in (member.entry, read_registry().get(member.value)) if e is not None}:
+    if warn and digest not in {e.sha256 for e in (member.entry, read_registry().get(member.value)) if e is not None}:
         warnings.warn(
             f"{path} (sha256 {digest}) is recorded for {member.value} by no weights manifest (the one beside it, "
             "the package's, the local registry's); loading it without a hash check",
@@ -314,9 +311,10 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
 
 
 def _build(arch: str, weights: Sen12msWeights | str | None, **kwargs: Any) -> Sen12msClassifier:
-    if weights is None:  # the default weights' channels: S1 + S2
-        return build_model(arch, **{"in_chans": WEIGHTS[arch]["DEFAULT"].in_chans, **kwargs})
-    if isinstance(weights, str) and weights in WEIGHTS[arch].__members__:  # weights="MEMBER_NAME"
+    """``load_model`` of ``weights`` (a member, its name, a model name); ``None``: of ``DEFAULT``, not pretrained."""
+    if weights is None:  # torchvision's random init: the DEFAULT model's bands and label rule, no weights
+        weights, kwargs = WEIGHTS[arch]["DEFAULT"], {**kwargs, "pretrained": False}
+    elif isinstance(weights, str) and weights in WEIGHTS[arch].__members__:  # weights="MEMBER_NAME"
         weights = WEIGHTS[arch][weights]
     member = get_weights(weights)
     if member.arch != arch:
@@ -325,29 +323,39 @@ def _build(arch: str, weights: Sen12msWeights | str | None, **kwargs: Any) -> Se
 
 
 def resnet50(*, weights: Sen12msWeights | str | None = None, progress: bool = True, **kwargs: Any) -> Sen12msClassifier:
-    """The ResNet50 baseline as torchvision builds its models.
+    """The ResNet50 baseline as torchvision builds its models: ``load_model(weights, **kwargs)``.
 
     Args:
-        weights: a ``ResNet50_Weights`` member or model name, or ``None`` for random weights (default
-            ``in_chans``: the ``DEFAULT`` weights', S1 + S2).
+        weights: a ``ResNet50_Weights`` member, its member name or a model name; ``None``: random weights,
+            as ``load_model(ResNet50_Weights.DEFAULT, pretrained=False, **kwargs)`` builds them (S1 + S2 bands,
+            multi-label).
         progress: accepted as torchvision's builders accept it (the Hub client shows progress).
-        **kwargs: to ``load_model`` (``num_classes``, ``in_chans``...) or ``build_model``.
+        **kwargs: to ``load_model`` (``num_classes``, ``in_chans``, ``device``...).
     """
     return _build("resnet50", weights, **kwargs)
 
 
 def densenet121(
-    *, weights: Sen12msWeights | str | None = None, progress: bool = True, **kwargs: Any
+    *,
+    weights: Sen12msWeights | str | None = None,
+    progress: bool = True,
+    global_pool: str | None = None,
+    **kwargs: Any,
 ) -> Sen12msClassifier:
-    """The DenseNet121 baseline (256x256 input with the published head), as torchvision builds its models.
+    """The DenseNet121 baseline (256x256 input with the published head), as torchvision builds its models:
+    ``load_model(weights, **kwargs)``.
 
     Args:
-        weights: a ``DenseNet121_Weights`` member or model name, or ``None`` for random weights.
+        weights: a ``DenseNet121_Weights`` member, its member name or a model name; ``None``: random weights,
+            as ``load_model(DenseNet121_Weights.DEFAULT, pretrained=False, **kwargs)`` builds them.
         progress: accepted as torchvision's builders accept it.
-        **kwargs: to ``load_model`` (``num_classes``, ``in_chans``...) or ``build_model``
-            (``global_pool="avg"`` for any input size).
+        global_pool: ``"avg"``: a fresh pooled head, for any input size (``reset_classifier``).
+        **kwargs: to ``load_model`` (``num_classes``, ``in_chans``, ``device``...).
     """
-    return _build("densenet121", weights, **kwargs)
+    model = cast(Sen12msDenseNet121, _build("densenet121", weights, **kwargs))
+    if global_pool is not None:
+        model.reset_classifier(model.num_classes, global_pool)
+    return model
 
 
 def optimize_for_inference(model: Sen12msClassifier) -> Sen12msClassifier:
@@ -370,13 +378,20 @@ def optimize_for_inference(model: Sen12msClassifier) -> Sen12msClassifier:
 
 @contextlib.contextmanager
 def inference_precision(precision: str, device: torch.device) -> Iterator[None]:
-    """Forward passes in ``precision``: ``fp32`` turns TF32 off in cuBLAS/cuDNN, ``tf32`` on; ``bf16`` autocasts."""
-    if precision not in INFERENCE_PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got {precision!r}")
+    """Forward passes in ``precision`` (``PRECISIONS``): ``tf32_flags`` and, for ``bf16``, autocast."""
+    with tf32_flags(precision), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        yield
+
+
+@contextlib.contextmanager
+def tf32_flags(precision: str) -> Iterator[None]:
+    """cuBLAS and cuDNN with TF32 tensor cores for ``tf32``, in strict float32 for ``fp32`` and ``bf16`` (outside
+    autocast), restored on exit; ``ValueError`` for a precision not in ``PRECISIONS``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
     try:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            yield
+        yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags

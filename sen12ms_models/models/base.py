@@ -15,9 +15,9 @@ import torch
 from safetensors.torch import save
 from torch import nn
 
-from sen12ms_models.bands import MODALITY_BANDS, PATCH_SIZE, S1_BANDS, S2_BANDS
+from sen12ms_models.bands import BAND_MEAN, MODALITY_BANDS, PATCH_SIZE
 from sen12ms_models.classes import CLASSES
-from sen12ms_models.labels import DECISION_THRESHOLD, check_label_type
+from sen12ms_models.labels import DECISION_THRESHOLD, check_label_type, check_threshold
 from sen12ms_models.weights import Sen12msWeights, model_name
 
 if TYPE_CHECKING:
@@ -205,11 +205,7 @@ class Sen12msClassifier(nn.Module):
         if len(names) != self.num_classes:
             raise ValueError(f"{len(names)} class names for a head of {self.num_classes} outputs")
         label_type = None if label_type is None else check_label_type(label_type)
-        if threshold is not None and (label_type != "multi" or not 0.0 <= threshold <= 1.0):
-            raise ValueError(
-                f"threshold={threshold} for label_type={label_type!r}: it is a multi-label rule, in [0, 1]"
-            )
-        threshold = self.spec.decision_threshold if threshold is None else float(threshold)
+        threshold = self.spec.decision_threshold if threshold is None else check_threshold(threshold, label_type)
         self.spec = dataclasses.replace(self.spec, label_type=label_type, classes=names, decision_threshold=threshold)
 
     def adapt_in_chans(self, in_chans: int, bands: Sequence[str] | None = None) -> None:
@@ -223,12 +219,15 @@ class Sen12msClassifier(nn.Module):
             bands: their SEN12MS band names, so ``spec.transforms`` standardizes them.
 
         Raises:
-            ValueError: another number of band names than ``in_chans``, or an unknown name.
+            ValueError: another number of band names than ``in_chans``, or a name without training statistics.
         """
         if bands is not None and len(bands) != in_chans:
             raise ValueError(f"{len(bands)} band names for {in_chans} input channels")
-        if unknown := [b for b in bands or () if b not in S2_BANDS + S1_BANDS]:
-            raise ValueError(f"bands {unknown} are not SEN12MS bands ({', '.join(S2_BANDS + S1_BANDS)})")
+        if unknown := [b for b in bands or () if b not in BAND_MEAN]:
+            raise ValueError(
+                f"bands {unknown} are not SEN12MS bands with training statistics ({', '.join(BAND_MEAN)}), so "
+                "spec.transforms could not standardize them; standardize them yourself and pass no band names"
+            )
         old = self.first_conv().weight.detach()
         conv = stem_conv(in_chans).to(device=old.device, dtype=old.dtype)
         with torch.no_grad():
@@ -274,14 +273,16 @@ def save_weights(state: dict[str, torch.Tensor], spec: ModelSpec, path: Path) ->
 
 def config_json(spec: ModelSpec, filename: str) -> dict[str, Any]:
     """``config.json``: the spec, and for ResNet50 what ``timm.create_model("hf-hub:REPO", pretrained=True)`` reads."""
+    from sen12ms_models.models.resnet import Sen12msResNet50 as Network  # timm's resnet50 shares its state dict
+
     config: dict[str, Any] = {"sen12ms": spec.to_json()}
-    if spec.arch == "resnet50" and spec.bands is not None:
+    if spec.arch == Network.arch and spec.bands is not None:
         transform = spec.transforms
         config |= {
             "architecture": spec.arch,
             "num_classes": spec.num_classes,
-            "num_features": 2048,
-            "global_pool": "avg",
+            "num_features": Network.num_features,
+            "global_pool": spec.global_pool,
             "model_args": {"in_chans": spec.in_chans},
             "label_names": list(spec.classes),
             "pretrained_cfg": {
@@ -293,8 +294,8 @@ def config_json(spec: ModelSpec, filename: str) -> dict[str, Any]:
                 # raw input units (S2 DN, S1 dB): standardize with the package's transform, not timm's
                 "mean": list(transform.mean),
                 "std": list(transform.std),
-                "first_conv": "conv1",
-                "classifier": "fc",
+                "first_conv": Network.first_conv_name,
+                "classifier": Network.classifier_name,
             },
         }
     return config

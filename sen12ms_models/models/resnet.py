@@ -16,13 +16,13 @@ class Sen12msResNet50(Sen12msClassifier, ResNet):
     """ResNet50 baseline; state-dict keys are torchvision's (``conv1``, ``layer1``... ``fc``)."""
 
     arch, first_conv_name, classifier_name = "resnet50", "conv1", "fc"
+    num_features = 512 * Bottleneck.expansion  # torchvision's fc input: 2048
     #: What ``forward_feature_map`` runs, in ``ResNet.forward``'s order.
     feature_layers = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
 
     def __init__(self, in_chans: int, num_classes: int = NUM_CLASSES) -> None:
         super().__init__(Bottleneck, [3, 4, 6, 3], num_classes=num_classes)
         self.conv1 = stem_conv(in_chans)
-        self.num_features = self.get_classifier().in_features
         self._init_weights_and_spec(in_chans, num_classes, "avg")
 
     def forward_feature_map(self, x: torch.Tensor) -> torch.Tensor:

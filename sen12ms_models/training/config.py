@@ -1,7 +1,7 @@
 """A training run's settings: the paper's recipe as defaults, and knobs that change only its speed.
 
-``RESULT_FIELDS`` decide the trained weights, so a resumed run must match its checkpoint on them;
-the others change speed only, except ``precision`` (bf16 autocast rounds differently). Loads no torch.
+``RESULT_FIELDS`` decide the trained weights (``precision`` too: bf16 and TF32 round differently), so a resumed
+run must match its checkpoint on them; the others change speed only. Loads no torch.
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sen12ms_models._types import PRECISIONS
 from sen12ms_models.bands import modality_bands
 from sen12ms_models.datasets.splits import SPLITS, SplitName
 from sen12ms_models.labels import LABEL_TYPES
 from sen12ms_models.weights import ARCHITECTURES, model_name
 
-#: ``precision`` choices: auto (bf16 on CUDA, else fp32), fp32, bf16.
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
-#: The toolbox trained and scored in fp32 (no autocast): ``reproduce``'s and the test scores' default.
-RECIPE_PRECISION = "fp32"
+#: The recipe's arithmetic (``PRECISIONS``). The toolbox trained and scored in float32 without autocast; training
+#: keeps float32 with TF32 tensor cores where a GPU has them (torch's default for convolutions, with which the rates
+#: of docs/training.md were measured), the test scores are strict fp32, as ``predict``'s default.
+TRAIN_PRECISION, SCORE_PRECISION = "tf32", "fp32"
 RESULT_FIELDS: tuple[str, ...] = (
     *("arch", "modality", "label_type", "split", "split_seed", "num_validation_scenes"),
-    *("batch_size", "lr", "weight_decay", "seed"),
+    *("batch_size", "lr", "weight_decay", "seed", "precision"),
 )
 
 
@@ -37,6 +38,7 @@ class TrainConfig:
         patience: stop after this many epochs without a better validation micro F1.
         workers: loader workers per process (``None``: ``default_workers``).
         store: a prepared store (``datasets.store``) to read instead of the GeoTIFFs.
+        precision: ``fp32``, ``tf32`` or ``bf16`` (``_types.PRECISIONS``); default the recipe's ``tf32``.
         checkpoint_every: also save ``last.pt`` every this many steps (0: after each epoch only).
         progress, log_every: ``Progress``'s ``enabled`` and ``log_every``.
     """
@@ -58,7 +60,7 @@ class TrainConfig:
     workers: int | None = None
     store: Path | None = None
     device: str = "auto"
-    precision: str = "auto"
+    precision: str = TRAIN_PRECISION
     channels_last: bool | None = None
     compile: bool = False
     deterministic: bool = False

@@ -15,8 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sen12ms_models.models.api import resolve_device
-from sen12ms_models.training.config import PRECISIONS
+from sen12ms_models._types import PRECISIONS
+from sen12ms_models.models.api import resolve_device, tf32_flags
 
 
 @dataclass(frozen=True)
@@ -79,32 +79,34 @@ def broadcast_buffers(model: nn.Module, process: Process) -> None:
 
 @dataclass(frozen=True)
 class Performance:
-    """How this process runs a model: on ``device``, under bf16 autocast or not, in which memory format
+    """How this process runs a model: on ``device``, in ``precision`` (``PRECISIONS``), in which memory format
     (losses and metrics are float32)."""
 
     device: torch.device
-    bf16: bool
+    precision: str
     channels_last: bool
 
     @classmethod
-    def choose(cls, device: torch.device, precision: str = "auto", channels_last: bool | None = None) -> Performance:
-        """``auto`` and ``None`` turn bf16 and channels-last on for CUDA only (channels-last trains slower on CPUs)."""
+    def choose(cls, device: torch.device, precision: str = "fp32", channels_last: bool | None = None) -> Performance:
+        """``tf32`` off CUDA is ``fp32`` (nothing else exists there); ``channels_last`` ``None`` turns it on for CUDA
+        only (it trains slower on CPUs). ``ValueError`` for a precision not in ``PRECISIONS``."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         cuda = device.type == "cuda"
-        bf16 = precision == "bf16" or (precision == "auto" and cuda)
-        return cls(device, bf16, cuda if channels_last is None else channels_last)
+        precision = "fp32" if precision == "tf32" and not cuda else precision
+        return cls(device, precision, cuda if channels_last is None else channels_last)
 
     @property
     def memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
-    @property
-    def precision(self) -> str:
-        return "bf16" if self.bf16 else "fp32"
-
     def autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        """bf16 autocast for ``bf16``, for forward passes only."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    def arithmetic(self) -> contextlib.AbstractContextManager[None]:
+        """``tf32_flags`` of ``precision``, to hold over forward and backward passes alike."""
+        return tf32_flags(self.precision)
 
 
 def configure_backends(device: torch.device, deterministic: bool) -> None:

@@ -20,6 +20,8 @@ from sen12ms_models.datasets.store import Batch, make_batches
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.labels import decide, label_target, output_probabilities
 from sen12ms_models.models.api import load_model, resolve_device
+from sen12ms_models.models.base import Sen12msClassifier
+from sen12ms_models.training.config import SCORE_PRECISION, default_workers
 from sen12ms_models.training.distributed import Performance, Process, all_reduce_sum
 from sen12ms_models.training.metrics import MetricCounts, Scores
 
@@ -32,7 +34,7 @@ def evaluation_loader(dataset: Sen12msDataset, batch_size: int, workers: int, pr
 
 @torch.inference_mode()
 def score_models(
-    models: Sequence[tuple[torch.nn.Module, Sen12msDataset]],
+    models: Sequence[tuple[Sen12msClassifier, Sen12msDataset]],
     loader: Iterable[Batch],
     process: Process,
     performance: Performance,
@@ -43,14 +45,16 @@ def score_models(
     counts = [MetricCounts(dataset.label_type, device=process.device) for _, dataset in models]
     for model, _ in models:
         model.eval()
-    with Progress(len(cast(Sized, loader)), "evaluate", "batch", enabled=process.progress(progress)) as shown:
+    shown = Progress(len(cast(Sized, loader)), "evaluate", "batch", enabled=process.progress(progress))
+    with performance.arithmetic(), shown:
         for batch in loader:
             shares = batch["shares"].to(process.device, non_blocking=True)
             for (model, dataset), count in zip(models, counts, strict=True):
                 x = dataset.to_input(batch, process.device, performance.memory_format)
                 with performance.autocast():
                     logits = model(x)
-                predicted = decide(output_probabilities(logits.float(), dataset.label_type), dataset.label_type)
+                probabilities = output_probabilities(logits.float(), dataset.label_type)
+                predicted = decide(probabilities, dataset.label_type, model.spec.decision_threshold)  # as predict
                 count.update(predicted, label_target(shares, dataset.label_type))
             shown.update()
     for count in counts:
@@ -59,7 +63,7 @@ def score_models(
 
 
 def evaluate(
-    model: torch.nn.Module,
+    model: Sen12msClassifier,
     dataset: Sen12msDataset,
     *,
     batch_size: int = 64,
@@ -70,7 +74,8 @@ def evaluate(
     """Scores of ``model`` on every patch of ``dataset``.
 
     Args:
-        model: a classifier of ``dataset``'s modality and label type.
+        model: a classifier of ``dataset``'s modality and label type; its ``spec.decision_threshold`` decides
+            its multi labels, as in ``predict``.
         dataset: the patches to score.
         batch_size, workers: patches per forward pass and loader workers.
         performance: precision and memory format (default: ``Performance.choose``'s for the device).
@@ -96,9 +101,9 @@ def evaluate_split(
     split_seed: int = 0,
     num_validation_scenes: int = 25,
     batch_size: int = 64,
-    workers: int = 0,
+    workers: int | None = None,
     device: str = "auto",
-    precision: str = "auto",
+    precision: str = SCORE_PRECISION,
     progress: bool | None = None,
 ) -> tuple[Scores, Split]:
     """Score a model on the ``subset`` of a split of the SEN12MS tree ``data_dir``.
@@ -108,8 +113,9 @@ def evaluate_split(
         model: the model's name.
         weights: a training checkpoint (``.pt``), a ``.safetensors`` file, or ``None``: ``load_model``'s.
         subset: ``test`` or ``validation`` of the split ``split``, ``split_seed``, ``num_validation_scenes``.
-        batch_size, workers, progress: as ``evaluate``'s.
-        device, precision: ``auto`` (a GPU if any) or a device; ``auto``, ``fp32`` or ``bf16``.
+        batch_size, progress: as ``evaluate``'s; workers: loader workers (``None``: ``default_workers``).
+        device: ``auto`` (a GPU if any) or a device.
+        precision: ``fp32`` (default: strict, as the published scores), ``tf32`` or ``bf16``.
 
     Returns:
         The scores and the split they were computed on.
@@ -136,6 +142,7 @@ def evaluate_split(
     spec, performance = network.spec, Performance.choose(target, precision)
     assert spec.modality is not None and spec.label_type is not None  # a named model reads a modality's bands
     dataset = Sen12msDataset(index, patches, spec.modality, spec.label_type)
+    workers = default_workers(1, workers)
     scores = evaluate(
         network, dataset, batch_size=batch_size, workers=workers, performance=performance, progress=progress
     )

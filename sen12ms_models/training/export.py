@@ -16,7 +16,7 @@ from sen12ms_models.models.api import build_model, load_checkpoint, resolve_devi
 from sen12ms_models.models.base import CONFIG_FILE, ModelSpec, config_json, save_weights
 from sen12ms_models.paper import paper_metrics
 from sen12ms_models.training.checkpoint import BEST
-from sen12ms_models.training.config import RECIPE_PRECISION, TrainConfig
+from sen12ms_models.training.config import SCORE_PRECISION, TrainConfig
 from sen12ms_models.training.distributed import Performance
 from sen12ms_models.training.evaluation import evaluate_split
 from sen12ms_models.training.loop import METRICS_LOG, RUN_RECORD
@@ -54,9 +54,9 @@ def export_run(
     repo_id: str | None = None,
     register: bool = False,
     batch_size: int = 64,
-    workers: int = 0,
+    workers: int | None = None,
     device: str = "auto",
-    precision: str = RECIPE_PRECISION,
+    precision: str = SCORE_PRECISION,
     progress: bool | None = None,
 ) -> ExportResult:
     """Export ``run_dir/best.pt`` into ``output_dir``, scored on the test split by loading the exported file.
@@ -73,7 +73,8 @@ def export_run(
         repo_id: the Hub repository (default: the manifest's for this model).
         register: also register the file in the local registry, for ``load_model(name)``.
         batch_size, workers, device, progress: of the test scoring (``evaluate_split``).
-        precision: of the test scores; recorded in ``training.json``, the card and ``run.json``.
+        precision: of the test scores (``PRECISIONS``; default strict ``fp32``); recorded in ``training.json``, the
+            card and ``run.json``.
 
     Raises:
         FileNotFoundError: no ``best.pt``, or no SEN12MS tree at the data dir (named).
@@ -91,6 +92,7 @@ def export_run(
     target = resolve_device(device)
     test_precision = Performance.choose(target, precision).precision  # refuses an unknown one before writing
     weights = get_weights(config.name)
+    repo = repo_id or weights.repo_id  # ManifestError before anything is written, for a manifest without it
     model = build_model(weights.arch, weights.in_chans)
     model.load_state_dict(best["model"])  # strict: exactly build_model's keys and shapes
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,9 +105,8 @@ def export_run(
         warnings.simplefilter("ignore", UnverifiedWeightsWarning)
         scores, chosen = evaluate_split(data, weights.value, weights=path, device=str(target), **scoring)
     written = path.read_bytes()
-    assert weights.entry is not None  # the manifest holds every model
     metrics = manifest_metrics(scores, "test", chosen.describe())
-    repo, sha256 = repo_id or weights.entry.repo_id, sha256_hex(written)
+    sha256 = sha256_hex(written)
     entry = ManifestEntry(
         weights.value, repo, RETRAINED, RETRAINED_LICENSE, sha256=sha256, size=len(written), metrics=metrics
     )
@@ -163,20 +164,29 @@ def percent(value: float) -> float:
     return round(100 * value, 2)
 
 
+def table4_classes(scores: Scores, paper: dict[str, Any] | None) -> list[str]:
+    """The class rows of a Table 4 beside ``paper`` (``paper_metrics``): the classes of the reference, and any the
+    paper lists (one the reference lacks scores 0 if predicted, else has no F1)."""
+    listed = (paper or {}).get("per_class_f1", {})
+    return [c for c, n in zip(scores.classes, scores.support, strict=True) if n > 0 or c in listed]
+
+
 def table4(scores: Scores, title: str, paper: dict[str, Any] | None = None) -> str:
-    """``scores`` under ``title`` as the paper's Table 4 in percent (per-class F1 of the classes present, "Average F1":
-    macro over them, "Overall F1": micro), with ``paper`` (``paper_metrics``) as a column; then the other scores."""
+    """``scores`` under ``title`` as the paper's Table 4 in percent (per-class F1 of ``table4_classes``, "Average F1":
+    macro over the classes present, "Overall F1": micro), with ``paper`` (``paper_metrics``) as a column; then the
+    other scores."""
     reference = paper or {}
     header = f"{'class (reference count)':<30}{'F1 %':>8}" + (f"{'paper':>8}" if paper else "")
     lines = [title, header, "-" * len(header)]
 
     def row(label: str, value: float | None, paper_value: Any) -> str:
-        shown = f"{percent(value):>8.1f}" if value is not None else f"{'-':>8}"
+        shown = f"{100 * value:>8.1f}" if value is not None else f"{'-':>8}"
         return f"{label:<30}{shown}" + (f"{paper_value:>8}" if paper else "")
 
-    for name, support, f1 in zip(scores.classes, scores.support, scores.f1_per_class, strict=True):
-        if support > 0:
-            lines.append(row(f"{name} ({support})", f1, reference.get("per_class_f1", {}).get(name, "-")))
+    listed = reference.get("per_class_f1", {})
+    for name in table4_classes(scores, paper):
+        i = scores.classes.index(name)
+        lines.append(row(f"{name} ({scores.support[i]})", scores.f1_per_class[i], listed.get(name, "-")))
     lines.append(row("Average F1", scores.f1_macro, reference.get("average_f1", "-")))
     lines.append(row("Overall F1", scores.f1_micro, reference.get("overall_f1", "-")))
     p = percent

@@ -392,8 +392,9 @@ class _GroupRun:
             if announce:
                 for line in plan_lines({**shape, "models": [m.name for m in self.members if m.active()]}):
                     logger.info(line)
-        while active := [m for m in self.members if m.active()]:
-            self._epoch(active)
+        with self.performance.arithmetic():
+            while active := [m for m in self.members if m.active()]:
+                self._epoch(active)
         done = [(m.config.output_dir, m.progress) for m in self.members]
         return [TrainResult(d, p.epochs_done, p.best_epoch, p.best_f1_micro, process.is_main) for d, p in done]
 

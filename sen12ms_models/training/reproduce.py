@@ -18,9 +18,9 @@ from sen12ms_models.classes import CLASSES
 from sen12ms_models.paper import REFERENCE, TABLE4, paper_metrics
 from sen12ms_models.training import loop
 from sen12ms_models.training.checkpoint import LAST
-from sen12ms_models.training.config import RECIPE_PRECISION, TrainConfig, default_workers
+from sen12ms_models.training.config import SCORE_PRECISION, TrainConfig
 from sen12ms_models.training.distributed import Performance, Process, session
-from sen12ms_models.training.export import ExportResult, export_run, percent, table4
+from sen12ms_models.training.export import ExportResult, export_run, percent, table4, table4_classes
 from sen12ms_models.training.loop import TrainResult
 from sen12ms_models.weights import get_weights, known_models, parse_model_name
 
@@ -67,7 +67,7 @@ def reproduce(
     models: Sequence[str],
     *,
     plan_only: bool = False,
-    score_precision: str = RECIPE_PRECISION,
+    score_precision: str = SCORE_PRECISION,
 ) -> ReproduceResult:
     """Plan, train ``models`` together with ``template``'s recipe, score and export them.
 
@@ -92,7 +92,7 @@ def reproduce(
         trained = tuple(loop.train_group(configs, output / "runs" / LAST, process, announce=False))
         if not process.is_main:
             return ReproduceResult(output, plan, trained, ())
-        options: dict[str, Any] = {"batch_size": template.batch_size, "workers": default_workers(1, template.workers)}
+        options: dict[str, Any] = {"batch_size": template.batch_size, "workers": template.workers}
         options |= {"device": template.device, "precision": score_precision, "progress": template.progress}
         exports = tuple(export_run(c.output_dir, output / "export" / c.name, **options) for c in configs)
         write_reproduction_tables(output, exports, plan["performance"]["precision"], score_precision)
@@ -126,7 +126,7 @@ def reproduction_record(export: ExportResult) -> dict[str, Any]:
     """One model's test scores for ``table4.json``, in percent: multi-label, per-class, Average and
     Overall F1 as ``ours``, ``paper``, ``difference``; single-label, accuracy and macro F1; both the
     toolbox's ``macroF1`` (``f1_macro_all_classes``)."""
-    scores, ours = export.scores, export.entry.metrics or {}
+    scores = export.scores
     record: dict[str, Any] = {
         "label_type": scores.label_type,
         "export": export.folder.name,
@@ -141,14 +141,13 @@ def reproduction_record(export: ExportResult) -> dict[str, Any]:
         gap = None if mine is None or theirs is None else round(mine - theirs, 2)
         return {"ours": mine, "paper": theirs, "difference": gap}
 
-    # every class scored or in the paper: one the paper lists but the test set lacks, yet predicted, scores 0
     f1 = {c: None if v is None else percent(v) for c, v in zip(CLASSES, scores.f1_per_class, strict=True)}
-    paper_f1, present = paper.get("per_class_f1", {}), set(scores.classes_present)
+    paper_f1 = paper.get("per_class_f1", {})
     return {
         **record,
-        "per_class_f1": {c: compared(f1[c], paper_f1.get(c)) for c in CLASSES if c in present or c in paper_f1},
-        "average_f1": compared(ours["average_f1"], paper.get("average_f1")),
-        "overall_f1": compared(ours["overall_f1"], paper.get("overall_f1")),
+        "per_class_f1": {c: compared(f1[c], paper_f1.get(c)) for c in table4_classes(scores, paper)},
+        "average_f1": compared(percent(scores.f1_macro), paper.get("average_f1")),
+        "overall_f1": compared(percent(scores.f1_micro), paper.get("overall_f1")),
     }
 
 
