@@ -11,7 +11,7 @@ On one synthetic s1s2 tree (real GeoTIFFs, page cache warm) it measures:
 - the store loader: ``StoreLoader`` with ``--threads`` threads (and on CUDA, as the trainer
   uses it: each batch also copied to the device on a side stream), in patches/s and GB/s
   against memcpy;
-- the trainer's step (``train_step``, the trainer's auto settings) at ``--batch-size``, on a
+- the trainer's step (``train_step``, the trainer's default settings) at ``--batch-size``, on a
   batch the loader already put on the device (the trainer's copy overlaps the step before).
 
 Ratios: each loader against the fastest step measured here (>= 1.2 keeps the GPU fed with
@@ -37,6 +37,7 @@ from sen12ms_models.datasets.store import StoreDataset, StoreLoader, prepare_sto
 from sen12ms_models.datasets.tree import Sen12msIndex
 from sen12ms_models.inputs.files import read_patch
 from sen12ms_models.synthetic import DEFAULT_SCENES
+from sen12ms_models.training.config import TrainConfig
 from sen12ms_models.training.distributed import Performance, configure_backends
 from sen12ms_models.training.loop import ResumableSampler
 
@@ -119,7 +120,7 @@ def main() -> None:
                 StoreLoader(packed, sampler, batch_size, args.threads, device), passes
             )
         batch = next(iter(StoreLoader(packed, sampler, batch_size, args.threads, device)))
-        stepper = Stepper("resnet50", Performance.choose(device), packed)  # the trainer's auto settings
+        stepper = Stepper("resnet50", Performance.choose(device, TrainConfig.precision), packed)  # the trainer's
         figures["step_images_per_s"] = best_rate(lambda: stepper(batch), len(batch["target"]), steps)
 
     per_patch = store.bytes_per_patch
@@ -140,7 +141,7 @@ def main() -> None:
             (f"store loader + copy to {device} (side stream)", figures["store_loader_to_device_patches_per_s"])
         )
     print_table(
-        f"Loaders against the training step ({step:.4g} images/s, resnet50-s1s2, trainer's auto settings on "
+        f"Loaders against the training step ({step:.4g} images/s, resnet50-s1s2, trainer's default settings on "
         f"{device}; {per_patch / 1e6:.3g} MB per patch)",
         ("loader", "patches/s", "GB/s", "of memcpy", "vs step", "vs GeoTIFF loader"),
         [

@@ -122,7 +122,8 @@ def reproduce_estimate(rates: dict, loader_rate: float, device: torch.device) ->
     archs = [get_weights(name).arch for name in TABLE4]
     epochs, sizes, estimate, rows = TrainConfig.epochs, FULL_SPLIT, {}, []
     unit = "GPU-hours" if device.type == "cuda" else f"{device.type.upper()}-hours"
-    for variant in [v for v in ("tf32 NCHW", "bf16 + channels-last") if v in rates["resnet50"]]:
+    trained = ("tf32 + channels-last (trainer default)", "bf16 + channels-last")
+    for variant in [v for v in trained if v in rates["resnet50"]]:
         per_image = [1 / rates[arch][variant] for arch in archs]  # seconds per image of each model's step
 
         def seconds(patches: int, compute: float) -> float:

@@ -68,7 +68,7 @@ def main() -> int:
     if not torch.cuda.is_available():
         header += (
             "No GPU here, so no GPU figures in this run: on a GPU, inference.py measures fp32 inference there "
-            "and train_throughput.py the training step there (the trainer's auto settings: bf16 autocast, "
+            "and train_throughput.py the training step there (the trainer's default settings: tf32, "
             "channels-last). torch.compile is timed only by `train_throughput.py --compile`, which this script "
             "does not pass.\n"
         )

@@ -49,16 +49,17 @@ def synthetic_dataset(folder: Path, patches: int) -> Sen12msDataset:
 def plain_step(dataset: Sen12msDataset, batch: dict, device: torch.device) -> Callable[[], None]:
     """The straightforward loop's step: host standardization, fp32, NCHW, ``loss.item()``; the same
     seeded model, optimizer and loss as the trainer's step."""
-    stepper = Stepper("resnet50", Performance(device, False, False), dataset)
+    stepper = Stepper("resnet50", Performance.choose(device, "fp32", False), dataset)
     model, optimizer, criterion = stepper.model, stepper.optimizer, stepper.criterion
 
     def step() -> None:
-        x = dataset.transform(s1=batch["s1"], s2=batch["s2"]).to(device)
-        loss = criterion(model(x), batch["target"].to(device))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        loss.item()
+        with stepper.performance.arithmetic():  # strict fp32 on CUDA too
+            x = dataset.transform(s1=batch["s1"], s2=batch["s2"]).to(device)
+            loss = criterion(model(x), batch["target"].to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss.item()
 
     return step
 

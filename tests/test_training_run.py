@@ -203,5 +203,7 @@ def test_evaluate_decides_with_the_models_threshold_in_predicts_arithmetic(data_
         model.set_labels("multi", threshold=threshold)
         labelled = sm.predict(model, **files, options=options).label_mask.sum(axis=0).tolist()
         assert sm.evaluate(model, dataset, batch_size=8, progress=False).predicted == labelled
+        wrapped = torch.nn.DataParallel(model)  # its network's rule, as predict reads it
+        assert sm.evaluate(wrapped, dataset, batch_size=8, progress=False).predicted == labelled
     assert set(flags) == {(False, False)}  # fp32 is strict in both: no TF32 in cuBLAS or cuDNN
     assert Performance.choose(torch.device("cpu"), "tf32").precision == "fp32"  # TF32 exists on CUDA only

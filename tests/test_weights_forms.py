@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import warnings
@@ -120,6 +121,11 @@ def test_a_tampered_convert_or_export_folder_is_refused_however_it_is_loaded(tmp
             sm.load_model(given)
     assert main(["predict", str(EXAMPLE_S2), "--weights", str(folder)]) == 2
     assert f"{file.name}: sha256" in capsys.readouterr().err
+    published = dataclasses.replace(entry, revision="a" * 40)  # as publish records it in the folder's manifest
+    write_manifest_entry(published, folder / MANIFEST_FILE)
+    with pytest.raises(WeightsIntegrityError, match="write it anew with `sen12ms-models convert") as refused:
+        sm.load_model(folder)  # a local file: fetching the Hub's would not mend it
+    assert "force_download" not in str(refused.value)
 
 
 def test_a_path_object_is_a_path_whatever_its_name(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -133,6 +139,10 @@ def test_a_path_object_is_a_path_whatever_its_name(tmp_path: Path, monkeypatch, 
     assert loaded.spec == model.spec and torch.equal(loaded.fc.bias, model.fc.bias)
     with pytest.raises(FileNotFoundError, match=r"my-modle does not exist"):
         sm.load_model(Path("my-modle"))
+    with pytest.raises(sm.ManifestError, match=r"unknown model 'resnet50-s2\.multi'"):  # a mistyped name
+        sm.load_model("resnet50-s2.multi")
+    with pytest.raises(ValueError, match=r"saved is a path, whose file records its model"):
+        sm.load_model(Path("saved"), "rgb")
     assert main(["predict", str(EXAMPLE_S2), "--weights", "tuned.bin", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "resnet50-s2-multi"
     assert main(["predict", str(EXAMPLE_S2), "--weights", "my-modle"]) == 2

@@ -75,7 +75,7 @@ def _download(args: argparse.Namespace) -> int:
     from sen12ms_models.hub.download import locate, read_verified
 
     path, entry = locate(get_weights(args.model), cache_dir=args.cache_dir, force_download=args.force)
-    read_verified(path, entry)
+    read_verified(path, entry, fetched=entry.published)  # locate gives the Hub entry for a Hub file
     said = "sha256 verified"
     if not entry.published:
         said = f"registered locally, {entry.source}; {said}; nothing to download"

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sen12ms_models._types import PRECISIONS
 from sen12ms_models.bands import PATCH_SIZE
 from sen12ms_models.cli._common import (
     add_device_argument,
@@ -74,13 +75,15 @@ def _add_model_and_input_arguments(parser: argparse.ArgumentParser, *, skip_inva
         "--weights",
         type=Path,
         metavar="PATH",
-        help="a local .safetensors file, training checkpoint or save_pretrained folder; one that records its model "
-        "(save_pretrained, best.pt) needs no --model",
+        help="a local safetensors file (any suffix), training checkpoint (.pt), or save_pretrained, convert or "
+        "export folder; one that records its model (all but a bare safetensors file) needs no --model",
     )
     parser.add_argument(
         "--precision",
+        choices=PRECISIONS,
         default="fp32",
-        help="fp32 (default: the published scores' arithmetic), tf32 (CUDA) or bf16 (autocast; CPUs with bf16 too)",
+        help="fp32 (strict: the published scores' arithmetic), tf32 (TF32 tensor cores, CUDA) or bf16 (autocast): "
+        "%(default)s",
     )
     add_device_argument(parser)
     add_model_arguments(parser)

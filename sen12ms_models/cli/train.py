@@ -103,7 +103,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 def add_run_arguments(parser: argparse.ArgumentParser, state: str) -> None:
     """``TrainConfig``'s fields as arguments (unset: its defaults); ``state``: what ``--resume`` reads."""
     add_split_arguments(parser)
-    parser.add_argument("--store", type=Path, help="read patches from this store (sen12ms-models prepare)")
+    parser.add_argument(
+        "--store", type=Path, help="read patches from this store (sen12ms-models prepare); --workers: its threads"
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--weight-decay", type=float)
@@ -146,9 +148,7 @@ def add_runtime_arguments(
     parser: argparse.ArgumentParser, *, precision: str, batch_size: int | None = TrainConfig.batch_size
 ) -> None:
     """``--workers``, ``--batch-size``, ``--device``, ``--precision``, ``--no-progress``, with these defaults."""
-    parser.add_argument(
-        "--workers", type=int, help="DataLoader workers (with --store: reading threads) per process (default: the CPUs)"
-    )
+    parser.add_argument("--workers", type=int, help="DataLoader workers per process (default: the CPUs)")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="images per step, over all processes")
     add_device_argument(parser)
     parser.add_argument(

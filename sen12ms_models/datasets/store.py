@@ -96,9 +96,9 @@ def prepare_store(
     workers: int = 0,
     progress: bool | None = None,
 ) -> PreparedStore:
-    """Pack ``patches`` (default: all) of ``index`` into a store at ``output`` with ``workers`` processes (0: this
-    one), and open it. Each patch is read with ``read_checked``, written, flushed, read back, compared bit for bit
-    and flagged in ``written.npy``: rerun after a kill, it continues where it stopped."""
+    """Pack ``patches`` (default: all) of ``index`` into a store at ``output`` with ``workers``
+    processes (0: this one), and open it. Each patch is read with ``read_checked``, written, flushed, read back,
+    compared bit for bit and flagged in ``written.npy``: rerun after a kill, it continues where it stopped."""
     if index.root is None:
         raise ValueError("prepare_store needs an index with a root folder (Sen12msIndex.scan(root))")
     chosen = tuple(index.patches if patches is None else patches)

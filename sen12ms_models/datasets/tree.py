@@ -71,7 +71,7 @@ class Sen12msIndex:
         return len(self.patches)
 
     def usable(self) -> tuple[PatchId, ...]:
-        """The patches less the known broken triplets (``BROKEN_PATCHES``), which no split or store holds."""
+        """The patches less the known broken triplets (``BROKEN_PATCHES``): no split holds them, nor ``prepare``."""
         return tuple(p for p in self.patches if p not in BROKEN_PATCHES)
 
     def scenes(self) -> tuple[SceneId, ...]:

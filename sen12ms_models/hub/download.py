@@ -108,14 +108,15 @@ def error_chain(error: BaseException) -> str:
     return text
 
 
-def read_verified(path: str | os.PathLike[str], entry: ManifestEntry) -> bytes:
-    """The bytes of ``path`` if their size and sha256 are ``entry``'s, else ``WeightsIntegrityError`` (file kept)."""
+def read_verified(path: str | os.PathLike[str], entry: ManifestEntry, *, fetched: bool = False) -> bytes:
+    """The bytes of ``path`` if their size and sha256 are ``entry``'s, else ``WeightsIntegrityError`` (file kept)
+    whose remedy fits where the file came from: the Hub cache (``fetched``), else a local ``convert``/``export``."""
     data = Path(path).read_bytes()
     if (len(data), actual := sha256_hex(data)) != (entry.size, entry.sha256):
         remedy = (
             f"fetch it anew with load_model({entry.name!r}, force_download=True) (CLI: `sen12ms-models download "
             f"{entry.name} --force`)"
-            if entry.published
+            if fetched
             else _write_anew(entry.name)
         )
         raise WeightsIntegrityError(

@@ -101,7 +101,8 @@ def load_model(
         model: a name from ``list_models()`` (``"resnet50-s1s2"`` is multi-label), an architecture with
             ``modality`` and ``label_type``, a weights enum member, or the path of a file or folder as for
             ``weights`` that records its model (``save_pretrained``'s, ``convert``'s, ``export``'s): any
-            ``os.PathLike``, or a string with a suffix or a folder, or naming an existing folder.
+            ``os.PathLike``, or a string ending in ``.safetensors`` or ``.pt``, with a folder, or naming an existing
+            file or folder.
         modality, label_type: with an architecture: ``rgb``, ``s2``, ``s1s2``, ``s1`` or ``s1rgb``;
             ``multi`` (default) or ``single``.
         pretrained: ``False`` builds it randomly initialized, fetching nothing.
@@ -130,8 +131,18 @@ def load_model(
     state: dict[str, torch.Tensor] | None = None
     file: Path | None = None  # a local weights file
     path = None if isinstance(model, Sen12msWeights) else Path(model)
-    guessed = path and modality is None and (path.suffix or len(path.parts) > 1 or path.is_dir())  # no name has those
-    if path and (isinstance(model, os.PathLike) or guessed):
+    local = path is not None and (
+        isinstance(model, os.PathLike)
+        or path.suffix in (".safetensors", CHECKPOINT_SUFFIX)
+        or len(path.parts) > 1
+        or path.exists()
+    )
+    if local and (modality, label_type, weights) != (None, None, None):
+        raise ValueError(
+            f"{model} is a path, whose file records its model: give it alone, load_model({str(model)!r}), or name "
+            "the model and give the path as weights="
+        )
+    if path and local:
         state, spec = _read_local(file := _local_file(path), None, False, num_classes, in_chans)
     else:
         name = model if isinstance(model, Sen12msWeights) else str(model)
@@ -141,7 +152,8 @@ def load_model(
             state, spec = _read_local(file := _local_file(Path(weights)), member, said, num_classes, in_chans)
         elif pretrained:
             path, entry = locate(member, cache_dir=cache_dir, force_download=force_download)
-            spec, state = ModelSpec.of(member), parse_safetensors(read_verified(path, entry), path)
+            data = read_verified(path, entry, fetched=entry.published)  # locate: the Hub entry for a Hub file
+            spec, state = ModelSpec.of(member), parse_safetensors(data, path)
         else:  # random weights: no origin, and the stem built for the channels asked
             spec = dataclasses.replace(ModelSpec.of(member), weights=None)
             if in_chans is not None and in_chans != spec.in_chans:

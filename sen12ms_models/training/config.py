@@ -19,8 +19,8 @@ from sen12ms_models.labels import LABEL_TYPES
 from sen12ms_models.weights import ARCHITECTURES, model_name
 
 #: The recipe's arithmetic (``PRECISIONS``). The toolbox trained and scored in float32 without autocast; training
-#: keeps float32 with TF32 tensor cores where a GPU has them (torch's default for convolutions, with which the rates
-#: of docs/training.md were measured), the test scores are strict fp32, as ``predict``'s default.
+#: keeps float32 with TF32 tensor cores in cuBLAS and cuDNN where a GPU has them (torch's own default already runs
+#: cuDNN convolutions in TF32), the test scores are strict fp32, as ``predict``'s default.
 TRAIN_PRECISION, SCORE_PRECISION = "tf32", "fp32"
 RESULT_FIELDS: tuple[str, ...] = (
     *("arch", "modality", "label_type", "split", "split_seed", "num_validation_scenes"),

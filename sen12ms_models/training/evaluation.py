@@ -18,9 +18,8 @@ from sen12ms_models.datasets.sen12ms import Sen12msDataset
 from sen12ms_models.datasets.splits import Split, SplitName, make_split
 from sen12ms_models.datasets.store import Batch, make_batches
 from sen12ms_models.datasets.tree import Sen12msIndex
-from sen12ms_models.labels import decide, label_target, output_probabilities
+from sen12ms_models.labels import DECISION_THRESHOLD, decide, label_target, output_probabilities
 from sen12ms_models.models.api import load_model, resolve_device
-from sen12ms_models.models.base import Sen12msClassifier
 from sen12ms_models.training.config import SCORE_PRECISION, default_workers
 from sen12ms_models.training.distributed import Performance, Process, all_reduce_sum
 from sen12ms_models.training.metrics import MetricCounts, Scores
@@ -34,7 +33,7 @@ def evaluation_loader(dataset: Sen12msDataset, batch_size: int, workers: int, pr
 
 @torch.inference_mode()
 def score_models(
-    models: Sequence[tuple[Sen12msClassifier, Sen12msDataset]],
+    models: Sequence[tuple[torch.nn.Module, Sen12msDataset]],
     loader: Iterable[Batch],
     process: Process,
     performance: Performance,
@@ -54,7 +53,7 @@ def score_models(
                 with performance.autocast():
                     logits = model(x)
                 probabilities = output_probabilities(logits.float(), dataset.label_type)
-                predicted = decide(probabilities, dataset.label_type, model.spec.decision_threshold)  # as predict
+                predicted = decide(probabilities, dataset.label_type, _threshold(model))
                 count.update(predicted, label_target(shares, dataset.label_type))
             shown.update()
     for count in counts:
@@ -62,8 +61,15 @@ def score_models(
     return [count.compute() for count in counts]
 
 
+def _threshold(model: torch.nn.Module) -> float:
+    """The multi-label threshold of ``model`` (or of the network a ``DataParallel`` wraps), as ``predict`` uses it:
+    its ``spec.decision_threshold``, 0.5 for a network without a spec."""
+    network = getattr(model, "module", model)
+    return float(getattr(getattr(network, "spec", None), "decision_threshold", DECISION_THRESHOLD))
+
+
 def evaluate(
-    model: Sen12msClassifier,
+    model: torch.nn.Module,
     dataset: Sen12msDataset,
     *,
     batch_size: int = 64,

@@ -81,7 +81,12 @@ def export_run(
     """
     run_dir, folder = Path(run_dir), Path(output_dir)
     best = load_checkpoint(run_dir / BEST)
-    config = TrainConfig(**best["config"])
+    try:
+        config = TrainConfig(**best["config"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{run_dir / BEST} records a config this version cannot take ({error}); train it again"
+        ) from None
     data = Path(data_dir) if data_dir is not None else config.data_dir
     if not data.is_dir():
         origin = "given" if data_dir is not None else f"recorded in {run_dir / RUN_RECORD}"
